@@ -1,0 +1,84 @@
+"""The chat-model protocol every backend implements (paper §3: the inference and output models).
+
+One role, one small protocol, in the style of simple-evals' samplers: a batch of
+``ChatRequest`` in, one ``Completion`` per request out.  A request is a chat message
+list plus the few knobs the LiveMind protocol needs:
+
+* ``assistant_prefix`` -- *response priming*: the assistant turn is opened with this
+  text (after the chat template's generation prompt) and the model continues it.
+  Small models such as SmolLM2-135M rarely start a reply with ``action NAME.`` on their
+  own; starting the turn for them with ``"action "`` fixes the format (issue 2).
+  The returned ``Completion.text`` is the continuation only, without the prefix.
+* ``cache_key`` -- requests with the same key belong to one question; a backend that
+  keeps KV caches may reuse the previous call's cache for the common prefix.
+* ``choices`` -- when set, the output is constrained to exactly one of these strings
+  (the constrained final answer).  Backends that cannot constrain raise
+  ``UnsupportedFeature``.
+
+Timing is measured by the backend around the real generation call, so the simulated
+clock (``clock.py``) can charge each call its true cost.  In a batched call every
+completion carries the wall time of the whole batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+Message = dict[str, str]
+"""One chat message: ``{"role": "system"|"user"|"assistant", "content": str}``."""
+
+
+class ModelError(RuntimeError):
+    """A backend failed to produce a completion (after its own retries)."""
+
+
+class ContextLengthExceeded(ModelError):
+    """The prompt does not fit the model's context window."""
+
+
+class UnsupportedFeature(ModelError):
+    """The backend cannot honour a request option (e.g. ``choices``)."""
+
+
+@dataclass
+class ChatRequest:
+    """One generation request: a chat plus LiveMind-specific options."""
+
+    messages: list[Message]
+    max_new_tokens: int = 512
+    assistant_prefix: str = ""
+    cache_key: str | None = None
+    choices: list[str] | None = None
+
+
+@dataclass
+class Completion:
+    """What a backend returns for one request."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    cached_tokens: int = 0
+    finish_reason: str = "stop"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model: ``complete`` maps a batch of requests to completions, in order."""
+
+    name: str
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        ...
+
+
+def cost_in_seconds(completions: Sequence[Completion]) -> float:
+    """Wall time of a batch call: the longest completion's seconds."""
+    return max((c.seconds for c in completions), default=0.0)
