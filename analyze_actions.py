@@ -1,0 +1,72 @@
+"""Share of each action type per inference step and per question length (issue 3; Fig. 8).
+
+Usage: ``python analyze_actions.py FILE [FILE ...] [--assume-kept-last] [--res res/]``
+
+Writes (one column group per file; shares in percent of that group's inference calls):
+
+* ``actions_per_step.csv``: ``Step, File i Calls, File i Background, File i Inference,
+  File i Hypothesize, File i Wait, File i Unparsed``; first row ``All``, then steps
+  1, 2, ... (step k = the k-th inference call of a question);
+* ``actions_per_len.csv``: ``Length, Total`` (questions) then the same column group,
+  per length (Punkt sentences + 1) in first-seen order;
+* ``actions_per_step.png``: stacked bars per step, one panel per file (paper Fig. 8).
+
+Action types come from the records' ``steps``.  Files in the original v1 batched layout
+keep only the non-wait actions (``action``: ``["action NAME. content", ...]``); their
+inference calls number ``len(usage.completion_tokens) - 1`` and the missing ones were
+waits.  Assumption for those files: where the waits happened is unknown, so such
+records count in ``actions_per_len.csv`` (exact) but are left out of
+``actions_per_step.csv`` (the printout says how many).  ``--assume-kept-last`` instead
+places the waits first and the kept actions at the last steps -- an assumption, not a
+measurement.  Kept strings that do not start with a known ``action NAME`` count as
+``unparsed``.  Several files must hold the same questions.  Exit status 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from live_mind.analysis import (AnalysisError, action_tables, add_common_arguments, describe, figure_prefix,
+                                load_runs, output_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
+    parser.add_argument("--assume-kept-last", action="store_true",
+                        help="v1 kept-action files: place waits first, kept actions at the last steps")
+    args = parser.parse_args(argv)
+    try:
+        runs = load_runs(args.files)
+        tables = action_tables(runs, assume_kept_last=args.assume_kept_last)
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = output_dir(args.files, args.out_dir)
+    for run, unpositioned, missing in zip(runs, tables.unpositioned, tables.missing):
+        line = describe(run)
+        if unpositioned:
+            line += (f"; {unpositioned} with kept actions only, left out of actions_per_step.csv"
+                     " (see --assume-kept-last)")
+        if missing:
+            line += f"; {missing} without action information, left out"
+        print(line)
+    written = [tables.per_step.write_csv(out / "actions_per_step.csv"),
+               tables.per_len.write_csv(out / "actions_per_len.csv")]
+    if not args.no_figures:
+        if any(row[0] != "All" for row in tables.per_step.rows):
+            from live_mind.figures import action_figure
+
+            written += action_figure(tables.per_step, [r.name for r in runs], out / "actions_per_step.png",
+                                     res_dir=args.res, prefix=figure_prefix(runs))
+        else:
+            print("no per-step information: actions_per_step.png not drawn")
+    print(tables.per_step.format(1))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

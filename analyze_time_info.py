@@ -1,0 +1,63 @@
+"""Accuracy, latency and generation time per category and per question length (issue 3).
+
+Usage: ``python analyze_time_info.py FILE [FILE ...] [--compare] [--res res/]``
+
+Reads real-time solver outputs (records with ``time_info``) -- ours or the original
+authors' -- and writes, in their layout (one column group per file):
+
+* ``timeinfo_by_category.csv``: ``Category, Total, File i Accuracy, File i Latency,
+  File i Gen Time``; first row ``All``, then categories in first-seen order;
+* ``timeinfo_by_len.csv``: the same per length (Punkt sentences + 1), first-seen order;
+* ``latency_by_len.png``: mean latency by length, one line per file.
+
+Accuracy is in percent; latency is ``time_info.latency`` (seconds from the end of the
+question to the answer) and gen time ``time_info.total_gen_time``.  Outputs go beside
+a single file, else into the working directory (``--out-dir`` overrides).  Several
+files must hold the same questions.  ``--compare`` (two files: baseline, LiveMind)
+also writes ``comparison.csv`` as ``compare_runs.py`` does.  Exit status 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from live_mind.analysis import (AnalysisError, add_common_arguments, compare_table, describe, figure_prefix,
+                                load_runs, output_dir, time_info_tables)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
+    parser.add_argument("--compare", action="store_true",
+                        help="with two files (baseline, LiveMind): also print and write comparison.csv")
+    args = parser.parse_args(argv)
+    try:
+        if args.compare and len(args.files) != 2:
+            raise AnalysisError("--compare needs exactly two files: BASELINE LIVEMIND")
+        runs = load_runs(args.files)
+        by_category, by_len = time_info_tables(runs)
+        comparison = compare_table(runs[0], runs[1], "latency") if args.compare else None
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = output_dir(args.files, args.out_dir)
+    for run in runs:
+        print(describe(run))
+    written = [by_category.write_csv(out / "timeinfo_by_category.csv"), by_len.write_csv(out / "timeinfo_by_len.csv")]
+    if comparison is not None:
+        print(comparison.format())
+        written.append(comparison.write_csv(out / "comparison.csv"))
+    if not args.no_figures:
+        from live_mind.figures import length_figure
+
+        written += length_figure(by_len, "Latency", [r.name for r in runs], out / "latency_by_len.png",
+                                 ylabel="latency (s)", res_dir=args.res, prefix=figure_prefix(runs))
+    print(by_category.format())
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Headline numbers of a LiveMind run against its baseline, side by side (issue 3).
+
+Usage: ``python compare_runs.py BASE.json LIVEMIND.json [--metric auto|latency|tokens]``
+
+Prints and writes ``comparison.csv`` (rows: ``all``, then each category, then each
+length, in the baseline's first-seen order) with ``Group, Key, Total, Base Accuracy,
+LiveMind Accuracy, Accuracy Diff, Base <M>, LiveMind <M>, <M> Reduction``:
+
+* accuracy in percent, its difference in points (LiveMind - baseline);
+* ``<M>`` is mean latency (``time_info.latency``, seconds) when both files have
+  ``time_info``, else mean completion tokens of the final call (``--metric`` forces
+  one); the reduction is ``100 * (base - livemind) / base`` percent.
+
+Also draws ``comparison_by_len.png`` (the metric by length for both runs).  Outputs go
+into the working directory (``--out-dir`` overrides).  The two files must hold the
+same questions.  Exit status 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from live_mind.analysis import (AnalysisError, batched_tables, compare_table, describe, figure_prefix,
+                                load_runs, output_dir, time_info_tables)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", metavar="BASE", help="baseline output file (e.g. the CoT run)")
+    parser.add_argument("live", metavar="LIVEMIND", help="LiveMind output file")
+    parser.add_argument("--metric", choices=("auto", "latency", "tokens"), default="auto")
+    parser.add_argument("--out-dir", default=None, help="where to write (default: the working directory)")
+    parser.add_argument("--no-figures", action="store_true", help="write the CSV only")
+    parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figure into DIR")
+    args = parser.parse_args(argv)
+    try:
+        runs = load_runs([args.base, args.live])
+        table = compare_table(runs[0], runs[1], args.metric)
+        metric = "Latency" if table.header[-1].startswith("Latency") else "Tokens"
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = output_dir([args.base, args.live], args.out_dir)
+    for run in runs:
+        print(describe(run))
+    print(table.format())
+    written = [table.write_csv(out / "comparison.csv")]
+    if not args.no_figures:
+        from live_mind.figures import length_figure
+
+        _, by_len = (time_info_tables if metric == "Latency" else batched_tables)(runs)
+        written += length_figure(by_len, metric, ["baseline: " + runs[0].name, "LiveMind: " + runs[1].name],
+                                 out / "comparison_by_len.png",
+                                 ylabel="latency (s)" if metric == "Latency" else "final-call completion tokens",
+                                 res_dir=args.res, prefix=figure_prefix(runs))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""live_mind: simultaneous inference of LLMs (LiveMind, Chen et al., arXiv 2406.14319).
+
+Modules, one concept each: ``segment`` (Punkt sentences and finer pieces), ``actions``
+(CAS/SAS and the parser), ``prompts``/``formats`` (what the models see), ``clock``
+(the simulated typing timeline), ``controller`` (the per-question state machine),
+``solver``/``batch`` (real-time and batched protocols), ``records``/``runfiles``
+(outputs), ``data`` (MMLU-Pro), ``answer`` (scoring), ``analysis`` (tables and
+figures), and ``models`` (the chat-model protocol and its backends).
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""Action sets and the action parser (paper §3.2).
+
+At each new segment the inference model answers ``action NAME. content``.  The
+*complete action set* (CAS) offers background / inference / hypothesize / wait; the
+*simplified action set* (SAS) offers inference / wait.  ``wait`` carries no content and
+is never kept in the model's memory.
+
+Parsing has two rules and every parsed action records which one matched:
+
+``strict``
+    The paper's rule, ``^action ([a-z]+).[ \\n]*(.*)$`` with DOTALL, applied to the raw
+    response, plus a check that the name is in the action set.
+``lenient``
+    For small models: case-insensitive, leading whitespace/markdown, ``:`` / ``-`` or
+    nothing instead of the period, and a bare action name at the start of the reply
+    ("Inference: ...").  Content is the rest of the response.
+
+Anything else is ``unparsed``: logged and counted by the caller, never kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BACKGROUND, INFERENCE, HYPOTHESIZE, WAIT = "background", "inference", "hypothesize", "wait"
+
+ACTION_SETS: dict[str, tuple[str, ...]] = {
+    "CAS": (BACKGROUND, INFERENCE, HYPOTHESIZE, WAIT),
+    "SAS": (INFERENCE, WAIT),
+}
+
+ACTION_DESCRIPTIONS: dict[str, str] = {
+    BACKGROUND: "work out the background knowledge the topic of the problem needs",
+    INFERENCE: "draw inferences from the information given so far",
+    HYPOTHESIZE: "guess what the final question will ask and try to solve it",
+    WAIT: "the information so far is not enough to do anything useful; wait for more input",
+}
+
+STRICT, LENIENT, UNPARSED = "strict", "lenient", "unparsed"
+
+_STRICT = re.compile(r"^action ([a-z]+).[ \n]*(.*)$", re.DOTALL)
+_LENIENT = re.compile(
+    r"^[\s*_#>`\"']*(?:action\s*[:\-]?\s*)?([A-Za-z]+)[*_`\"']*\s*(?:[.:\-\u2013\u2014]|\n|$)[ \t]*\n?(.*)$",
+    re.DOTALL | re.IGNORECASE,
+)
+_PREFIXED = re.compile(r"^[\s*_#>`\"']*action\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One parsed inference-stage action."""
+
+    name: str
+    content: str
+    rule: str  # STRICT or LENIENT
+
+    @property
+    def is_wait(self) -> bool:
+        return self.name == WAIT
+
+    def render(self) -> str:
+        """Canonical text, as the v1 batched files store kept actions."""
+        return f"action {self.name}." if self.is_wait else f"action {self.name}. {self.content}"
+
+
+def action_set(name: str) -> tuple[str, ...]:
+    """The action names of ``"CAS"`` or ``"SAS"``."""
+    try:
+        return ACTION_SETS[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown action set {name!r}; choose CAS or SAS") from None
+
+
+def parse_action(response: str, allowed: tuple[str, ...] = ACTION_SETS["CAS"]) -> Action | None:
+    """Parse a response into an :class:`Action`, or ``None`` if no rule matches.
+
+    The lenient rule accepts a bare leading name only when the response does not begin
+    with the word "action" (then the name must follow it), so ordinary prose such as
+    "In this problem ..." is not mistaken for an action.
+    """
+    match = _STRICT.match(response)
+    if match and match.group(1) in allowed:
+        return Action(match.group(1), _clean(match.group(1), match.group(2)), STRICT)
+    match = _LENIENT.match(response)
+    if match:
+        name = match.group(1).lower()
+        if name in allowed:
+            return Action(name, _clean(name, match.group(2)), LENIENT)
+        if not _PREFIXED.match(response):
+            return None
+    # "action" followed by a known name somewhere on the first line: "Action - Inference"
+    first_line = response.strip().split("\n", 1)[0]
+    if _PREFIXED.match(response):
+        for name in allowed:
+            hit = re.search(rf"\b{name}\b[\s.:\-*_]*", first_line, re.IGNORECASE)
+            if hit and hit.start() <= 24:  # the name must follow "action" closely
+                rest = response.strip()[hit.end():]
+                return Action(name, _clean(name, rest), LENIENT)
+    return None
+
+
+def _clean(name: str, content: str) -> str:
+    """Content as kept in memory: stripped; empty for ``wait``."""
+    return "" if name == WAIT else content.strip()
+
+
+def parse_rule(action: Action | None) -> str:
+    """The rule name recorded for a (possibly failed) parse."""
+    return action.rule if action is not None else UNPARSED

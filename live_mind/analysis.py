@@ -1,0 +1,386 @@
+"""Tables from solver output files (issue 3; the paper's §4.2 tables and Fig. 8).
+
+Input: one or more ``all.json`` files -- a JSON list of records as written by our
+solvers or by the original authors (see ``notes/records.md``).  Output: small tables
+(``Table``) that the thin CLI scripts write as CSV in the authors' layout.
+
+Decisions, each chosen to reproduce the authors' published CSVs to the last digit:
+
+* Correctness is ``answer.is_correct(record["solution"], record["answer"])``; a record
+  whose ``error`` is set counts as wrong (and is reported as failed).
+* Accuracy is ``100 * correct / total``: of the ways to write it this is the one that
+  gives the published cells (``correct / total * 100`` turns 55 into
+  55.00000000000001).  Means are plain ``sum(values) / len(values)`` in record order;
+  numpy / pandas reductions sum in another order and differ in the last bit.
+* A question's *length* is its Punkt sentence count + 1 (the paper's "Length", which
+  equals the number of model calls under LiveMind), counted once per distinct text.
+* Groups keep first-seen order, after an ``All`` row.  Several files must hold the
+  same questions: equal counts per category and per length, else ``AnalysisError``.
+* Cells are written with ``csv``'s default dialect: ``\\r\\n`` line ends and
+  ``repr`` floats, as in the published files.  A mean over no values is an empty cell;
+  a record without the measured field (e.g. a failed one without ``time_info``) is left
+  out of that mean but still counts in ``Total`` and accuracy.
+
+Actions (Fig. 8): a record's inference-call actions come from its ``steps``.  Files in
+the original v1 batched layout only keep the non-wait actions (``action``: list of
+``"action NAME. content"``) and the number of inference calls is
+``len(usage["completion_tokens"]) - 1``; the rest were waits.  Where those waits
+happened is unknown, so by default such records count in the per-length table only and
+are left out of the per-step table.  ``assume_kept_last=True`` instead places the
+waits first and the kept actions at the last steps (an assumption, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from live_mind.answer import is_correct
+from live_mind.segment import count_sentences
+
+ACTION_TYPES: tuple[str, ...] = ("background", "inference", "hypothesize", "wait", "unparsed")
+_KEPT_ACTION = re.compile(r"\s*action\s+([A-Za-z]+)", re.IGNORECASE)
+Record = dict[str, Any]
+Metric = Callable[[Sequence[Record]], float | int | None]
+
+
+class AnalysisError(ValueError):
+    """Bad input for the analysis; the message is one line, fit for the user."""
+
+
+@dataclass
+class Run:
+    """One loaded output file."""
+
+    path: Path
+    records: list[Record]
+    lengths: list[int] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """``llama_3_70b_lm`` for ``.../llama_3_70b_lm/all.json``, else the file stem."""
+        return self.path.parent.name if self.path.stem == "all" and self.path.parent.name else self.path.stem
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.records if is_failed(r))
+
+    def has(self, metric: Callable[[Record], Any]) -> bool:
+        return any(metric(r) is not None for r in self.records)
+
+
+@dataclass
+class Table:
+    """A CSV-shaped table: a header and rows of str/int/float/None cells."""
+
+    header: list[str]
+    rows: list[list[Any]]
+
+    def write_csv(self, path: Path) -> Path:
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)  # excel dialect: \r\n, repr floats, like the authors
+            writer.writerow(self.header)
+            writer.writerows(self.rows)
+        return path
+
+    def format(self, digits: int = 2) -> str:
+        """A fixed-width text rendering for the terminal."""
+        def cell(v: Any) -> str:
+            return "" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+        text = [[str(h) for h in self.header], *[[cell(v) for v in row] for row in self.rows]]
+        widths = [max(len(row[i]) for row in text) for i in range(len(self.header))]
+        return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                         for row in text)
+
+
+# --- loading and per-record fields -------------------------------------------------
+
+@lru_cache(maxsize=None)
+def question_length(question: str) -> int:
+    """The paper's length: Punkt sentences + 1 (cached: several files share questions)."""
+    return count_sentences(question) + 1
+
+
+def load_run(path: str | Path) -> Run:
+    """Read and check one output file; ``AnalysisError`` on anything unusable."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise AnalysisError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnalysisError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise AnalysisError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, list) or not data:
+        raise AnalysisError(f"{path}: expected a non-empty JSON list of records")
+    for i, record in enumerate(data):
+        if not isinstance(record, dict):
+            raise AnalysisError(f"{path}: record {i} is not a JSON object")
+        for key, kind in (("question", str), ("category", str), ("answer", str)):
+            if not isinstance(record.get(key), kind):
+                raise AnalysisError(f"{path}: record {i} has no {kind.__name__} field {key!r}")
+    return Run(path, data, [question_length(r["question"]) for r in data])
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[Run]:
+    return [load_run(p) for p in paths]
+
+
+def is_failed(record: Record) -> bool:
+    return record.get("error") is not None
+
+
+def is_record_correct(record: Record) -> bool:
+    if is_failed(record):
+        return False
+    solution = record.get("solution")
+    return is_correct(solution if isinstance(solution, str) else None, record["answer"])
+
+
+def _time_field(name: str) -> Callable[[Record], float | None]:
+    def get(record: Record) -> float | None:
+        info = record.get("time_info")
+        value = info.get(name) if isinstance(info, dict) else None
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return get
+
+
+latency = _time_field("latency")
+gen_time = _time_field("total_gen_time")
+
+
+def final_tokens(record: Record) -> int | None:
+    """Completion tokens of the final (output) call = the last usage entry."""
+    usage = record.get("usage")
+    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    return tokens[-1] if isinstance(tokens, list) and tokens else None
+
+
+# --- grouped metric tables ----------------------------------------------------------
+
+def accuracy(records: Sequence[Record]) -> float:
+    return 100 * sum(1 for r in records if is_record_correct(r)) / len(records)
+
+
+def mean_of(field_of: Callable[[Record], float | int | None]) -> Metric:
+    def metric(records: Sequence[Record]) -> float | None:
+        values = [v for v in map(field_of, records) if v is not None]
+        return sum(values) / len(values) if values else None
+    return metric
+
+
+def groups(run: Run, by: str) -> dict[Any, list[Record]]:
+    """Records per category or per length, in first-seen order."""
+    if by not in ("category", "length"):
+        raise ValueError(f"unknown grouping {by!r}")
+    keys = [r["category"] for r in run.records] if by == "category" else run.lengths
+    out: dict[Any, list[Record]] = {}
+    for key, record in zip(keys, run.records):
+        out.setdefault(key, []).append(record)
+    return out
+
+
+def check_agreement(runs: Sequence[Run]) -> None:
+    """Several files must hold the same questions: same counts per category and length."""
+    for by in ("category", "length"):
+        first = Counter({k: len(v) for k, v in groups(runs[0], by).items()})
+        for run in runs[1:]:
+            other = Counter({k: len(v) for k, v in groups(run, by).items()})
+            for key in [*first, *(k for k in other if k not in first)]:
+                if first[key] != other[key]:
+                    raise AnalysisError(
+                        f"files disagree: {by} {key!r} has {other[key]} question(s) in {run.path} "
+                        f"but {first[key]} in {runs[0].path}")
+
+
+def metric_tables(runs: Sequence[Run], columns: Sequence[tuple[str, Metric]]) -> tuple[Table, Table]:
+    """(by category, by length): ``Key, Total`` then ``File i <label>`` per file."""
+    check_agreement(runs)
+    tables = []
+    for by, title in (("category", "Category"), ("length", "Length")):
+        per_run = [{"All": run.records, **groups(run, by)} for run in runs]
+        header = [title, "Total"] + [f"File {i} {label}" for i in range(1, len(runs) + 1) for label, _ in columns]
+        rows = [[key, len(records)] + [metric(g[key]) for g in per_run for _, metric in columns]
+                for key, records in per_run[0].items()]
+        tables.append(Table(header, rows))
+    return tables[0], tables[1]
+
+
+def time_info_tables(runs: Sequence[Run]) -> tuple[Table, Table]:
+    """``timeinfo_by_category`` and ``timeinfo_by_len``: accuracy, latency, gen time."""
+    for run in runs:
+        if not run.has(latency):
+            raise AnalysisError(f"{run.path}: no record has time_info (a batched run? use analyze_batched.py)")
+    return metric_tables(runs, [("Accuracy", accuracy), ("Latency", mean_of(latency)),
+                                ("Gen Time", mean_of(gen_time))])
+
+
+def batched_tables(runs: Sequence[Run]) -> tuple[Table, Table]:
+    """Like ``time_info_tables`` with mean final-call completion tokens instead of times."""
+    for run in runs:
+        if not run.has(final_tokens):
+            raise AnalysisError(f"{run.path}: no record has usage.completion_tokens")
+    return metric_tables(runs, [("Accuracy", accuracy), ("Tokens", mean_of(final_tokens))])
+
+
+# --- actions (Fig. 8) -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActionSequence:
+    """A record's inference-call actions; ``positioned`` is False when only counts are known."""
+
+    types: tuple[str, ...]
+    positioned: bool
+
+
+def _kept_type(text: Any) -> str:
+    match = _KEPT_ACTION.match(text) if isinstance(text, str) else None
+    name = match.group(1).lower() if match else ""
+    return name if name in ACTION_TYPES else "unparsed"
+
+
+def record_actions(record: Record, assume_kept_last: bool = False) -> ActionSequence | None:
+    """Actions from ``steps``, else inferred from the v1 kept-action list; None if neither."""
+    steps = record.get("steps")
+    if isinstance(steps, list):
+        types = tuple(s.get("action") or "unparsed" for s in steps
+                      if isinstance(s, dict) and s.get("kind") == "inference")
+        unknown = [t for t in types if t not in ACTION_TYPES]
+        if unknown:
+            raise AnalysisError(f"question {record.get('question_id')}: unknown action {unknown[0]!r} in steps")
+        return ActionSequence(types, True)
+    kept, final = record.get("action"), final_tokens(record)
+    if not isinstance(kept, list) or final is None:
+        return None
+    calls = len(record["usage"]["completion_tokens"]) - 1
+    if len(kept) > calls:
+        raise AnalysisError(f"question {record.get('question_id')}: {len(kept)} kept actions "
+                            f"but only {calls} inference calls in usage")
+    waits = ("wait",) * (calls - len(kept))
+    return ActionSequence(waits + tuple(_kept_type(k) for k in kept), assume_kept_last)
+
+
+def _share_cells(counts: Counter) -> list[Any]:
+    calls = sum(counts.values())
+    return [calls] + [100 * counts[t] / calls if calls else None for t in ACTION_TYPES]
+
+
+@dataclass
+class ActionTables:
+    per_step: Table
+    per_len: Table
+    unpositioned: list[int]  # per run: records left out of the per-step table
+    missing: list[int]       # per run: records without any action information
+
+
+def action_tables(runs: Sequence[Run], assume_kept_last: bool = False) -> ActionTables:
+    """Share (percent) of each action type per step (1..) and per question length."""
+    check_agreement(runs)
+    columns = [f"File {i} {name}" for i in range(1, len(runs) + 1)
+               for name in ("Calls", *(t.capitalize() for t in ACTION_TYPES))]
+    step_counts: list[dict[Any, Counter]] = []
+    len_counts: list[dict[Any, Counter]] = []
+    unpositioned, missing = [], []
+    for run in runs:
+        sequences = [record_actions(r, assume_kept_last) for r in run.records]
+        if all(s is None for s in sequences):
+            raise AnalysisError(f"{run.path}: no action information (neither 'steps' nor 'action' fields)")
+        by_step: dict[Any, Counter] = {"All": Counter()}
+        by_len: dict[Any, Counter] = {"All": Counter()}
+        for length in groups(run, "length"):
+            by_len[length] = Counter()
+        for seq, length in zip(sequences, run.lengths):
+            if seq is None:
+                continue
+            by_len["All"].update(seq.types)
+            by_len[length].update(seq.types)
+            if seq.positioned:
+                by_step["All"].update(seq.types)
+                for step, kind in enumerate(seq.types, 1):
+                    by_step.setdefault(step, Counter())[kind] += 1
+        step_counts.append(by_step)
+        len_counts.append(by_len)
+        unpositioned.append(sum(1 for s in sequences if s is not None and not s.positioned))
+        missing.append(sum(1 for s in sequences if s is None))
+    last_step = max((k for c in step_counts for k in c if k != "All"), default=0)
+    step_rows = [[key] + [cell for c in step_counts for cell in _share_cells(c.get(key, Counter()))]
+                 for key in ["All", *range(1, last_step + 1)]]
+    totals = {"All": len(runs[0].records), **{k: len(v) for k, v in groups(runs[0], "length").items()}}
+    len_rows = [[key, totals[key]] + [cell for c in len_counts for cell in _share_cells(c[key])]
+                for key in len_counts[0]]
+    return ActionTables(Table(["Step", *columns], step_rows), Table(["Length", "Total", *columns], len_rows),
+                        unpositioned, missing)
+
+
+# --- comparison of a baseline and a LiveMind run -------------------------------------
+
+def compare_table(base: Run, live: Run, metric: str = "auto") -> Table:
+    """Headline numbers: accuracy difference (points) and latency/tokens reduction (%).
+
+    ``metric`` is ``latency``, ``tokens`` or ``auto`` (latency when both files have
+    ``time_info``, else final-call completion tokens).  Rows: All, categories, lengths.
+    """
+    if metric == "auto":
+        metric = "latency" if base.has(latency) and live.has(latency) else "tokens"
+    if metric not in ("latency", "tokens"):
+        raise AnalysisError(f"unknown metric {metric!r}; choose latency, tokens or auto")
+    field_of = latency if metric == "latency" else final_tokens
+    for run in (base, live):
+        if not run.has(field_of):
+            raise AnalysisError(f"{run.path}: no record has {'time_info' if metric == 'latency' else 'usage'}")
+    check_agreement([base, live])
+    label = metric.capitalize()
+    header = ["Group", "Key", "Total", "Base Accuracy", "LiveMind Accuracy", "Accuracy Diff",
+              f"Base {label}", f"LiveMind {label}", f"{label} Reduction"]
+    rows = []
+    mean = mean_of(field_of)
+    for by in ("all", "category", "length"):
+        base_groups = {"All": base.records} if by == "all" else groups(base, by)
+        live_groups = {"All": live.records} if by == "all" else groups(live, by)
+        for key, records in base_groups.items():
+            b_acc, l_acc = accuracy(records), accuracy(live_groups[key])
+            b_val, l_val = mean(records), mean(live_groups[key])
+            cut = 100 * (b_val - l_val) / b_val if b_val and l_val is not None else None
+            rows.append([by, key, len(records), b_acc, l_acc, l_acc - b_acc, b_val, l_val, cut])
+    return Table(header, rows)
+
+
+def output_dir(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Path:
+    """Explicit ``out_dir``, else beside a single file, else the working directory."""
+    if out_dir is not None:
+        target = Path(out_dir)
+    elif len(paths) == 1:
+        target = Path(paths[0]).parent
+    else:
+        target = Path.cwd()
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def describe(run: Run) -> str:
+    """One printout line per file, including the failed records (counted as wrong)."""
+    return f"{run.path}: {len(run.records)} records, {run.failed} failed (counted as wrong)"
+
+
+def figure_prefix(runs: Sequence[Run]) -> str:
+    """Name stem for copies in ``--res``: the run names joined by ``_vs_``."""
+    return "_vs_".join(run.name for run in runs)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, files_help: str = "output files (all.json)") -> None:
+    """Options shared by the analysis scripts."""
+    parser.add_argument("files", nargs="+", metavar="FILE", help=files_help)
+    parser.add_argument("--out-dir", default=None,
+                        help="where to write CSVs and PNGs (default: beside a single file, else the working directory)")
+    parser.add_argument("--no-figures", action="store_true", help="write the CSVs only")
+    parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figures into DIR (e.g. res/)")

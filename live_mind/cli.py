@@ -1,0 +1,221 @@
+"""Command-line plumbing shared by ``run_solver.py`` and ``run_batch_solver.py``.
+
+Everything that can be wrong with the input is checked here, before any model loads
+(issue 6): each problem becomes one line on stderr and exit code 2.  The scripts stay
+thin: parse, ``validate``, ``build_controller``, loop, write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .actions import ACTION_SETS
+from .clock import OPTIONS_ARRIVALS, SCHEDULES
+from .controller import FINAL_ANSWERS, CoTController, LiveMindController
+from .data import DataError, load_questions, select_questions, validate_data_path
+from .data import _looks_like_path as looks_like_path
+from .formats import FORMATS, make_format
+from .models import registry
+from .prompts import PromptError, PromptSet, load_prompt_set
+from .runfiles import RunFileError, library_versions
+from .segment import GRANULARITIES, split
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+class UsageError(ValueError):
+    """Bad input: reported as one line, exit code 2, before any model loads."""
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of the paper's scripts plus this toolkit's own."""
+    add = parser.add_argument
+    add("--model", default=DEFAULT_MODEL, help=f"model name from the model configuration (default {DEFAULT_MODEL})")
+    add("--models", default=None, help="model configuration TOML (default: packaged models.toml or $LIVEMIND_MODELS)")
+    add("--list_models", action="store_true", help="print the configured models and exit")
+    add("--use_lm", action="store_true", help="run LiveMind (default: the chain-of-thought baseline)")
+    add("--assist_model", default=None, help="output model for collaborative inference (needs --use_lm)")
+    add("--action_set", default="CAS", choices=sorted(ACTION_SETS), help="CAS or SAS (default CAS)")
+    add("--output_file", default=None, help="output JSON (default output/mmlu_pro/<mode>/<run name>/all.json)")
+    add("--num_questions", type=int, default=None, help="questions per category (default: all)")
+    add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set)")
+    add("--max_new_tokens", type=int, default=512, help="token limit per model call")
+    add("--seed", type=int, default=42, help="seed for question selection and typing jitter")
+    add("--prompts", default=None, help="TOML/JSON file replacing prompt texts")
+    add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
+        help="start inference replies with 'action ' (default: per model; on for the embedded model)")
+    add("--prompt_format", default="v1", choices=sorted(FORMATS), help="prompt layout (default v1)")
+    add("--granularity", default="sentence", choices=GRANULARITIES, help="segment size (default sentence)")
+    add("--min_length", type=int, default=0, help="merge segments shorter than this many characters (v2: 10)")
+    add("--final_answer", default="free", choices=FINAL_ANSWERS, help="free text or a constrained option letter")
+    add("--resume", action="store_true", help="continue an interrupted run from its .jsonl journal")
+    add("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def fail(message: str) -> int:
+    """Print a one-line error and return exit code 2."""
+    print(f"error: {message}".replace("\n", " "), file=sys.stderr)
+    return 2
+
+
+def default_output(args: argparse.Namespace, kind: str) -> Path:
+    name = args.model.replace("-", "_").replace(".", "_")
+    if args.use_lm:
+        name += "_lm"
+        if args.assist_model:
+            name += "_" + args.assist_model.replace("-", "_").replace(".", "_")
+    return Path("output") / "mmlu_pro" / kind / name / "all.json"
+
+
+def check_output(path: Path, resume: bool, overwrite: bool) -> None:
+    if path.suffix != ".json":
+        raise UsageError(f"--output_file must end in .json: {path}")
+    folder = path.parent if str(path.parent) else Path(".")
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise UsageError(f"output folder is not writable: {probe}")
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    if path.exists() and not (resume or overwrite):
+        raise UsageError(f"{path} exists; pass --resume to continue it or --overwrite to replace it")
+
+
+@dataclass
+class Setup:
+    """Everything validated, nothing loaded."""
+
+    args: argparse.Namespace
+    output: Path
+    specs: dict[str, registry.ModelSpec]
+    prompts: PromptSet
+    config: dict[str, Any]
+
+
+def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None] | None = None) -> Setup:
+    """Check flags, files and models; raise ``UsageError`` with a one-line message."""
+    if args.assist_model and not args.use_lm:
+        raise UsageError("--assist_model needs --use_lm (collaborative inference is a LiveMind mode)")
+    if args.num_questions is not None and args.num_questions <= 0:
+        raise UsageError("--num_questions must be > 0")
+    if args.max_new_tokens <= 0:
+        raise UsageError("--max_new_tokens must be > 0")
+    if args.min_length < 0:
+        raise UsageError("--min_length must be >= 0")
+    if extra_checks:
+        extra_checks(args)
+    try:
+        if args.data_path is not None and _is_local(args.data_path):
+            validate_data_path(args.data_path)
+        prompts = load_prompt_set(args.prompts)
+        specs = {"model": registry.resolve(args.model, args.models)}
+        if args.assist_model:
+            specs["assist_model"] = registry.resolve(args.assist_model, args.models)
+        for spec in specs.values():
+            registry.check_available(spec)
+    except (DataError, PromptError, registry.ConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    output = Path(args.output_file) if args.output_file else default_output(args, kind)
+    check_output(output, args.resume, args.overwrite)
+    config = run_config(args, kind, specs, prompts)
+    return Setup(args, output, specs, prompts, config)
+
+
+def _is_local(source: str) -> bool:
+    """A path (existing, or meant as one) rather than a hub dataset id."""
+    return Path(source).exists() or looks_like_path(source)
+
+
+def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet) -> dict[str, Any]:
+    """The resolved configuration saved beside the output (no secrets)."""
+    flags = {k: v for k, v in sorted(vars(args).items()) if k != "list_models"}
+    config = {
+        "script": kind,
+        **flags,
+        "prime_actions": resolved_priming(args, specs["model"]),
+        "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
+        "prompt_texts": prompts.as_dict(),
+        "versions": library_versions(),
+    }
+    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file")},
+                                       sort_keys=True, default=str).encode()).hexdigest()[:12]
+    config["config_id"] = digest
+    return config
+
+
+def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
+    return spec.prime_actions if args.prime_actions is None else bool(args.prime_actions)
+
+
+def load_selected_questions(args: argparse.Namespace) -> list[dict[str, Any]]:
+    try:
+        rows = load_questions(args.data_path)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    return select_questions(rows, args.num_questions, seed=args.seed)
+
+
+def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController | CoTController:
+    """The controller for this run over already-loaded models."""
+    args = setup.args
+    segmenter = lambda text: split(text, args.granularity, args.min_length)  # noqa: E731
+    if not args.use_lm:
+        return CoTController(loaded["model"], setup.prompts, segmenter, args.max_new_tokens, args.final_answer)
+    return LiveMindController(
+        inference_model=loaded["model"],
+        output_model=loaded.get("assist_model"),
+        action_set_name=args.action_set,
+        prompt_format=make_format(args.prompt_format, setup.prompts),
+        segmenter=segmenter,
+        prime_actions=setup.config["prime_actions"],
+        max_new_tokens=args.max_new_tokens,
+        final_answer=args.final_answer,
+    )
+
+
+def load_models(setup: Setup, **overrides: Any) -> dict[str, Any]:
+    """Load each distinct model once (the same name twice shares one instance)."""
+    loaded: dict[str, Any] = {}
+    by_name: dict[str, Any] = {}
+    for role, spec in setup.specs.items():
+        if spec.name not in by_name:
+            by_name[spec.name] = registry.build(spec, **overrides)
+        loaded[role] = by_name[spec.name]
+    return loaded
+
+
+def summarize(records: list[dict[str, Any]]) -> str:
+    """Per-category and total accuracy, parse rates and failures, as printed at the end."""
+    lines = []
+    cats: dict[str, list[bool]] = {}
+    for r in records:
+        cats.setdefault(r.get("category", "?"), []).append(bool(r.get("correct")))
+    width = max([len(c) for c in cats] + [5])
+    for cat, marks in cats.items():
+        lines.append(f"  {cat:<{width}}  {sum(marks):>4}/{len(marks):<4} {100.0 * sum(marks) / len(marks):6.2f}%")
+    total = [bool(r.get("correct")) for r in records]
+    if total:
+        lines.append(f"  {'total':<{width}}  {sum(total):>4}/{len(total):<4} {100.0 * sum(total) / len(total):6.2f}%")
+    steps = [s for r in records for s in r.get("steps", []) if s.get("kind") == "inference" and s.get("parse_rule") != "cancelled"]
+    if steps:
+        parsed = sum(1 for s in steps if s.get("parse_rule") in ("strict", "lenient"))
+        strict = sum(1 for s in steps if s.get("parse_rule") == "strict")
+        lines.append(f"  inference responses parsed: {parsed}/{len(steps)} ({100.0 * parsed / len(steps):.1f}%; strict {strict}, lenient {parsed - strict})")
+    latencies = [r["time_info"]["latency"] for r in records if r.get("time_info")]
+    if latencies:
+        lines.append(f"  mean latency: {sum(latencies) / len(latencies):.3f} s over {len(latencies)} questions")
+    failed = [r for r in records if r.get("error")]
+    if failed:
+        reasons: dict[str, int] = {}
+        for r in failed:
+            reasons[r["error"].split(":")[0]] = reasons.get(r["error"].split(":")[0], 0) + 1
+        lines.append(f"  failed questions: {len(failed)} ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
+    return "\n".join(lines)

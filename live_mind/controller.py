@@ -1,0 +1,181 @@
+"""The simultaneous-inference controllers (paper §3, Algorithm 1).
+
+``LiveMindController`` holds one question's memory -- the kept (non-wait) actions and
+how much of the input each saw -- and turns "these segments have arrived" (+ the
+end-of-input signal) into the next model call:
+
+* input incomplete -> the *inference model* picks an action; ``wait`` and unparseable
+  replies are recorded in the step log but not kept in memory;
+* input complete -> the *output model* answers from the memory, the complete question
+  and the options (plain CoT when the memory is empty).  A different output model is
+  the paper's collaborative inference.
+
+Each call is split into ``request`` (build it) and ``accept`` (digest its completion)
+so the batched solver can gather many questions' requests into one model call; ``step``
+does both for the real-time solver.  ``CoTController`` is the baseline: one call on the
+complete question.
+
+Response priming (issue 2): with ``prime_actions`` the inference-stage assistant turn
+starts with ``"action "`` and the model continues it; the stored response is prefix +
+continuation, parsed as usual.  ``final_answer="letter"`` primes the output stage with
+``"The answer is ("`` and constrains the next token to the option letters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .actions import UNPARSED, Action, action_set, parse_action
+from .answer import LETTERS
+from .formats import MemoryItem, PromptFormat, V1Format
+from .models.base import ChatModel, ChatRequest, Completion, Message
+from .prompts import PromptSet, cot_messages
+from .segment import split
+
+log = logging.getLogger(__name__)
+
+ACTION_PRIME = "action "
+LETTER_PRIME = "The answer is ("
+FINAL_ANSWERS = ("free", "letter")
+
+
+@dataclass
+class StepResult:
+    """One model call of one question."""
+
+    kind: str  # "inference" or "final"
+    segments: int
+    messages: list[Message]
+    response: str
+    completion: Completion
+    action: Action | None = None
+    parse_rule: str | None = None
+
+    @property
+    def action_name(self) -> str | None:
+        if self.kind != "inference":
+            return None
+        if self.parse_rule == "cancelled":
+            return "cancelled"
+        return self.action.name if self.action is not None else UNPARSED
+
+
+def letter_choices(options_count: int) -> list[str]:
+    return list(LETTERS[:options_count])
+
+
+@dataclass
+class LiveMindController:
+    """One question's LiveMind state machine over pluggable models and formats."""
+
+    inference_model: ChatModel
+    output_model: ChatModel | None = None
+    action_set_name: str = "CAS"
+    prompt_format: PromptFormat = field(default_factory=V1Format)
+    segmenter: Callable[[str], list[str]] = split
+    prime_actions: bool = False
+    max_new_tokens: int = 512
+    final_max_new_tokens: int | None = None
+    final_answer: str = "free"
+    cache_key: str | None = None
+    memory: list[MemoryItem] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.allowed = action_set(self.action_set_name)
+        if self.final_answer not in FINAL_ANSWERS:
+            raise ValueError(f"final_answer must be one of {FINAL_ANSWERS}")
+
+    @property
+    def answer_model(self) -> ChatModel:
+        return self.output_model or self.inference_model
+
+    def reset(self, cache_key: str | None = None) -> None:
+        """Forget the previous question."""
+        self.memory, self.steps, self.cache_key = [], [], cache_key
+
+    def model_for(self, complete: bool) -> ChatModel:
+        return self.answer_model if complete else self.inference_model
+
+    def request(self, segments: Sequence[str], complete: bool, options: str = "", options_count: int = 10) -> ChatRequest:
+        """The next call's request for the segments seen so far."""
+        if not complete:
+            return ChatRequest(
+                messages=self.prompt_format.inference(segments, self.memory, self.allowed),
+                max_new_tokens=self.max_new_tokens,
+                assistant_prefix=ACTION_PRIME if self.prime_actions else "",
+                cache_key=self.cache_key,
+            )
+        messages = self.prompt_format.output(segments, options, self.memory)
+        if self.final_answer == "letter":
+            return ChatRequest(messages, 1, LETTER_PRIME, self.cache_key, letter_choices(options_count))
+        return ChatRequest(messages, self.final_max_new_tokens or self.max_new_tokens, "", self.cache_key)
+
+    def accept(self, request: ChatRequest, completion: Completion, segments: int, complete: bool) -> StepResult:
+        """Digest a completion: parse and remember an action, or take the final answer."""
+        response = request.assistant_prefix + completion.text
+        if complete:
+            if request.choices:
+                response += ")"
+            step = StepResult("final", segments, request.messages, response, completion)
+        else:
+            action = parse_action(response, self.allowed)
+            step = StepResult("inference", segments, request.messages, response, completion, action,
+                              action.rule if action else UNPARSED)
+            if action is None:
+                log.info("unparsed inference response: %r", response[:200])
+            elif not action.is_wait:
+                self.memory.append(MemoryItem(segments, action))
+        self.steps.append(step)
+        return step
+
+    def discard(self, request: ChatRequest, completion: Completion, segments: int) -> StepResult:
+        """Record a cancelled inference call: logged as a step, its output dropped."""
+        step = StepResult("inference", segments, request.messages, "", completion, None, "cancelled")
+        self.steps.append(step)
+        return step
+
+    def step(self, segments: Sequence[str], complete: bool, options: str = "", options_count: int = 10) -> StepResult:
+        """Build the request, run the right model on it, and accept the completion."""
+        request = self.request(segments, complete, options, options_count)
+        completion = self.model_for(complete).complete([request])[0]
+        return self.accept(request, completion, len(segments), complete)
+
+
+@dataclass
+class CoTController:
+    """The chain-of-thought baseline: one call on the complete question."""
+
+    model: ChatModel
+    prompts: PromptSet = field(default_factory=PromptSet)
+    segmenter: Callable[[str], list[str]] = split
+    max_new_tokens: int = 512
+    final_answer: str = "free"
+    cache_key: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    memory: list[MemoryItem] = field(default_factory=list)
+
+    def reset(self, cache_key: str | None = None) -> None:
+        self.steps, self.cache_key = [], cache_key
+
+    def model_for(self, complete: bool) -> ChatModel:
+        return self.model
+
+    def request(self, segments: Sequence[str], complete: bool = True, options: str = "", options_count: int = 10) -> ChatRequest:
+        messages = cot_messages("".join(segments), options, self.prompts)
+        if self.final_answer == "letter":
+            return ChatRequest(messages, 1, LETTER_PRIME, self.cache_key, letter_choices(options_count))
+        return ChatRequest(messages, self.max_new_tokens, "", self.cache_key)
+
+    def accept(self, request: ChatRequest, completion: Completion, segments: int, complete: bool = True) -> StepResult:
+        response = request.assistant_prefix + completion.text + (")" if request.choices else "")
+        step = StepResult("final", segments, request.messages, response, completion)
+        self.steps.append(step)
+        return step
+
+    def step(self, segments: Sequence[str], complete: bool = True, options: str = "", options_count: int = 10) -> StepResult:
+        request = self.request(segments, True, options, options_count)
+        completion = self.model.complete([request])[0]
+        return self.accept(request, completion, len(segments))

@@ -1,0 +1,113 @@
+"""Figures for the analysis scripts (issue 3; the paper's latency plots and Fig. 8).
+
+Two kinds, both drawn from the tables of ``live_mind.analysis`` so that a figure
+always shows exactly the numbers of the CSV beside it:
+
+* ``length_figure`` -- a metric (latency, tokens) by question length, one line per
+  run, with the number of questions per length as grey bars on a second axis (long
+  questions are rare, so their means are noisy and the bars say how much).
+* ``action_figure`` -- stacked bars of action shares per inference step, one panel
+  per run, like the paper's Fig. 8.
+
+matplotlib is imported lazily with the Agg backend: the scripts stay usable (and
+fast) with ``--no-figures`` and never need a display.  PNGs go beside the CSVs; with a
+``res_dir`` a copy named ``<run>_<figure>.png`` goes there too (for the README).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+from live_mind.analysis import ACTION_TYPES, Table
+
+ACTION_COLORS = {"background": "#4C72B0", "inference": "#55A868", "hypothesize": "#DD8452",
+                 "wait": "#BBBBBB", "unparsed": "#C44E52"}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path, res_dir: str | Path | None, prefix: str) -> list[Path]:
+    path = Path(path)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    _pyplot().close(fig)
+    written = [path]
+    if res_dir is not None:
+        Path(res_dir).mkdir(parents=True, exist_ok=True)
+        written.append(Path(shutil.copyfile(path, Path(res_dir) / f"{prefix}_{path.name}")))
+    return written
+
+
+def _column(table: Table, name: str) -> int:
+    try:
+        return table.header.index(name)
+    except ValueError:
+        raise KeyError(f"table has no column {name!r}") from None
+
+
+def length_figure(table: Table, label: str, names: Sequence[str], path: Path, *, ylabel: str,
+                  title: str | None = None, res_dir: str | Path | None = None, prefix: str = "run") -> list[Path]:
+    """Mean ``File i <label>`` by length (x sorted), one line per run in ``names``."""
+    plt = _pyplot()
+    rows = sorted((r for r in table.rows if r[0] != "All"), key=lambda r: r[0])
+    lengths = [r[0] for r in rows]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    counts_ax = ax.twinx()
+    counts_ax.bar(lengths, [r[1] for r in rows], color="#DDDDDD", width=0.7, zorder=0)
+    counts_ax.set_ylabel("questions")
+    ax.set_zorder(counts_ax.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    for i, name in enumerate(names, 1):
+        col = _column(table, f"File {i} {label}")
+        points = [(r[0], r[col]) for r in rows if r[col] is not None]
+        ax.plot([x for x, _ in points], [y for _, y in points], marker="o", markersize=4, label=name)
+    ax.set_xlabel("question length (sentences + 1)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_xticks(lengths)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title or f"{ylabel} by question length (bars: questions per length)", fontsize=10)
+    return _save(fig, path, res_dir, prefix)
+
+
+def action_figure(table: Table, names: Sequence[str], path: Path, *,
+                  res_dir: str | Path | None = None, prefix: str = "run") -> list[Path]:
+    """Stacked action shares (percent) per step, one panel per run (paper Fig. 8)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(max(6.5, 4.5 * len(names)), 4.2),
+                             sharey=True, squeeze=False)
+    for i, (name, ax) in enumerate(zip(names, axes[0]), 1):
+        calls_col = _column(table, f"File {i} Calls")
+        rows = [r for r in table.rows if r[0] != "All" and r[calls_col]]
+        steps = [r[0] for r in rows]
+        bottom = [0.0] * len(rows)
+        for kind in ACTION_TYPES:
+            col = _column(table, f"File {i} {kind.capitalize()}")
+            shares = [r[col] for r in rows]
+            if any(shares):
+                ax.bar(steps, shares, bottom=bottom, color=ACTION_COLORS[kind], label=kind, width=0.8)
+            bottom = [b + s for b, s in zip(bottom, shares)]
+        for step, r in zip(steps, rows):
+            ax.text(step, 101, str(r[calls_col]), ha="center", va="bottom", fontsize=6, color="#555555")
+        ax.set_title(name, fontsize=10, pad=12)
+        ax.set_xlabel("step (inference call)")
+        ax.set_xticks(steps)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_ylim(0, 108)
+    axes[0][0].set_ylabel("share of actions (%); calls above bars")
+    legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
+    labels = [kind for kind in ACTION_TYPES if kind in legend]
+    handles = [legend[kind] for kind in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, -0.04))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, path, res_dir, prefix)

@@ -1,0 +1,375 @@
+"""Local chat backend on Hugging Face ``transformers`` (issue 2 item 7; issue 5 item 2).
+
+This is the backend the paper's experiments need when no inference server is at hand:
+the inference model and the output model of §3 run in-process, and every call is
+timed around the real generation so the simulated clock charges its true cost.  The
+default is the embedded SmolLM2-135M-Instruct GGUF (``embedded.py``); any local
+Hugging Face folder, hub id, or folder holding a GGUF file works the same way.
+
+Decisions, briefly:
+
+* **Own greedy loop instead of ``generate()``.**  LiveMind needs three things that are
+  awkward through ``generate``: exact token counts and stop handling, constrained
+  output (``choices``), and prefix KV reuse with a cache we crop ourselves.  A
+  hand-written greedy loop (``argmax`` each step, no repetition penalty, no sampling)
+  over ``model(input_ids, cache)`` does all three in a few lines, and is what
+  ``generate(do_sample=False)`` computes.
+* **Prompt.**  The tokenizer's chat template with ``add_generation_prompt=True``,
+  followed by ``request.assistant_prefix`` (response priming), tokenized once with
+  ``add_special_tokens=False`` so no second BOS is added.
+* **Stopping.**  At the tokenizer's EOS, the generation config's EOS ids and the chat
+  template's end-of-turn token (found by rendering a one-turn chat and reading the
+  special token after the assistant text: ``<|im_end|>`` for SmolLM2, ``<|eot_id|>`` for
+  Llama-3).  ``completion_tokens`` counts the returned tokens and **excludes** the stop
+  token; ``extra["stop_token"]`` says whether one was produced.
+* **Batches run one request at a time**; each ``Completion.seconds`` is the wall time
+  of that request alone (``time.perf_counter`` around templating, prefill and decode).
+  The cost of the whole batch is therefore the *sum* of the seconds.
+* **Constrained output** (``choices``): each choice is tokenized on its own; decoding
+  is greedy over the tokens that keep the output a prefix of some choice, and ends when
+  exactly one choice is complete (an end-of-turn token decides between a choice and a
+  longer one it prefixes).  Single-letter choices thus cost one prefill and no decode
+  step.  The returned text is the chosen string exactly.
+* **Prefix KV reuse** (``prefix_cache=True``): per ``request.cache_key`` the
+  ``DynamicCache`` and the token ids in it are kept after a call; the next call with the
+  same key crops the cache to the longest common token prefix (leaving at least one
+  prompt token to prefill), prefills the rest and decodes.  ``cached_tokens`` reports
+  the reused prompt tokens.  Only the latest cache per key is kept, for at most
+  ``prefix_cache_size`` keys (least recently used evicted).  Models with sliding-window
+  or otherwise non-croppable caches fall back to full prefill.
+* **Context window.**  ``ContextLengthExceeded`` when prompt tokens plus the new-token
+  budget (``max_new_tokens``, or the longest choice) exceed the model's
+  ``max_position_embeddings``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError
+from .embedded import embedded_gguf_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DTYPE = "float32"
+"""Measured faster than bfloat16 for the embedded GGUF model on CPU (see the report in
+the tests' docstring); transformers keeps GGUF weights packed and computes in float32."""
+
+_DTYPES = {
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float32": "float32", "fp32": "float32",
+    "float16": "float16", "fp16": "float16",
+    "auto": "auto",
+}
+_KNOWN_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+_TURN_MARK = "LIVEMINDTURNMARK"
+
+
+@dataclass
+class _CachedPrefix:
+    """A KV cache and the token ids whose keys/values it holds (same length)."""
+
+    ids: list[int]
+    cache: Any
+
+
+class _ChoiceTrie:
+    """Token sequences of the allowed outputs, queried by the tokens generated so far."""
+
+    def __init__(self, choices: list[str], sequences: list[list[int]]) -> None:
+        self.items = list(zip(choices, sequences))
+
+    def step(self, generated: list[int]) -> tuple[set[int], str | None]:
+        """Allowed next tokens, and the choice already complete (if any)."""
+        n = len(generated)
+        allowed: set[int] = set()
+        complete = None
+        for text, seq in self.items:
+            if seq[:n] != generated:
+                continue
+            if len(seq) == n:
+                complete = text
+            else:
+                allowed.add(seq[n])
+        return allowed, complete
+
+    def longest(self) -> int:
+        return max(len(seq) for _, seq in self.items)
+
+
+class TransformersChatModel:
+    """A ``ChatModel`` running a causal LM in-process with ``transformers``.
+
+    ``model_path`` is a local Hugging Face folder, a hub id, or -- with ``gguf_file`` --
+    the folder holding that GGUF file (a path ending in ``.gguf`` is split for you).
+    ``threads`` sets ``torch.set_num_threads`` (process-wide).
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        gguf_file: str | None = None,
+        tokenizer_path: str | None = None,
+        device: str = "cpu",
+        dtype: str = DEFAULT_DTYPE,
+        name: str | None = None,
+        threads: int | None = None,
+        prefix_cache: bool = False,
+        prefix_cache_size: int = 4,
+    ) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if dtype not in _DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES.values()))}")
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be >= 1, got {threads}")
+            torch.set_num_threads(threads)
+        if prefix_cache_size < 1:
+            raise ValueError(f"prefix_cache_size must be >= 1, got {prefix_cache_size}")
+        model_path = str(model_path)
+        if gguf_file is None and model_path.endswith(".gguf") and Path(model_path).is_file():
+            model_path, gguf_file = str(Path(model_path).parent), Path(model_path).name
+        if gguf_file is not None and Path(model_path).is_dir() and not (Path(model_path) / gguf_file).is_file():
+            raise FileNotFoundError(f"GGUF file {gguf_file!r} not found in {model_path}")
+
+        self._torch = torch
+        self.device = device
+        self.name = name or (Path(gguf_file).stem if gguf_file else Path(model_path).name or model_path)
+        dtype_value = _DTYPES[dtype]
+        torch_dtype = dtype_value if dtype_value == "auto" else getattr(torch, dtype_value)
+        major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+        dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+        gguf_kw = {"gguf_file": gguf_file} if gguf_file else {}
+
+        start = time.perf_counter()
+        tok_source = tokenizer_path or model_path
+        tok_kw = gguf_kw if tokenizer_path is None else {}
+        self.tokenizer = AutoTokenizer.from_pretrained(tok_source, **tok_kw)
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, **{dtype_kw: torch_dtype}, **gguf_kw)
+        self.model.to(device)
+        self.model.eval()
+        self.load_seconds = time.perf_counter() - start
+        log.info("loaded %s (%s, %s) in %.1f s", self.name, dtype, device, self.load_seconds)
+
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+        self.max_context = self._context_window()
+        self.stop_ids = self._find_stop_ids()
+        self.prefix_cache = prefix_cache and self._cache_is_croppable()
+        self.prefix_cache_size = prefix_cache_size
+        self._prefixes: OrderedDict[str, _CachedPrefix] = OrderedDict()
+
+    @classmethod
+    def embedded(cls, **kwargs: Any) -> "TransformersChatModel":
+        """The embedded SmolLM2-135M-Instruct (raises ``EmbeddedModelMissing`` if absent)."""
+        path = embedded_gguf_path()
+        kwargs.setdefault("name", "SmolLM2-135M-Instruct")
+        return cls(str(path.parent), gguf_file=path.name, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"TransformersChatModel(name={self.name!r}, device={self.device!r})"
+
+    # ------------------------------------------------------------------ setup helpers
+    def _context_window(self) -> int | None:
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        if isinstance(n, int) and n > 0:
+            return n
+        n = getattr(self.tokenizer, "model_max_length", None)
+        return n if isinstance(n, int) and 0 < n < 10**8 else None
+
+    def _find_stop_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            if isinstance(source, int):
+                ids.add(source)
+            elif isinstance(source, (list, tuple)):
+                ids.update(i for i in source if isinstance(i, int))
+        vocab = self.tokenizer.get_vocab()
+        special = set(self.tokenizer.all_special_ids) | {
+            i for t, i in vocab.items() if t in getattr(self.tokenizer, "added_tokens_encoder", {})
+        }
+        try:
+            chat = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": _TURN_MARK}]
+            rendered = self.tokenizer.apply_chat_template(chat, tokenize=False)
+            tail = rendered.split(_TURN_MARK, 1)[1]
+            tail_ids = self.tokenizer(tail, add_special_tokens=False)["input_ids"]
+            if tail_ids and tail_ids[0] in special:
+                ids.add(tail_ids[0])
+        except Exception as exc:  # a template that rejects the probe chat: fall back to names
+            log.debug("end-of-turn probe failed for %s: %s", self.name, exc)
+        ids.update(vocab[t] for t in _KNOWN_END_OF_TURN if t in vocab and vocab[t] in special)
+        if not ids:
+            raise ModelError(f"{self.name}: cannot determine an end-of-turn token")
+        return ids
+
+    def _new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        try:
+            return DynamicCache(config=self.model.config)
+        except TypeError:
+            return DynamicCache()
+
+    def _cache_is_croppable(self) -> bool:
+        config = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        if getattr(config, "sliding_window", None) or any(
+            t != "full_attention" for t in (getattr(config, "layer_types", None) or [])
+        ):
+            log.warning("%s uses non-full attention layers: prefix KV reuse disabled", self.name)
+            return False
+        layers = getattr(self._new_cache(), "layers", [])
+        return all(getattr(layer, "is_croppable", True) for layer in layers)
+
+    # ------------------------------------------------------------------ the protocol
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """One completion per request, in order; requests run one after another."""
+        return [self._complete_one(r) for r in requests]
+
+    def clear_prefix_cache(self) -> None:
+        """Forget every kept KV cache."""
+        self._prefixes.clear()
+
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        """Token ids of the rendered chat plus the assistant prefix."""
+        _validate(request)
+        try:
+            text = self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+        except Exception as exc:
+            raise ValueError(f"chat template of {self.name} rejected the messages: {exc}") from None
+        text += request.assistant_prefix
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _complete_one(self, request: ChatRequest) -> Completion:
+        start = time.perf_counter()
+        ids = self.prompt_ids(request)
+        trie = None
+        budget = request.max_new_tokens
+        if request.choices is not None:
+            trie = self._choice_trie(request.choices)
+            budget = trie.longest()
+        if self.max_context is not None and len(ids) + budget > self.max_context:
+            raise ContextLengthExceeded(
+                f"{self.name}: prompt of {len(ids)} tokens + {budget} new tokens exceeds "
+                f"the context window of {self.max_context} tokens"
+            )
+        with self._torch.inference_mode():
+            generated, stopped, reused, choice = self._decode(ids, budget, trie, request.cache_key)
+        if choice is not None:
+            text = choice
+        else:
+            text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        seconds = time.perf_counter() - start
+        return Completion(
+            text=text,
+            prompt_tokens=len(ids),
+            completion_tokens=len(generated),
+            seconds=seconds,
+            cached_tokens=reused,
+            finish_reason="stop" if stopped or choice is not None else "length",
+            extra={"stop_token": stopped},
+        )
+
+    def _choice_trie(self, choices: list[str]) -> _ChoiceTrie:
+        if not choices or any(not isinstance(c, str) or not c for c in choices):
+            raise ValueError("choices must be a non-empty list of non-empty strings")
+        unique = list(dict.fromkeys(choices))
+        seqs = [list(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in unique]
+        return _ChoiceTrie(unique, seqs)
+
+    # ------------------------------------------------------------------ decoding
+    def _forward(self, ids: list[int], cache: Any) -> Any:
+        torch = self._torch
+        kwargs: dict[str, Any] = {self._cache_kw: cache, "use_cache": True}
+        if self._keep_kw:
+            kwargs[self._keep_kw] = 1
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
+        return self.model(input_ids=input_ids, **kwargs).logits[0, -1]
+
+    def _take_prefix(self, ids: list[int], key: str | None) -> tuple[Any, list[int]]:
+        """A cache holding a prefix of ``ids`` (possibly empty) and the ids in it."""
+        entry = self._prefixes.pop(key, None) if (self.prefix_cache and key is not None) else None
+        if entry is None:
+            return self._new_cache(), []
+        common = 0
+        for a, b in zip(entry.ids, ids):
+            if a != b:
+                break
+            common += 1
+        keep = min(common, len(ids) - 1)
+        if keep <= 0:
+            return self._new_cache(), []
+        held = entry.cache.get_seq_length()
+        if held > keep:
+            entry.cache.crop(-(held - keep))
+        if entry.cache.get_seq_length() != keep:
+            return self._new_cache(), []
+        return entry.cache, entry.ids[:keep]
+
+    def _store_prefix(self, key: str | None, ids: list[int], cache: Any) -> None:
+        if not self.prefix_cache or key is None:
+            return
+        self._prefixes[key] = _CachedPrefix(ids, cache)
+        self._prefixes.move_to_end(key)
+        while len(self._prefixes) > self.prefix_cache_size:
+            self._prefixes.popitem(last=False)
+
+    def _decode(
+        self, ids: list[int], budget: int, trie: _ChoiceTrie | None, key: str | None
+    ) -> tuple[list[int], bool, int, str | None]:
+        """Greedy decoding; returns (generated ids, stopped at end-of-turn, reused
+        prompt tokens, chosen string or None)."""
+        cache, in_cache = self._take_prefix(ids, key)
+        reused = len(in_cache)
+        logits = self._forward(ids[reused:], cache)
+        in_cache = in_cache + ids[reused:]
+        generated: list[int] = []
+        stopped, choice = False, None
+        while len(generated) < budget:
+            if trie is not None:
+                allowed, complete = trie.step(generated)
+                candidates = sorted(allowed | (self.stop_ids if complete is not None else set()))
+                index = self._torch.tensor(candidates, device=logits.device)
+                token = candidates[int(self._torch.argmax(logits[index]))]
+                if token in self.stop_ids:
+                    choice, stopped = complete, True
+                    break
+            else:
+                token = int(self._torch.argmax(logits))
+                if token in self.stop_ids:
+                    stopped = True
+                    break
+            generated.append(token)
+            if trie is not None:
+                allowed, complete = trie.step(generated)
+                if complete is not None and not allowed:
+                    choice = complete
+                    break
+            elif len(generated) >= budget:
+                break
+            logits = self._forward([token], cache)
+            in_cache.append(token)
+        if trie is not None and choice is None:
+            choice = trie.step(generated)[1]
+        self._store_prefix(key, in_cache, cache)
+        return generated, stopped, reused, choice
+
+
+def _validate(request: ChatRequest) -> None:
+    if not request.messages:
+        raise ValueError("request has no messages")
+    for m in request.messages:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise ValueError(f"malformed chat message {m!r}: need {{'role': str, 'content': str}}")
+    if request.max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {request.max_new_tokens}")

@@ -1,0 +1,178 @@
+"""Prompt texts and the v1 prompt builders (paper §3.2-3.3, Appendix prompts; v1 layout).
+
+Every text the models see is a named constant below, written for this toolkit.  A
+``PromptSet`` bundles them; ``load_prompt_set`` replaces any of them from a TOML or JSON
+file (``--prompts FILE``) so a user can run other wording -- for instance the authors'
+exact prompts -- without touching code.  Placeholders use ``str.format`` fields and are
+checked when the file is loaded, before any model is.
+
+v1 message layout:
+
+* inference stage: system = action set + response format; user = the incomplete
+  problem so far, then the numbered earlier (non-wait) actions;
+* output stage: system = use the earlier inferences, answer directly when they already
+  settle it, else reason step by step from them; + the answer-format instruction;
+  user = numbered earlier inferences, the complete problem, the options;
+* no earlier action: the plain chain-of-thought prompt (also the baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Sequence
+
+from .actions import ACTION_DESCRIPTIONS, Action
+from .models.base import Message
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ANSWER_FORMAT = (
+    'Finish your response with the sentence "The answer is (X)", where X is the letter of the option you choose.'
+)
+
+INFERENCE_SYSTEM = (
+    "You are reading a problem while the user is still typing it, so you only see its beginning. "
+    "Use the waiting time well: choose exactly one of these actions.\n"
+    "{action_list}\n"
+    "Reply in the form \"action NAME. CONTENT\", for example \"action {example}. ...\". "
+    "The wait action has no content: reply \"action wait.\" alone. Keep the content short and do not "
+    "answer a question that has not been asked yet."
+)
+
+ACTION_LINE = "- {name}: {description}"
+
+INFERENCE_USER = "The problem so far (incomplete):\n{problem}\n{history}"
+
+INFERENCE_HISTORY = "\nWhat you have done so far:\n{items}\n"
+
+OUTPUT_SYSTEM = (
+    "You have been reading a problem while it was typed and wrote some inferences along the way. "
+    "Now the problem is complete. If your earlier inferences already give the answer, answer directly; "
+    "otherwise build on them and solve the problem step by step. " + ANSWER_FORMAT
+)
+
+OUTPUT_USER = "Your earlier inferences:\n{history}\n\nThe complete problem:\n{problem}\n\n{options}"
+
+COT_SYSTEM = "Solve the following multiple-choice problem step by step. " + ANSWER_FORMAT
+
+COT_USER = "{problem}\n\n{options}"
+
+HISTORY_ITEM = "{index}. {content}"
+
+#: Fields each template must contain (checked on load).
+REQUIRED_FIELDS: dict[str, set[str]] = {
+    "inference_system": {"action_list"},
+    "action_line": {"name", "description"},
+    "inference_user": {"problem", "history"},
+    "inference_history": {"items"},
+    "output_system": set(),
+    "output_user": {"history", "problem", "options"},
+    "cot_system": set(),
+    "cot_user": {"problem", "options"},
+    "history_item": {"index", "content"},
+}
+ALLOWED_FIELDS: dict[str, set[str]] = {**REQUIRED_FIELDS, "inference_system": {"action_list", "example"}}
+
+
+class PromptError(ValueError):
+    """A prompts file that cannot be used (one-line message)."""
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """All prompt texts of one run."""
+
+    inference_system: str = INFERENCE_SYSTEM
+    action_line: str = ACTION_LINE
+    inference_user: str = INFERENCE_USER
+    inference_history: str = INFERENCE_HISTORY
+    output_system: str = OUTPUT_SYSTEM
+    output_user: str = OUTPUT_USER
+    cot_system: str = COT_SYSTEM
+    cot_user: str = COT_USER
+    history_item: str = HISTORY_ITEM
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _template_fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def load_prompt_set(path: str | Path | None) -> PromptSet:
+    """Defaults, with the keys of a TOML/JSON file replacing them; validates placeholders."""
+    if path is None:
+        return PromptSet()
+    path = Path(path)
+    if not path.is_file():
+        raise PromptError(f"prompts file not found: {path}")
+    try:
+        raw = path.read_text(encoding="utf-8")
+        data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise PromptError(f"cannot parse prompts file {path}: {exc}".replace("\n", " ")) from None
+    known = {f.name for f in fields(PromptSet)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise PromptError(f"prompts file {path}: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for key, text in data.items():
+        if not isinstance(text, str):
+            raise PromptError(f"prompts file {path}: {key} must be a string")
+        try:
+            present = _template_fields(text)
+        except ValueError as exc:
+            raise PromptError(f"prompts file {path}: {key} is not a valid template ({exc})") from None
+        missing = REQUIRED_FIELDS[key] - present
+        extra = present - ALLOWED_FIELDS[key]
+        if missing:
+            raise PromptError(f"prompts file {path}: {key} lacks placeholder(s) {', '.join('{' + m + '}' for m in sorted(missing))}")
+        if extra:
+            raise PromptError(f"prompts file {path}: {key} has unknown placeholder(s) {', '.join('{' + m + '}' for m in sorted(extra))}")
+    return replace(PromptSet(), **data)
+
+
+def numbered(items: Sequence[str], prompts: PromptSet) -> str:
+    return "\n".join(prompts.history_item.format(index=i, content=text) for i, text in enumerate(items, 1))
+
+
+def action_history_text(actions: Sequence[Action]) -> list[str]:
+    """Earlier actions as shown to the inference model: ``NAME: content``."""
+    return [f"{a.name}: {a.content}" for a in actions if not a.is_wait]
+
+
+def inference_messages(problem: str, actions: Sequence[Action], allowed: Sequence[str], prompts: PromptSet) -> list[Message]:
+    """v1 inference-stage chat for the problem seen so far."""
+    action_list = "\n".join(prompts.action_line.format(name=n, description=ACTION_DESCRIPTIONS[n]) for n in allowed)
+    example = next((n for n in allowed if n != "wait"), allowed[0])
+    history_items = action_history_text(actions)
+    history = prompts.inference_history.format(items=numbered(history_items, prompts)) if history_items else ""
+    return [
+        {"role": "system", "content": prompts.inference_system.format(action_list=action_list, example=example)},
+        {"role": "user", "content": prompts.inference_user.format(problem=problem.strip(), history=history).rstrip()},
+    ]
+
+
+def output_messages(problem: str, options: str, actions: Sequence[Action], prompts: PromptSet) -> list[Message]:
+    """v1 output-stage chat; falls back to plain CoT when no action was kept."""
+    kept = [a.content for a in actions if not a.is_wait]
+    if not kept:
+        return cot_messages(problem, options, prompts)
+    return [
+        {"role": "system", "content": prompts.output_system},
+        {"role": "user", "content": prompts.output_user.format(history=numbered(kept, prompts), problem=problem.strip(), options=options)},
+    ]
+
+
+def cot_messages(problem: str, options: str, prompts: PromptSet) -> list[Message]:
+    """The chain-of-thought baseline prompt on the complete problem."""
+    return [
+        {"role": "system", "content": prompts.cot_system},
+        {"role": "user", "content": prompts.cot_user.format(problem=problem.strip(), options=options)},
+    ]

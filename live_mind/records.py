@@ -1,0 +1,97 @@
+"""Output records (paper's v1 output files, extended).
+
+A record is the MMLU-Pro row plus ``solution`` (the final response), ``usage`` (token
+lists, one entry per model call, the final call last) and ``time_info`` exactly as the
+authors' v1 files have them -- so their analysis and ours read both -- followed by this
+toolkit's own fields: the prediction, correctness, every step with its simulated times
+and how its action was parsed, the kept actions, and an ``error`` for failed questions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .answer import extract_answer
+from .clock import CallTime, TimeInfo
+from .controller import StepResult
+
+MMLU_FIELDS = ("question_id", "question", "options", "answer", "answer_index", "cot_content", "category", "src")
+
+
+def base_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The MMLU-Pro fields of a question, in the original order."""
+    return {key: row.get(key) for key in MMLU_FIELDS}
+
+
+def usage_lists(steps: Sequence[StepResult]) -> dict[str, list[int]]:
+    """``usage`` as in the v1 files (+ ``cached_tokens``)."""
+    return {
+        "completion_tokens": [s.completion.completion_tokens for s in steps],
+        "prompt_tokens": [s.completion.prompt_tokens for s in steps],
+        "total_tokens": [s.completion.total_tokens for s in steps],
+        "cached_tokens": [s.completion.cached_tokens for s in steps],
+    }
+
+
+def step_entry(step: StepResult, timing: CallTime | None = None) -> dict[str, Any]:
+    """One model call, for the ``steps`` list."""
+    entry: dict[str, Any] = {"kind": step.kind, "segments": step.segments}
+    if timing is not None:
+        entry.update(arrival=timing.arrival, start=timing.start, end=timing.end, cancelled=timing.cancelled)
+    entry.update(
+        seconds=step.completion.seconds,
+        prompt_tokens=step.completion.prompt_tokens,
+        completion_tokens=step.completion.completion_tokens,
+        cached_tokens=step.completion.cached_tokens,
+        response=step.response,
+        action=step.action_name,
+        parse_rule=step.parse_rule,
+    )
+    return entry
+
+
+def kept_actions(steps: Sequence[StepResult]) -> list[dict[str, Any]]:
+    """The non-wait parsed actions with the step index that produced them."""
+    return [
+        {"type": s.action.name, "content": s.action.content, "parse_rule": s.action.rule, "step": i}
+        for i, s in enumerate(steps)
+        if s.action is not None and not s.action.is_wait
+    ]
+
+
+def build_record(
+    row: dict[str, Any],
+    steps: Sequence[StepResult],
+    mode: str,
+    timings: Sequence[CallTime] | None = None,
+    time_info: TimeInfo | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full output record of one solved question."""
+    record = base_fields(row)
+    solution = steps[-1].response if steps and steps[-1].kind == "final" else ""
+    record["solution"] = solution
+    record["usage"] = usage_lists(steps)
+    if time_info is not None:
+        record["time_info"] = time_info.as_dict()
+    prediction = extract_answer(solution)
+    record["pred"] = prediction
+    record["correct"] = prediction is not None and prediction == row.get("answer")
+    record["mode"] = mode
+    timings = list(timings) if timings is not None else [None] * len(steps)
+    record["steps"] = [step_entry(s, t) for s, t in zip(steps, timings)]
+    record["actions"] = kept_actions(steps)
+    record["error"] = None
+    if extra:
+        record.update(extra)
+    return record
+
+
+def error_record(row: dict[str, Any], mode: str, error: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A question that could not be solved: no prediction, counted as wrong."""
+    record = base_fields(row)
+    record.update(solution="", usage={"completion_tokens": [], "prompt_tokens": [], "total_tokens": [], "cached_tokens": []},
+                  pred=None, correct=False, mode=mode, steps=[], actions=[], error=error)
+    if extra:
+        record.update(extra)
+    return record

@@ -1,0 +1,87 @@
+"""The real-time solver: one question through the simulated typing timeline (paper §4.1).
+
+``solve_question`` splits the question into segments, asks the clock when each model
+call may start and which segments it sees, runs the controller, charges each call's
+measured time, and builds the output record.  The model calls themselves run back to
+back; only the *simulated* timeline waits for typing.  A model failure (context too
+long, backend error after retries) or an empty question yields an error record and the
+run goes on (issue 6).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .clock import SimulatedClock, arrival_times, baseline_time_info, typing_delays
+from .controller import CoTController, LiveMindController
+from .data import format_options
+from .models.base import ModelError
+from .records import build_record, error_record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """How the simulated user types and how calls are scheduled."""
+
+    typing_speed: float = 0.25  # seconds per character
+    jitter_sigma: float = 0.0
+    seed: int | None = None
+    schedule: str = "every"
+    options_arrival: str = "typed"
+    cancel_on_complete: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def question_timeline(question: str, options_text: str, segments: list[str], timing: TimingConfig, salt: int = 0) -> tuple[list[float], float, list[float]]:
+    """Segment arrivals, options arrival and the typing delays (segments, then options)."""
+    seed = None if timing.seed is None else timing.seed + salt
+    delays = typing_delays([*segments, options_text], timing.typing_speed, timing.jitter_sigma, seed)
+    arrivals, options_at = arrival_times(delays[:-1], delays[-1], timing.options_arrival)
+    return arrivals, options_at, delays
+
+
+def solve_question(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Solve one MMLU-Pro row in real-time mode (LiveMind or the CoT baseline)."""
+    mode = "cot" if isinstance(controller, CoTController) else "livemind"
+    question = row.get("question") or ""
+    if not question.strip():
+        return error_record(row, mode, "empty question", extra)
+    options_text = format_options(row["options"])
+    segments = controller.segmenter(question)
+    arrivals, options_at, _ = question_timeline(question, options_text, segments, timing, salt=_salt(row))
+    controller.reset(cache_key=str(row.get("question_id")))
+    try:
+        if mode == "cot":
+            step = controller.step(segments, True, options_text, len(row["options"]))
+            info = baseline_time_info(options_at, step.completion.seconds)
+            timings = None
+        else:
+            clock = SimulatedClock(arrivals, options_at, timing.schedule, timing.cancel_on_complete)
+            while (plan := clock.next_inference()) is not None:
+                visible, start = plan
+                request = controller.request(segments[:visible], False)
+                completion = controller.model_for(False).complete([request])[0]
+                call = clock.charge_inference(visible, start, completion.seconds)
+                if call.cancelled:
+                    controller.discard(request, completion, visible)
+                else:
+                    controller.accept(request, completion, visible, False)
+            step = controller.step(segments, True, options_text, len(row["options"]))
+            clock.charge_final(step.completion.seconds)
+            info, timings = clock.time_info(), clock.calls
+    except ModelError as exc:
+        log.warning("question %s failed: %s", row.get("question_id"), exc)
+        return error_record(row, mode, f"{type(exc).__name__}: {exc}", extra)
+    return build_record(row, controller.steps, mode, timings, info, extra)
+
+
+def _salt(row: dict[str, Any]) -> int:
+    """Per-question offset of the jitter seed, so questions get different jitter."""
+    qid = row.get("question_id")
+    return int(qid) if isinstance(qid, int) else 0

@@ -1,0 +1,102 @@
+"""Real-time LiveMind solver on MMLU-Pro (paper §4.1; v1 ``run_solver.py`` protocol).
+
+Each question is typed by a simulated user (0.25 s per character); with ``--use_lm`` the
+model acts on every arrived sentence and answers once the options are typed, otherwise
+the chain-of-thought baseline answers the complete question.  Writes the v1 record
+list to ``--output_file`` (journaled per question; see ``live_mind/runfiles.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from alive_progress import alive_bar
+
+from live_mind import cli
+from live_mind.models import registry
+from live_mind.runfiles import RunFileError, RunWriter
+from live_mind.solver import TimingConfig, solve_question
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_common_args(parser)
+    parser.add_argument("--typing_speed", type=float, default=0.25, help="seconds per character (default 0.25)")
+    parser.add_argument("--typing_jitter", type=float, default=0.0, help="Gaussian jitter sigma per sqrt(character)")
+    parser.add_argument("--schedule", default="every", choices=["every", "latest"], help="v1 every sentence, or v2 latest")
+    parser.add_argument("--options_arrival", default="typed", choices=["typed", "instant"], help="v1 typed, or v2 instant")
+    parser.add_argument("--cancel_on_complete", action="store_true", help="cut an inference call running when input completes")
+    return parser.parse_args(argv)
+
+
+def _timing_checks(args: argparse.Namespace) -> None:
+    if args.typing_speed <= 0:
+        raise cli.UsageError("--typing_speed must be > 0 (seconds per character)")
+    if args.typing_jitter < 0:
+        raise cli.UsageError("--typing_jitter must be >= 0")
+
+
+class _StopFlag:
+    """Ctrl-C finishes the current question, then stops with everything saved."""
+
+    def __init__(self) -> None:
+        self.stop = False
+
+    def __call__(self, signum, frame) -> None:  # noqa: ANN001
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        print("\ninterrupt: finishing the current question, then stopping (Ctrl-C again to abort)", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    if args.list_models:
+        try:
+            print(registry.list_models_text(args.models))
+        except registry.ConfigError as exc:
+            return cli.fail(str(exc))
+        return 0
+    try:
+        setup = cli.validate(args, "time_info", _timing_checks)
+        questions = cli.load_selected_questions(args)
+        writer = RunWriter.open(setup.output, setup.config, args.resume)
+    except (cli.UsageError, RunFileError) as exc:
+        return cli.fail(str(exc))
+    done = writer.done_ids()
+    todo = [q for q in questions if q["question_id"] not in done]
+    print(f"{len(questions)} questions ({len(done)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
+          f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
+    controller = cli.build_controller(setup, cli.load_models(setup))
+    timing = TimingConfig(args.typing_speed, args.typing_jitter, args.seed, args.schedule, args.options_arrival, args.cancel_on_complete)
+    stop = _StopFlag()
+    previous = signal.signal(signal.SIGINT, stop)
+    correct = sum(1 for r in writer.records if r.get("correct"))
+    try:
+        with alive_bar(len(todo), title="solving", enrich_print=False) as bar:
+            for row in todo:
+                record = solve_question(controller, row, timing, {"config_id": setup.config["config_id"]})
+                writer.append(record)
+                correct += bool(record["correct"])
+                bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
+                bar()
+                if stop.stop:
+                    break
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.stop and len(writer.records) < len(questions):
+        print(f"stopped after {len(writer.records)}/{len(questions)} questions; saved in {setup.output.with_suffix('.jsonl')}. "
+              f"Resume with the same command plus --resume.", file=sys.stderr)
+        return 130
+    records = writer.finish([q["question_id"] for q in questions])
+    print(cli.summarize(records))
+    print(f"wrote {setup.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
