@@ -11,7 +11,8 @@ Writes (one column group per file; shares in percent of that group's inference c
   per length (Punkt sentences + 1) in first-seen order;
 * ``actions_per_step.png``: stacked bars per step, one panel per file (paper Fig. 8).
 
-Action types come from the records' ``steps``.  Files in the original v1 batched layout
+Action types come from the records' ``steps``; inference calls cancelled when the
+options arrived produced no action and are left out.  Files in the original v1 batched layout
 keep only the non-wait actions (``action``: ``["action NAME. content", ...]``); their
 inference calls number ``len(usage.completion_tokens) - 1`` and the missing ones were
 waits.  Assumption for those files: where the waits happened is unknown, so such
@@ -26,46 +27,47 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Iterator
 
-from live_mind.analysis import (AnalysisError, action_tables, add_common_arguments, describe, figure_prefix,
-                                load_runs, output_dir)
+from live_mind.analysis import action_tables, add_common_arguments, describe, figure_prefix, load_runs, output_dir, run_cli
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
-    parser.add_argument("--assume-kept-last", action="store_true",
-                        help="v1 kept-action files: place waits first, kept actions at the last steps")
-    args = parser.parse_args(argv)
-    try:
-        runs = load_runs(args.files)
-        tables = action_tables(runs, assume_kept_last=args.assume_kept_last)
-    except AnalysisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def analyze(args: argparse.Namespace) -> Iterator[Path]:
+    runs = load_runs(args.files)
     out = output_dir(args.files, args.out_dir)
-    for run, unpositioned, missing in zip(runs, tables.unpositioned, tables.missing):
+    tables = action_tables(runs, assume_kept_last=args.assume_kept_last)
+    for run, unpositioned, missing, cancelled in zip(runs, tables.unpositioned, tables.missing, tables.cancelled):
         line = describe(run)
         if unpositioned:
             line += (f"; {unpositioned} with kept actions only, left out of actions_per_step.csv"
                      " (see --assume-kept-last)")
         if missing:
             line += f"; {missing} without action information, left out"
+        if cancelled:
+            line += f"; {cancelled} cancelled inference calls, left out"
         print(line)
-    written = [tables.per_step.write_csv(out / "actions_per_step.csv"),
-               tables.per_len.write_csv(out / "actions_per_len.csv")]
-    if not args.no_figures:
-        if any(row[0] != "All" for row in tables.per_step.rows):
-            from live_mind.figures import action_figure
-
-            written += action_figure(tables.per_step, [r.name for r in runs], out / "actions_per_step.png",
-                                     res_dir=args.res, prefix=figure_prefix(runs))
-        else:
-            print("no per-step information: actions_per_step.png not drawn")
     print(tables.per_step.format(1))
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    yield tables.per_step.write_csv(out / "actions_per_step.csv")
+    yield tables.per_len.write_csv(out / "actions_per_len.csv")
+    if args.no_figures:
+        return
+    if not any(row[0] != "All" for row in tables.per_step.rows):
+        print("no per-step information: actions_per_step.png not drawn")
+        return
+    from live_mind.figures import action_figure
+
+    yield from action_figure(tables.per_step, [r.name for r in runs], out / "actions_per_step.png",
+                             res_dir=args.res, prefix=figure_prefix(runs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--assume-kept-last", action="store_true",
+                        help="v1 kept-action files: place waits first, kept actions at the last steps")
+    args = parser.parse_args(argv)
+    return run_cli(lambda: analyze(args))
 
 
 if __name__ == "__main__":

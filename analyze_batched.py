@@ -21,42 +21,43 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Iterator
 
 from live_mind.analysis import (AnalysisError, add_common_arguments, batched_tables, compare_table, describe,
-                                figure_prefix, load_runs, output_dir)
+                                figure_prefix, load_runs, output_dir, run_cli)
+
+
+def analyze(args: argparse.Namespace) -> Iterator[Path]:
+    if args.compare and len(args.files) != 2:
+        raise AnalysisError("--compare needs exactly two files: BASELINE LIVEMIND")
+    runs = load_runs(args.files)
+    out = output_dir(args.files, args.out_dir)
+    by_category, by_len = batched_tables(runs)
+    comparison = compare_table(runs[0], runs[1], "tokens") if args.compare else None
+    for run in runs:
+        print(describe(run))
+    print(by_category.format())
+    yield by_category.write_csv(out / "timeinfo_by_category.csv")
+    yield by_len.write_csv(out / "timeinfo_by_len.csv")
+    if comparison is not None:
+        print(comparison.format())
+        yield comparison.write_csv(out / "comparison.csv")
+    if not args.no_figures:
+        from live_mind.figures import length_figure
+
+        yield from length_figure(by_len, "Tokens", [r.name for r in runs], out / "tokens_by_len.png",
+                                 ylabel="final-call completion tokens", res_dir=args.res,
+                                 prefix=figure_prefix(runs))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     parser.add_argument("--compare", action="store_true",
                         help="with two files (baseline, LiveMind): also print and write comparison.csv")
     args = parser.parse_args(argv)
-    try:
-        if args.compare and len(args.files) != 2:
-            raise AnalysisError("--compare needs exactly two files: BASELINE LIVEMIND")
-        runs = load_runs(args.files)
-        by_category, by_len = batched_tables(runs)
-        comparison = compare_table(runs[0], runs[1], "tokens") if args.compare else None
-    except AnalysisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = output_dir(args.files, args.out_dir)
-    for run in runs:
-        print(describe(run))
-    written = [by_category.write_csv(out / "timeinfo_by_category.csv"), by_len.write_csv(out / "timeinfo_by_len.csv")]
-    if comparison is not None:
-        print(comparison.format())
-        written.append(comparison.write_csv(out / "comparison.csv"))
-    if not args.no_figures:
-        from live_mind.figures import length_figure
-
-        written += length_figure(by_len, "Tokens", [r.name for r in runs], out / "tokens_by_len.png",
-                                 ylabel="final-call completion tokens", res_dir=args.res, prefix=figure_prefix(runs))
-    print(by_category.format())
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return run_cli(lambda: analyze(args))
 
 
 if __name__ == "__main__":

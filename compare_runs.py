@@ -20,43 +20,44 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Iterator
 
-from live_mind.analysis import (AnalysisError, batched_tables, compare_table, describe, figure_prefix,
-                                load_runs, output_dir, time_info_tables)
+from live_mind.analysis import (batched_tables, compare_table, describe, figure_prefix, load_runs, output_dir,
+                                run_cli, time_info_tables)
+
+
+def analyze(args: argparse.Namespace) -> Iterator[Path]:
+    runs = load_runs([args.base, args.live])
+    out = output_dir([args.base, args.live], args.out_dir)
+    table = compare_table(runs[0], runs[1], args.metric)
+    for run in runs:
+        print(describe(run))
+    print(table.format())
+    yield table.write_csv(out / "comparison.csv")
+    if args.no_figures:
+        return
+    from live_mind.figures import length_figure
+
+    latency = table.header[-1].startswith("Latency")
+    _, by_len = (time_info_tables if latency else batched_tables)(runs)
+    yield from length_figure(by_len, "Latency" if latency else "Tokens",
+                             [f"baseline: {runs[0].name}", f"LiveMind: {runs[1].name}"], out / "comparison_by_len.png",
+                             ylabel="latency (s)" if latency else "final-call completion tokens",
+                             res_dir=args.res, prefix=figure_prefix(runs))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base", metavar="BASE", help="baseline output file (e.g. the CoT run)")
     parser.add_argument("live", metavar="LIVEMIND", help="LiveMind output file")
-    parser.add_argument("--metric", choices=("auto", "latency", "tokens"), default="auto")
+    parser.add_argument("--metric", choices=("auto", "latency", "tokens"), default="auto",
+                        help="auto: latency when both files have time_info, else final-call tokens")
     parser.add_argument("--out-dir", default=None, help="where to write (default: the working directory)")
     parser.add_argument("--no-figures", action="store_true", help="write the CSV only")
     parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figure into DIR")
     args = parser.parse_args(argv)
-    try:
-        runs = load_runs([args.base, args.live])
-        table = compare_table(runs[0], runs[1], args.metric)
-        metric = "Latency" if table.header[-1].startswith("Latency") else "Tokens"
-    except AnalysisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = output_dir([args.base, args.live], args.out_dir)
-    for run in runs:
-        print(describe(run))
-    print(table.format())
-    written = [table.write_csv(out / "comparison.csv")]
-    if not args.no_figures:
-        from live_mind.figures import length_figure
-
-        _, by_len = (time_info_tables if metric == "Latency" else batched_tables)(runs)
-        written += length_figure(by_len, metric, ["baseline: " + runs[0].name, "LiveMind: " + runs[1].name],
-                                 out / "comparison_by_len.png",
-                                 ylabel="latency (s)" if metric == "Latency" else "final-call completion tokens",
-                                 res_dir=args.res, prefix=figure_prefix(runs))
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return run_cli(lambda: analyze(args))
 
 
 if __name__ == "__main__":

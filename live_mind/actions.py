@@ -41,10 +41,9 @@ STRICT, LENIENT, UNPARSED = "strict", "lenient", "unparsed"
 
 _STRICT = re.compile(r"^action ([a-z]+).[ \n]*(.*)$", re.DOTALL)
 _LENIENT = re.compile(
-    r"^[\s*_#>`\"']*(?:action\s*[:\-]?\s*)?([A-Za-z]+)[*_`\"']*\s*(?:[.:\-\u2013\u2014]|\n|$)[ \t]*\n?(.*)$",
+    r"^[\s*_#>`\"']*(?:action\s*[:\-]?\s*[*_`\"']*)?([A-Za-z]+)[*_`\"']*\s*(?:[.:\-\u2013\u2014]|\n|$)[ \t]*\n?(.*)$",
     re.DOTALL | re.IGNORECASE,
 )
-_PREFIXED = re.compile(r"^[\s*_#>`\"']*action\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,34 +74,28 @@ def action_set(name: str) -> tuple[str, ...]:
 def parse_action(response: str, allowed: tuple[str, ...] = ACTION_SETS["CAS"]) -> Action | None:
     """Parse a response into an :class:`Action`, or ``None`` if no rule matches.
 
-    The lenient rule accepts a bare leading name only when the response does not begin
-    with the word "action" (then the name must follow it), so ordinary prose such as
-    "In this problem ..." is not mistaken for an action.
+    Under the lenient rule the action name must be the first word of the reply, or the
+    first word after a leading "action"; a name found later (inside the content) never
+    counts, so ``action background. Inference: ...`` is rejected under SAS rather than
+    read as an inference.
     """
     match = _STRICT.match(response)
     if match and match.group(1) in allowed:
         return Action(match.group(1), _clean(match.group(1), match.group(2)), STRICT)
     match = _LENIENT.match(response)
-    if match:
+    if match and match.group(1).lower() in allowed:
         name = match.group(1).lower()
-        if name in allowed:
-            return Action(name, _clean(name, match.group(2)), LENIENT)
-        if not _PREFIXED.match(response):
-            return None
-    # "action" followed by a known name somewhere on the first line: "Action - Inference"
-    first_line = response.strip().split("\n", 1)[0]
-    if _PREFIXED.match(response):
-        for name in allowed:
-            hit = re.search(rf"\b{name}\b[\s.:\-*_]*", first_line, re.IGNORECASE)
-            if hit and hit.start() <= 24:  # the name must follow "action" closely
-                rest = response.strip()[hit.end():]
-                return Action(name, _clean(name, rest), LENIENT)
+        return Action(name, _clean(name, match.group(2), markdown=True), LENIENT)
     return None
 
 
-def _clean(name: str, content: str) -> str:
-    """Content as kept in memory: stripped; empty for ``wait``."""
-    return "" if name == WAIT else content.strip()
+def _clean(name: str, content: str, markdown: bool = False) -> str:
+    """Content as kept in memory: stripped (lenient: also of the closing markdown of a
+    bold name, as in ``**Inference:** ...``); empty for ``wait``."""
+    if name == WAIT:
+        return ""
+    content = content.strip()
+    return content.lstrip("*_`").strip() if markdown else content
 
 
 def parse_rule(action: Action | None) -> str:

@@ -13,7 +13,8 @@ Decisions, each chosen to reproduce the authors' published CSVs to the last digi
   55.00000000000001).  Means are plain ``sum(values) / len(values)`` in record order;
   numpy / pandas reductions sum in another order and differ in the last bit.
 * A question's *length* is its Punkt sentence count + 1 (the paper's "Length", which
-  equals the number of model calls under LiveMind), counted once per distinct text.
+  equals the number of model calls under LiveMind), counted once per distinct text
+  (and in parallel for big files: Punkt is most of the cost).
 * Groups keep first-seen order, after an ``All`` row.  Several files must hold the
   same questions: equal counts per category and per length, else ``AnalysisError``.
 * Cells are written with ``csv``'s default dialect: ``\\r\\n`` line ends and
@@ -21,7 +22,9 @@ Decisions, each chosen to reproduce the authors' published CSVs to the last digi
   a record without the measured field (e.g. a failed one without ``time_info``) is left
   out of that mean but still counts in ``Total`` and accuracy.
 
-Actions (Fig. 8): a record's inference-call actions come from its ``steps``.  Files in
+Actions (Fig. 8): a record's inference-call actions come from its ``steps``; calls
+cut short when the options arrived (action ``cancelled``) produced no action and are
+left out of the shares, so step k is the k-th call that finished.  Files in
 the original v1 batched layout only keep the non-wait actions (``action``: list of
 ``"action NAME. content"``) and the number of inference calls is
 ``len(usage["completion_tokens"]) - 1``; the rest were waits.  Where those waits
@@ -35,20 +38,23 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
+import os
 import re
+import sys
+import threading
 from collections import Counter
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from live_mind.answer import is_correct
-from live_mind.segment import count_sentences
+from live_mind.segment import count_sentences, punkt_tokenizer
 
 ACTION_TYPES: tuple[str, ...] = ("background", "inference", "hypothesize", "wait", "unparsed")
 _KEPT_ACTION = re.compile(r"\s*action\s+([A-Za-z]+)", re.IGNORECASE)
 Record = dict[str, Any]
-Metric = Callable[[Sequence[Record]], float | int | None]
+Metric = Callable[["Run", Sequence[int]], float | int | None]  # (run, record indices) -> cell
 
 
 class AnalysisError(ValueError):
@@ -57,11 +63,12 @@ class AnalysisError(ValueError):
 
 @dataclass
 class Run:
-    """One loaded output file."""
+    """One loaded output file, with each record's length and correctness worked out once."""
 
     path: Path
     records: list[Record]
-    lengths: list[int] = field(default_factory=list)
+    lengths: list[int]
+    correct: list[bool]
 
     @property
     def name(self) -> str:
@@ -103,10 +110,33 @@ class Table:
 
 # --- loading and per-record fields -------------------------------------------------
 
-@lru_cache(maxsize=None)
+_LENGTHS: dict[str, int] = {}  # question text -> length; several files share their questions
+PARALLEL_MIN = 3000  # distinct new questions from which counting is spread over processes
+
+
 def question_length(question: str) -> int:
-    """The paper's length: Punkt sentences + 1 (cached: several files share questions)."""
-    return count_sentences(question) + 1
+    """The paper's length: Punkt sentences + 1."""
+    return question_lengths([question])[0]
+
+
+def question_lengths(questions: Sequence[str]) -> list[int]:
+    """Lengths of many questions, each distinct text counted once per process.
+
+    Punkt is the main cost of the analysis (about 0.1 ms per question); a full
+    MMLU-Pro run (12,032 questions) is counted in forked worker processes where
+    there are several cores (Linux only; the results are the same either way).
+    """
+    todo = [q for q in dict.fromkeys(questions) if q not in _LENGTHS]
+    workers = min(len(os.sched_getaffinity(0)), 4) if hasattr(os, "sched_getaffinity") else 1
+    # fork only where it is safe: Linux, and no other thread that the child could inherit mid-lock
+    if len(todo) >= PARALLEL_MIN and workers > 1 and sys.platform == "linux" and threading.active_count() == 1:
+        punkt_tokenizer()  # built once, before the fork
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            counts = pool.map(count_sentences, todo, chunksize=-(-len(todo) // (4 * workers)))
+    else:
+        counts = [count_sentences(q) for q in todo]
+    _LENGTHS.update(zip(todo, (c + 1 for c in counts)))
+    return [_LENGTHS[q] for q in questions]
 
 
 def load_run(path: str | Path) -> Run:
@@ -129,7 +159,7 @@ def load_run(path: str | Path) -> Run:
         for key, kind in (("question", str), ("category", str), ("answer", str)):
             if not isinstance(record.get(key), kind):
                 raise AnalysisError(f"{path}: record {i} has no {kind.__name__} field {key!r}")
-    return Run(path, data, [question_length(r["question"]) for r in data])
+    return Run(path, data, question_lengths([r["question"] for r in data]), [is_record_correct(r) for r in data])
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[Run]:
@@ -168,25 +198,27 @@ def final_tokens(record: Record) -> int | None:
 
 # --- grouped metric tables ----------------------------------------------------------
 
-def accuracy(records: Sequence[Record]) -> float:
-    return 100 * sum(1 for r in records if is_record_correct(r)) / len(records)
+def accuracy(run: Run, indices: Sequence[int]) -> float:
+    """Percent correct, written ``100 * correct / total`` (matches the published cells)."""
+    return 100 * sum(run.correct[i] for i in indices) / len(indices)
 
 
 def mean_of(field_of: Callable[[Record], float | int | None]) -> Metric:
-    def metric(records: Sequence[Record]) -> float | None:
-        values = [v for v in map(field_of, records) if v is not None]
+    """Plain ``sum / len`` over the records that have the field (None when none has)."""
+    def metric(run: Run, indices: Sequence[int]) -> float | None:
+        values = [v for v in (field_of(run.records[i]) for i in indices) if v is not None]
         return sum(values) / len(values) if values else None
     return metric
 
 
-def groups(run: Run, by: str) -> dict[Any, list[Record]]:
-    """Records per category or per length, in first-seen order."""
+def groups(run: Run, by: str, with_all: bool = False) -> dict[Any, list[int]]:
+    """Record indices per category or per length in first-seen order, after ``All`` if asked."""
     if by not in ("category", "length"):
         raise ValueError(f"unknown grouping {by!r}")
     keys = [r["category"] for r in run.records] if by == "category" else run.lengths
-    out: dict[Any, list[Record]] = {}
-    for key, record in zip(keys, run.records):
-        out.setdefault(key, []).append(record)
+    out: dict[Any, list[int]] = {"All": list(range(len(keys)))} if with_all else {}
+    for i, key in enumerate(keys):
+        out.setdefault(key, []).append(i)
     return out
 
 
@@ -208,10 +240,10 @@ def metric_tables(runs: Sequence[Run], columns: Sequence[tuple[str, Metric]]) ->
     check_agreement(runs)
     tables = []
     for by, title in (("category", "Category"), ("length", "Length")):
-        per_run = [{"All": run.records, **groups(run, by)} for run in runs]
+        per_run = [groups(run, by, with_all=True) for run in runs]
         header = [title, "Total"] + [f"File {i} {label}" for i in range(1, len(runs) + 1) for label, _ in columns]
-        rows = [[key, len(records)] + [metric(g[key]) for g in per_run for _, metric in columns]
-                for key, records in per_run[0].items()]
+        rows = [[key, len(indices)] + [metric(run, g[key]) for run, g in zip(runs, per_run) for _, metric in columns]
+                for key, indices in per_run[0].items()]
         tables.append(Table(header, rows))
     return tables[0], tables[1]
 
@@ -241,6 +273,7 @@ class ActionSequence:
 
     types: tuple[str, ...]
     positioned: bool
+    cancelled: int = 0  # inference calls cut short (no action; left out of the shares)
 
 
 def _kept_type(text: Any) -> str:
@@ -253,12 +286,12 @@ def record_actions(record: Record, assume_kept_last: bool = False) -> ActionSequ
     """Actions from ``steps``, else inferred from the v1 kept-action list; None if neither."""
     steps = record.get("steps")
     if isinstance(steps, list):
-        types = tuple(s.get("action") or "unparsed" for s in steps
-                      if isinstance(s, dict) and s.get("kind") == "inference")
+        calls = [s.get("action") or "unparsed" for s in steps if isinstance(s, dict) and s.get("kind") == "inference"]
+        types = tuple(t for t in calls if t != "cancelled")
         unknown = [t for t in types if t not in ACTION_TYPES]
         if unknown:
             raise AnalysisError(f"question {record.get('question_id')}: unknown action {unknown[0]!r} in steps")
-        return ActionSequence(types, True)
+        return ActionSequence(types, True, len(calls) - len(types))
     kept, final = record.get("action"), final_tokens(record)
     if not isinstance(kept, list) or final is None:
         return None
@@ -281,6 +314,7 @@ class ActionTables:
     per_len: Table
     unpositioned: list[int]  # per run: records left out of the per-step table
     missing: list[int]       # per run: records without any action information
+    cancelled: list[int]     # per run: inference calls cut short, left out of all shares
 
 
 def action_tables(runs: Sequence[Run], assume_kept_last: bool = False) -> ActionTables:
@@ -290,9 +324,12 @@ def action_tables(runs: Sequence[Run], assume_kept_last: bool = False) -> Action
                for name in ("Calls", *(t.capitalize() for t in ACTION_TYPES))]
     step_counts: list[dict[Any, Counter]] = []
     len_counts: list[dict[Any, Counter]] = []
-    unpositioned, missing = [], []
+    unpositioned, missing, cancelled = [], [], []
     for run in runs:
-        sequences = [record_actions(r, assume_kept_last) for r in run.records]
+        try:
+            sequences = [record_actions(r, assume_kept_last) for r in run.records]
+        except AnalysisError as exc:
+            raise AnalysisError(f"{run.path}: {exc}") from None
         if all(s is None for s in sequences):
             raise AnalysisError(f"{run.path}: no action information (neither 'steps' nor 'action' fields)")
         by_step: dict[Any, Counter] = {"All": Counter()}
@@ -312,6 +349,7 @@ def action_tables(runs: Sequence[Run], assume_kept_last: bool = False) -> Action
         len_counts.append(by_len)
         unpositioned.append(sum(1 for s in sequences if s is not None and not s.positioned))
         missing.append(sum(1 for s in sequences if s is None))
+        cancelled.append(sum(s.cancelled for s in sequences if s is not None))
     last_step = max((k for c in step_counts for k in c if k != "All"), default=0)
     step_rows = [[key] + [cell for c in step_counts for cell in _share_cells(c.get(key, Counter()))]
                  for key in ["All", *range(1, last_step + 1)]]
@@ -319,7 +357,7 @@ def action_tables(runs: Sequence[Run], assume_kept_last: bool = False) -> Action
     len_rows = [[key, totals[key]] + [cell for c in len_counts for cell in _share_cells(c[key])]
                 for key in len_counts[0]]
     return ActionTables(Table(["Step", *columns], step_rows), Table(["Length", "Total", *columns], len_rows),
-                        unpositioned, missing)
+                        unpositioned, missing, cancelled)
 
 
 # --- comparison of a baseline and a LiveMind run -------------------------------------
@@ -345,13 +383,13 @@ def compare_table(base: Run, live: Run, metric: str = "auto") -> Table:
     rows = []
     mean = mean_of(field_of)
     for by in ("all", "category", "length"):
-        base_groups = {"All": base.records} if by == "all" else groups(base, by)
-        live_groups = {"All": live.records} if by == "all" else groups(live, by)
-        for key, records in base_groups.items():
-            b_acc, l_acc = accuracy(records), accuracy(live_groups[key])
-            b_val, l_val = mean(records), mean(live_groups[key])
+        base_groups = {"All": list(range(len(base.records)))} if by == "all" else groups(base, by)
+        live_groups = {"All": list(range(len(live.records)))} if by == "all" else groups(live, by)
+        for key, indices in base_groups.items():
+            b_acc, l_acc = accuracy(base, indices), accuracy(live, live_groups[key])
+            b_val, l_val = mean(base, indices), mean(live, live_groups[key])
             cut = 100 * (b_val - l_val) / b_val if b_val and l_val is not None else None
-            rows.append([by, key, len(records), b_acc, l_acc, l_acc - b_acc, b_val, l_val, cut])
+            rows.append([by, key, len(indices), b_acc, l_acc, l_acc - b_acc, b_val, l_val, cut])
     return Table(header, rows)
 
 
@@ -364,6 +402,8 @@ def output_dir(paths: Sequence[str | Path], out_dir: str | Path | None = None) -
     else:
         target = Path.cwd()
     target.mkdir(parents=True, exist_ok=True)
+    if not target.stat().st_mode & 0o222:  # honoured even as root, who may write anyway
+        raise AnalysisError(f"{target} is read-only (published data?); choose an --out-dir")
     return target
 
 
@@ -384,3 +424,18 @@ def add_common_arguments(parser: argparse.ArgumentParser, files_help: str = "out
                         help="where to write CSVs and PNGs (default: beside a single file, else the working directory)")
     parser.add_argument("--no-figures", action="store_true", help="write the CSVs only")
     parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figures into DIR (e.g. res/)")
+
+
+def run_cli(body: Callable[[], Iterable[Path]]) -> int:
+    """Run a script's body; list the files it wrote, or report bad input on one line (exit 2)."""
+    try:
+        written = list(body())
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. writing beside a read-only input: use --out-dir
+        print(f"error: cannot write output ({exc}); choose another --out-dir", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0

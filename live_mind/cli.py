@@ -19,8 +19,7 @@ from typing import Any, Callable
 from .actions import ACTION_SETS
 from .clock import OPTIONS_ARRIVALS, SCHEDULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
-from .data import DataError, load_questions, select_questions, validate_data_path
-from .data import _looks_like_path as looks_like_path
+from .data import DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import registry
 from .prompts import PromptError, PromptSet, load_prompt_set
@@ -113,7 +112,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     if extra_checks:
         extra_checks(args)
     try:
-        if args.data_path is not None and _is_local(args.data_path):
+        if args.data_path is not None and is_local_source(args.data_path):
             validate_data_path(args.data_path)
         prompts = load_prompt_set(args.prompts)
         specs = {"model": registry.resolve(args.model, args.models)}
@@ -127,11 +126,6 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     check_output(output, args.resume, args.overwrite)
     config = run_config(args, kind, specs, prompts)
     return Setup(args, output, specs, prompts, config)
-
-
-def _is_local(source: str) -> bool:
-    """A path (existing, or meant as one) rather than a hub dataset id."""
-    return Path(source).exists() or looks_like_path(source)
 
 
 def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet) -> dict[str, Any]:

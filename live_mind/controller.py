@@ -157,6 +157,10 @@ class CoTController:
     steps: list[StepResult] = field(default_factory=list)
     memory: list[MemoryItem] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if self.final_answer not in FINAL_ANSWERS:
+            raise ValueError(f"final_answer must be one of {FINAL_ANSWERS}")
+
     def reset(self, cache_key: str | None = None) -> None:
         self.steps, self.cache_key = [], cache_key
 

@@ -9,8 +9,9 @@ always shows exactly the numbers of the CSV beside it:
 * ``action_figure`` -- stacked bars of action shares per inference step, one panel
   per run, like the paper's Fig. 8.
 
-matplotlib is imported lazily with the Agg backend: the scripts stay usable (and
-fast) with ``--no-figures`` and never need a display.  PNGs go beside the CSVs; with a
+matplotlib is imported lazily and used through ``matplotlib.figure.Figure`` (no
+pyplot, no global state, no display; PNGs are rendered by Agg): the scripts stay
+fast with ``--no-figures``.  PNGs go beside the CSVs; with a
 ``res_dir`` a copy named ``<run>_<figure>.png`` goes there too (for the README).
 """
 
@@ -26,19 +27,15 @@ ACTION_COLORS = {"background": "#4C72B0", "inference": "#55A868", "hypothesize":
                  "wait": "#BBBBBB", "unparsed": "#C44E52"}
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**kwargs: Any) -> Any:
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _save(fig: Any, path: Path, res_dir: str | Path | None, prefix: str) -> list[Path]:
     path = Path(path)
     fig.savefig(path, dpi=150, bbox_inches="tight")
-    _pyplot().close(fig)
     written = [path]
     if res_dir is not None:
         Path(res_dir).mkdir(parents=True, exist_ok=True)
@@ -56,10 +53,10 @@ def _column(table: Table, name: str) -> int:
 def length_figure(table: Table, label: str, names: Sequence[str], path: Path, *, ylabel: str,
                   title: str | None = None, res_dir: str | Path | None = None, prefix: str = "run") -> list[Path]:
     """Mean ``File i <label>`` by length (x sorted), one line per run in ``names``."""
-    plt = _pyplot()
     rows = sorted((r for r in table.rows if r[0] != "All"), key=lambda r: r[0])
     lengths = [r[0] for r in rows]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig = _figure(figsize=(7.5, 4.2))
+    ax = fig.subplots()
     counts_ax = ax.twinx()
     counts_ax.bar(lengths, [r[1] for r in rows], color="#DDDDDD", width=0.7, zorder=0)
     counts_ax.set_ylabel("questions")
@@ -76,19 +73,25 @@ def length_figure(table: Table, label: str, names: Sequence[str], path: Path, *,
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title or f"{ylabel} by question length (bars: questions per length)", fontsize=10)
+    ax.set_title(title or f"Mean {ylabel} by question length (grey bars: questions per length)", fontsize=10)
     return _save(fig, path, res_dir, prefix)
 
 
-def action_figure(table: Table, names: Sequence[str], path: Path, *,
+def action_figure(table: Table, names: Sequence[str], path: Path, *, min_calls: int = 10,
                   res_dir: str | Path | None = None, prefix: str = "run") -> list[Path]:
-    """Stacked action shares (percent) per step, one panel per run (paper Fig. 8)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(names), figsize=(max(6.5, 4.5 * len(names)), 4.2),
-                             sharey=True, squeeze=False)
+    """Stacked action shares (percent) per step, one panel per run (paper Fig. 8).
+
+    Steps with fewer than ``min_calls`` calls (the long tail of long questions, whose
+    shares are noise) are not drawn unless no step has that many; the CSV has them all.
+    """
+    fig = _figure(figsize=(max(6.5, 4.5 * len(names)), 4.2))
+    axes = fig.subplots(1, len(names), sharey=True, squeeze=False)
     for i, (name, ax) in enumerate(zip(names, axes[0]), 1):
         calls_col = _column(table, f"File {i} Calls")
         rows = [r for r in table.rows if r[0] != "All" and r[calls_col]]
+        cut = any(r[calls_col] >= min_calls for r in rows) and any(r[calls_col] < min_calls for r in rows)
+        if cut:
+            rows = [r for r in rows if r[calls_col] >= min_calls]
         steps = [r[0] for r in rows]
         bottom = [0.0] * len(rows)
         for kind in ACTION_TYPES:
@@ -98,16 +101,18 @@ def action_figure(table: Table, names: Sequence[str], path: Path, *,
                 ax.bar(steps, shares, bottom=bottom, color=ACTION_COLORS[kind], label=kind, width=0.8)
             bottom = [b + s for b, s in zip(bottom, shares)]
         for step, r in zip(steps, rows):
-            ax.text(step, 101, str(r[calls_col]), ha="center", va="bottom", fontsize=6, color="#555555")
-        ax.set_title(name, fontsize=10, pad=12)
-        ax.set_xlabel("step (inference call)")
+            ax.text(step, 101, str(r[calls_col]), ha="center", va="bottom", fontsize=6, color="#555555",
+                    rotation=90)
+        ax.set_title(name, fontsize=10, pad=6)
+        ax.set_xlabel("step (inference call)" + (f"; steps with ≥ {min_calls} calls" if cut else ""))
         ax.set_xticks(steps)
         ax.tick_params(axis="x", labelsize=7)
-        ax.set_ylim(0, 108)
-    axes[0][0].set_ylabel("share of actions (%); calls above bars")
+        ax.set_ylim(0, 112)
+        ax.set_yticks(range(0, 101, 20))
+    axes[0][0].set_ylabel("share of actions (%); calls per step above bars")
     legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
     labels = [kind for kind in ACTION_TYPES if kind in legend]
     handles = [legend[kind] for kind in labels]
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, -0.04))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _save(fig, path, res_dir, prefix)

@@ -118,6 +118,8 @@ def load_prompt_set(path: str | Path | None) -> PromptSet:
         data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise PromptError(f"cannot parse prompts file {path}: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise PromptError(f"prompts file {path}: the top level must be a table/object of prompt texts")
     known = {f.name for f in fields(PromptSet)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -86,6 +86,7 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Keys whose values differ between two run configurations (resume check)."""
+    current = json.loads(json.dumps(current, default=str))  # compare as saved: tuples become lists
     keys = (set(saved) | set(current)) - RESUME_IGNORED_KEYS
     return sorted(k for k in keys if saved.get(k) != current.get(k))
 

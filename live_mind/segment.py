@@ -66,7 +66,10 @@ def split_sentences(text: str) -> list[str]:
 
 
 def count_sentences(text: str) -> int:
-    """Number of Punkt sentences, as the paper counts them (length = this + 1)."""
+    """Number of Punkt sentences, as the paper counts them (length = this + 1).
+
+    Whitespace-only text has no sentence, although ``split`` returns it as one piece
+    (segments always cover the text)."""
     return sum(1 for _ in punkt_tokenizer().span_tokenize(text)) if text.strip() else 0
 
 
@@ -86,7 +89,7 @@ def split_words(text: str) -> list[str]:
     if not text:
         return []
     starts = [m.start() for m in _WORD.finditer(text)]
-    return _cover(text, starts)
+    return _cover(text, starts[1:])  # the first piece starts at 0, taking leading whitespace
 
 
 def merge_short(pieces: list[str], min_length: int) -> list[str]:

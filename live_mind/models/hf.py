@@ -17,14 +17,24 @@ Decisions, briefly:
 * **Prompt.**  The tokenizer's chat template with ``add_generation_prompt=True``,
   followed by ``request.assistant_prefix`` (response priming), tokenized once with
   ``add_special_tokens=False`` so no second BOS is added.
+* **Prefix healing.**  A prefix ending in whitespace (``"action "``) would end the
+  prompt on a lone space token, which byte-level BPE models almost never see before a
+  word; SmolLM2-135M then derails (``"action "`` gave ``"1: A train travels..."`` where
+  ``"action"`` gave ``" inference. ..."``).  So the trailing whitespace is held back from
+  the prompt and the first generated token is restricted to tokens whose text starts
+  with it; that whitespace is cut from the returned text, which is therefore exactly
+  what follows the prefix.  ``heal_prefix=False`` turns this off; it never applies to
+  ``choices``.  ``prompt_tokens`` counts the prompt as fed (without the held whitespace).
 * **Stopping.**  At the tokenizer's EOS, the generation config's EOS ids and the chat
   template's end-of-turn token (found by rendering a one-turn chat and reading the
   special token after the assistant text: ``<|im_end|>`` for SmolLM2, ``<|eot_id|>`` for
   Llama-3).  ``completion_tokens`` counts the returned tokens and **excludes** the stop
   token; ``extra["stop_token"]`` says whether one was produced.
 * **Batches run one request at a time**; each ``Completion.seconds`` is the wall time
-  of that request alone (``time.perf_counter`` around templating, prefill and decode).
-  The cost of the whole batch is therefore the *sum* of the seconds.
+  of that request alone (``time.perf_counter`` around prefill, decode and detokenizing;
+  templating and checks happen before).  The cost of the whole batch is therefore the *sum* of
+  the seconds.  ``extra["prefill_seconds"]`` is the prefill part, so decode speed is
+  ``completion_tokens / (seconds - prefill_seconds)``.
 * **Constrained output** (``choices``): each choice is tokenized on its own; decoding
   is greedy over the tokens that keep the output a prefix of some choice, and ends when
   exactly one choice is complete (an end-of-turn token decides between a choice and a
@@ -48,7 +58,7 @@ import inspect
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -77,6 +87,17 @@ class _CachedPrefix:
 
     ids: list[int]
     cache: Any
+
+
+@dataclass
+class _Decoded:
+    """What one greedy decode produced."""
+
+    reused: int
+    prefill_seconds: float
+    generated: list[int] = field(default_factory=list)
+    stopped: bool = False
+    choice: str | None = None
 
 
 class _ChoiceTrie:
@@ -123,6 +144,7 @@ class TransformersChatModel:
         threads: int | None = None,
         prefix_cache: bool = False,
         prefix_cache_size: int = 4,
+        heal_prefix: bool = True,
     ) -> None:
         import torch
         import transformers
@@ -150,12 +172,19 @@ class TransformersChatModel:
         major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
         dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
         gguf_kw = {"gguf_file": gguf_file} if gguf_file else {}
+        load_kw = {dtype_kw: torch_dtype, **gguf_kw, **_dense_gguf_option(gguf_file)}
 
         start = time.perf_counter()
-        tok_source = tokenizer_path or model_path
-        tok_kw = gguf_kw if tokenizer_path is None else {}
+        tok_source, tok_kw = model_path, gguf_kw
+        if tokenizer_path is not None:
+            tok_source, tok_kw = _tokenizer_source(str(tokenizer_path))
         self.tokenizer = AutoTokenizer.from_pretrained(tok_source, **tok_kw)
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, **{dtype_kw: torch_dtype}, **gguf_kw)
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(model_path, **load_kw)
+        except ValueError as exc:
+            if "accelerate" in str(exc):  # transformers 5 needs it to read GGUF files
+                raise ModelError(f"loading {self.name} needs the accelerate package: pip install accelerate") from None
+            raise
         self.model.to(device)
         self.model.eval()
         self.load_seconds = time.perf_counter() - start
@@ -169,6 +198,8 @@ class TransformersChatModel:
         self.prefix_cache = prefix_cache and self._cache_is_croppable()
         self.prefix_cache_size = prefix_cache_size
         self._prefixes: OrderedDict[str, _CachedPrefix] = OrderedDict()
+        self.heal_prefix = heal_prefix
+        self._heal_masks: dict[str, Any] = {}
 
     @classmethod
     def embedded(cls, **kwargs: Any) -> "TransformersChatModel":
@@ -241,18 +272,42 @@ class TransformersChatModel:
         self._prefixes.clear()
 
     def prompt_ids(self, request: ChatRequest) -> list[int]:
-        """Token ids of the rendered chat plus the assistant prefix."""
+        """Token ids of the rendered chat plus the assistant prefix (as fed to the model)."""
+        return self._encode(request)[0]
+
+    def _encode(self, request: ChatRequest) -> tuple[list[int], str]:
+        """Prompt ids, and the trailing whitespace of the prefix held back for healing."""
         _validate(request)
         try:
             text = self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
         except Exception as exc:
             raise ValueError(f"chat template of {self.name} rejected the messages: {exc}") from None
-        text += request.assistant_prefix
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        prefix = request.assistant_prefix
+        held = ""
+        if self.heal_prefix and request.choices is None:
+            stripped = prefix.rstrip()
+            prefix, held = stripped, prefix[len(stripped):]
+        return list(self.tokenizer(text + prefix, add_special_tokens=False)["input_ids"]), held
+
+    def _heal_mask(self, held: str) -> Any:
+        """Boolean mask over the vocabulary: tokens whose text starts with ``held``."""
+        if held not in self._heal_masks:
+            anchor = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+            base = len(self.tokenizer.decode(anchor))
+            n = len(self.tokenizer)
+            texts = self.tokenizer.batch_decode([anchor + [i] for i in range(n)])
+            special = set(self.tokenizer.all_special_ids) | self.stop_ids
+            size = self.model.get_output_embeddings().weight.shape[0]
+            mask = self._torch.zeros(size, dtype=self._torch.bool)
+            ok = [i for i, t in enumerate(texts) if i < size and i not in special and t[base:].startswith(held)]
+            mask[ok] = True
+            self._heal_masks[held] = mask
+        return self._heal_masks[held]
 
     def _complete_one(self, request: ChatRequest) -> Completion:
-        start = time.perf_counter()
-        ids = self.prompt_ids(request)
+        ids, held = self._encode(request)
+        if held:
+            self._heal_mask(held)  # built once per whitespace string, outside the timing
         trie = None
         budget = request.max_new_tokens
         if request.choices is not None:
@@ -263,21 +318,24 @@ class TransformersChatModel:
                 f"{self.name}: prompt of {len(ids)} tokens + {budget} new tokens exceeds "
                 f"the context window of {self.max_context} tokens"
             )
+        start = time.perf_counter()
         with self._torch.inference_mode():
-            generated, stopped, reused, choice = self._decode(ids, budget, trie, request.cache_key)
-        if choice is not None:
-            text = choice
+            out = self._decode(ids, budget, trie, request.cache_key, held)
+        if out.choice is not None:
+            text = out.choice
         else:
-            text = self.tokenizer.decode(generated, skip_special_tokens=True)
+            text = self.tokenizer.decode(out.generated, skip_special_tokens=True)
+            if held and text.startswith(held):
+                text = text[len(held):]
         seconds = time.perf_counter() - start
         return Completion(
             text=text,
             prompt_tokens=len(ids),
-            completion_tokens=len(generated),
+            completion_tokens=len(out.generated),
             seconds=seconds,
-            cached_tokens=reused,
-            finish_reason="stop" if stopped or choice is not None else "length",
-            extra={"stop_token": stopped},
+            cached_tokens=out.reused,
+            finish_reason="stop" if out.stopped or out.choice is not None else "length",
+            extra={"stop_token": out.stopped, "token_ids": out.generated, "prefill_seconds": out.prefill_seconds},
         )
 
     def _choice_trie(self, choices: list[str]) -> _ChoiceTrie:
@@ -325,16 +383,16 @@ class TransformersChatModel:
             self._prefixes.popitem(last=False)
 
     def _decode(
-        self, ids: list[int], budget: int, trie: _ChoiceTrie | None, key: str | None
-    ) -> tuple[list[int], bool, int, str | None]:
-        """Greedy decoding; returns (generated ids, stopped at end-of-turn, reused
-        prompt tokens, chosen string or None)."""
+        self, ids: list[int], budget: int, trie: _ChoiceTrie | None, key: str | None, held: str = ""
+    ) -> "_Decoded":
+        """Greedy decoding of one prompt (see the module docstring)."""
         cache, in_cache = self._take_prefix(ids, key)
         reused = len(in_cache)
+        started = time.perf_counter()
         logits = self._forward(ids[reused:], cache)
+        out = _Decoded(reused=reused, prefill_seconds=time.perf_counter() - started)
         in_cache = in_cache + ids[reused:]
-        generated: list[int] = []
-        stopped, choice = False, None
+        generated = out.generated
         while len(generated) < budget:
             if trie is not None:
                 allowed, complete = trie.step(generated)
@@ -342,27 +400,30 @@ class TransformersChatModel:
                 index = self._torch.tensor(candidates, device=logits.device)
                 token = candidates[int(self._torch.argmax(logits[index]))]
                 if token in self.stop_ids:
-                    choice, stopped = complete, True
+                    out.choice, out.stopped = complete, True
                     break
             else:
+                if held and not generated:
+                    mask = self._heal_mask(held).to(logits.device)
+                    logits = logits.masked_fill(~mask, float("-inf"))
                 token = int(self._torch.argmax(logits))
                 if token in self.stop_ids:
-                    stopped = True
+                    out.stopped = True
                     break
             generated.append(token)
             if trie is not None:
                 allowed, complete = trie.step(generated)
                 if complete is not None and not allowed:
-                    choice = complete
+                    out.choice = complete
                     break
             elif len(generated) >= budget:
                 break
             logits = self._forward([token], cache)
             in_cache.append(token)
-        if trie is not None and choice is None:
-            choice = trie.step(generated)[1]
+        if trie is not None and out.choice is None:
+            out.choice = trie.step(generated)[1]
         self._store_prefix(key, in_cache, cache)
-        return generated, stopped, reused, choice
+        return out
 
 
 def _validate(request: ChatRequest) -> None:
@@ -373,3 +434,34 @@ def _validate(request: ChatRequest) -> None:
             raise ValueError(f"malformed chat message {m!r}: need {{'role': str, 'content': str}}")
     if request.max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {request.max_new_tokens}")
+
+
+def _dense_gguf_option(gguf_file: str | None) -> dict:
+    """Ask transformers to unpack GGUF weights into a plain dense model at load time.
+
+    Recent transformers can keep GGUF blocks packed, but only with a matmul kernel it
+    fetches from the Hugging Face Hub at run time; without one it unpacks anyway.  We ask
+    for the dense model directly: no hub access, the same weights, fast CPU matmuls (the
+    135M model needs about 0.5 GB in float32).  Older versions always unpack.
+    """
+    if not gguf_file:
+        return {}
+    try:
+        from transformers import GgufConfig
+    except ImportError:
+        return {}
+    if "dequantize" not in inspect.signature(GgufConfig.__init__).parameters:
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
+
+
+def _tokenizer_source(path: str) -> tuple[str, dict]:
+    """``from_pretrained`` arguments for a tokenizer given as a folder / hub id, a
+    ``.gguf`` file, or ``"embedded"`` (the embedded SmolLM2 GGUF)."""
+    if path == "embedded":
+        path = str(embedded_gguf_path())
+    if path.endswith(".gguf"):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"tokenizer GGUF file not found: {path}")
+        return str(Path(path).parent), {"gguf_file": Path(path).name}
+    return path, {}

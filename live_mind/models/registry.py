@@ -67,12 +67,12 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "llamacpp": {
         "gguf": _STR, "tokenizer": _STR, "n_ctx": _INT, "n_threads": _INT, "n_batch": _INT,
-        "n_gpu_layers": _INT, "seed": _INT, "verbose": _BOOL,
+        "n_gpu_layers": _INT, "seed": _INT, "verbose": _BOOL, "heal_prefix": _BOOL,
     },
     "openai": {
         "base_url": _STR, "model": _STR, "api_key_env": _STR, "timeout": _NUM, "max_retries": _INT,
         "backoff_base": _NUM, "backoff_max": _NUM, "max_concurrency": _INT, "priming": _STR,
-        "tokenizer": _STR, "choice_mode": _STR, "stop": _STR_LIST, "extra_body": _TABLE,
+        "tokenizer": _STR, "choice_mode": _STR, "heal_prefix": _BOOL, "stop": _STR_LIST, "extra_body": _TABLE,
     },
     "vllm": {
         "model": _STR, "tokenizer": _STR, "tensor_parallel_size": _INT, "pipeline_parallel_size": _INT,

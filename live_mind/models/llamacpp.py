@@ -1,0 +1,197 @@
+"""llama.cpp backend, in process through llama-cpp-python (issue 4, item 4).
+
+For laptops: GGUF weights run by llama.cpp's quantized CPU kernels.  Decoding is greedy
+(temperature 0, ``repeat_penalty`` 1.0) and stops at the model's end-of-generation
+tokens (``<|im_end|>`` for SmolLM2, ``<|eot_id|>`` for Llama-3).
+
+Prompt: the chat is rendered with the Hugging Face tokenizer's chat template (from the
+same GGUF by default), plus ``assistant_prefix`` for response priming, then tokenized
+exactly as llama.cpp's own server tokenizes a text prompt (BOS only if the model asks
+for it, special tokens parsed).  So this backend and ``smollm2-135m-server`` (the
+OpenAI backend in ``completions`` mode against ``python -m llama_cpp.server``) feed the
+model identical token ids.
+
+KV-cache reuse: a ``Llama`` object keeps the tokens of its last evaluation and, when the
+next prompt starts with the same tokens, evaluates only the rest (its ``generate``
+prints "prefix-match hit" in verbose mode).  LiveMind's next inference prompt extends
+the previous one by a sentence, so most of it is reused.  ``cached_tokens`` reports that
+reused length, computed from the same rule llama-cpp-python applies (the longest common
+prefix with the tokens it holds, minus one when the whole prompt matches, because the
+last prompt token is evaluated again to get fresh logits).  There is one cache per
+model object: interleaving questions (the batched solver) reuses only what the
+previous prompt shares, which the reported counts show honestly.
+
+Prefix healing (as in ``hf.py``; ``heal_prefix=False`` turns it off): trailing
+whitespace of the priming prefix is held back and the first generated token must
+start with it.  Done in two steps so that the grammar does not slow every step: the
+first token is sampled under a one-rule grammar, then greedy decoding continues from
+prompt + that token without constraint (the KV cache makes the second step free of
+re-prefill).  The result is the greedy output under a first-token constraint -- what
+the transformers backend computes.  The held whitespace is cut from the returned text.
+
+Threads: ``OMP_WAIT_POLICY`` defaults to ``PASSIVE`` here (export ``ACTIVE`` to override)
+-- with spinning OpenMP workers, two threads on two busy cores decoded 1.2 tokens/s
+instead of 30 in our measurements.
+
+``choices`` are enforced with a GBNF grammar.  A batch is run one request after the
+other; every completion carries the batch's wall time (``base.py``), its own time is in
+``extra["request_seconds"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Sequence
+
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError
+from .mapping import (
+    chat_prompt_text,
+    choices_grammar,
+    common_prefix_length,
+    healing_grammar,
+    load_chat_tokenizer,
+    split_for_healing,
+    strip_leading_bos,
+)
+
+
+def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
+    """Prompt tokens llama-cpp-python takes from its KV cache instead of evaluating."""
+    if not held:
+        return 0
+    common = common_prefix_length(held, prompt)
+    if common == len(prompt):
+        # The whole prompt is held: either it samples at once (same prompt, nothing
+        # generated after it) or it re-evaluates the last token.
+        return common if len(held) == len(prompt) else common - 1
+    return common
+
+
+class LlamaCppChatModel:
+    """A ``ChatModel`` over an in-process ``llama_cpp.Llama``."""
+
+    def __init__(
+        self,
+        gguf_path: str,
+        *,
+        tokenizer: str | Any | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        n_gpu_layers: int = 0,
+        seed: int = 0,
+        verbose: bool = False,
+        heal_prefix: bool = True,
+        name: str | None = None,
+    ) -> None:
+        # llama.cpp's OpenMP workers spin while waiting by default; on a busy or small
+        # machine that starves the other thread and decoding slows twentyfold.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from llama_cpp import Llama
+
+        self.name = name or os.path.basename(gguf_path)
+        self.llm = Llama(
+            model_path=gguf_path,
+            n_ctx=n_ctx,
+            n_threads=n_threads or max(1, os.cpu_count() or 1),
+            n_batch=n_batch,
+            n_gpu_layers=n_gpu_layers,
+            seed=seed,
+            verbose=verbose,
+        )
+        source = gguf_path if tokenizer is None else tokenizer
+        self.tokenizer = load_chat_tokenizer(source) if isinstance(source, str) else source
+        self.n_ctx = n_ctx
+        self.heal_prefix = heal_prefix
+
+    def _split(self, request: ChatRequest) -> tuple[str, str]:
+        if not self.heal_prefix:
+            return request.assistant_prefix, ""
+        return split_for_healing(request.assistant_prefix, request.choices)
+
+    def prompt_tokens(self, request: ChatRequest) -> list[int]:
+        """Token ids of the rendered chat, as llama.cpp's server would tokenize the text."""
+        prefix, _ = self._split(request)
+        text = strip_leading_bos(chat_prompt_text(self.tokenizer, request.messages, prefix), self.tokenizer)
+        tokens = list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        bos = self.llm.token_bos()
+        if self.llm._model.add_bos_token() and bos >= 0 and tokens[:1] != [bos]:
+            tokens.insert(0, bos)
+        return tokens
+
+    @staticmethod
+    def _grammar(text: str | None) -> Any:
+        if not text:
+            return None
+        from llama_cpp import LlamaGrammar
+
+        return LlamaGrammar.from_string(text, verbose=False)
+
+    def _first_token(self, tokens: list[int], held: str) -> int:
+        """The greedy first token among those whose text starts with ``held``."""
+        steps = self.llm.generate(tokens, temp=0.0, top_k=1, repeat_penalty=1.0,
+                                  grammar=self._grammar(healing_grammar(held)))
+        try:
+            return int(next(steps))
+        finally:
+            steps.close()
+
+    def _generate(self, tokens: list[int], request: ChatRequest, held: str, max_tokens: int) -> tuple[str, int, str]:
+        """(text, completion tokens, finish reason) of greedy decoding, healed when ``held``."""
+        first: list[int] = []
+        if held:
+            first = [self._first_token(tokens, held)]
+            max_tokens -= 1
+            if max_tokens <= 0:
+                return self.llm.detokenize(first).decode("utf-8", errors="ignore"), 1, "length"
+        grammar = choices_grammar(request.choices) if request.choices else None
+        result = self.llm.create_completion(
+            tokens + first,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            top_k=1,
+            repeat_penalty=1.0,
+            grammar=self._grammar(grammar),
+        )
+        choice = result["choices"][0]
+        text = choice["text"]
+        if first:
+            text = self.llm.detokenize(first, prev_tokens=tokens).decode("utf-8", errors="ignore") + text
+            text = text[len(held):] if text.startswith(held) else text
+        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        return text, len(first) + int(result["usage"]["completion_tokens"]), finish
+
+    def _complete_one(self, request: ChatRequest) -> Completion:
+        tokens = self.prompt_tokens(request)
+        _, held = self._split(request)
+        if len(tokens) + 1 > self.n_ctx:
+            raise ContextLengthExceeded(f"prompt of {len(tokens)} tokens does not fit n_ctx {self.n_ctx}")
+        max_tokens = max(1, min(request.max_new_tokens, self.n_ctx - len(tokens)))
+        cached = reused_prefix(list(self.llm._input_ids), tokens)
+        start = time.perf_counter()
+        try:
+            text, completion_tokens, finish = self._generate(tokens, request, held, max_tokens)
+        except ValueError as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "context" in message:
+                raise ContextLengthExceeded(message) from exc
+            raise ModelError(f"llama.cpp failed: {message}") from exc
+        seconds = time.perf_counter() - start
+        return Completion(
+            text=text,
+            prompt_tokens=len(tokens),
+            completion_tokens=completion_tokens,
+            seconds=seconds,
+            cached_tokens=cached,
+            finish_reason=finish,
+            extra={"request_seconds": seconds},
+        )
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        start = time.perf_counter()
+        completions = [self._complete_one(r) for r in requests]
+        wall = time.perf_counter() - start
+        for completion in completions:
+            completion.seconds = wall
+        return completions

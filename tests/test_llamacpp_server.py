@@ -1,0 +1,194 @@
+"""Live llama.cpp tests (issue 4, items 4 and 5).
+
+* The OpenAI-compatible path end to end: start ``python -m llama_cpp.server`` on
+  127.0.0.1 (free port, ``--n_threads 2``) with the embedded GGUF, wait until it
+  answers, run ``run_solver.py`` and ``run_batch_solver.py --model smollm2-135m-server
+  --use_lm`` on two sample questions, then stop the server by its PID.
+* The in-process llama.cpp backend: KV-prefix reuse as llama-cpp-python reports it,
+  constrained choices, prefix healing, and token-for-token agreement with the server.
+
+Everything skips with the reason when llama-cpp-python or the embedded model is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install '.[llamacpp]')")
+pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+
+from live_mind.models import registry  # noqa: E402
+from live_mind.models.base import ChatRequest  # noqa: E402
+from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+READY_TIMEOUT = 90.0
+
+
+def _gguf() -> Path:
+    try:
+        return embedded_gguf_path()
+    except EmbeddedModelMissing as exc:
+        pytest.skip(f"embedded model not installed: {exc}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A llama.cpp server on a free loopback port; yields its /v1 URL."""
+    gguf = _gguf()
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+               "--port", str(port), "--n_threads", "2", "--n_ctx", "4096", "--model_alias", "smollm2-135m",
+               "--verbose", "False"]
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not _ready(url):
+            if process.poll() is not None:
+                pytest.fail(f"llama.cpp server exited with {process.returncode}: {log.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama.cpp server not ready after {READY_TIMEOUT:.0f} s: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def two_questions(tmp_path_factory) -> Path:
+    """A parquet file with the two shortest sample questions (two categories)."""
+    import pandas as pd
+
+    rows = json.loads((REPO / "live_mind" / "sample_questions.json").read_text())
+    picked: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: len(r["question"])):
+        picked.setdefault(row["category"], row)
+        if len(picked) == 2:
+            break
+    path = tmp_path_factory.mktemp("data") / "two.parquet"
+    pd.DataFrame(list(picked.values())).to_parquet(path)
+    return path
+
+
+def _run(script: str, url: str, data: Path, output: Path, *extra: str) -> None:
+    command = [sys.executable, script, "--model", "smollm2-135m-server", "--use_lm", "--num_questions", "1",
+               "--data_path", str(data), "--output_file", str(output), "--max_new_tokens", "48", *extra]
+    env = {**os.environ, "LIVEMIND_SERVER_URL": url, "PYTHONPATH": str(REPO)}
+    env.pop(registry.MODELS_ENV, None)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{script} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+
+
+def _check_records(output: Path, url: str) -> list[dict]:
+    records = json.loads(output.read_text())
+    assert len(records) == 2
+    for record in records:
+        assert record.get("error") is None
+        usage = record["usage"]
+        assert len(usage["prompt_tokens"]) == len(usage["completion_tokens"]) >= 2
+        assert all(n > 0 for n in usage["prompt_tokens"])
+        assert isinstance(record["solution"], str)
+    config = json.loads(output.with_suffix(".config.json").read_text())
+    model = config["model_config"]["model"]
+    assert model["backend"] == "openai" and model["params"]["base_url"] == url
+    return records
+
+
+@pytest.mark.server
+def test_run_solver_against_live_server(server, two_questions, tmp_path):
+    output = tmp_path / "all.json"
+    _run("run_solver.py", server, two_questions, output)
+    records = _check_records(output, server)
+    assert all("time_info" in r and r["time_info"]["latency"] > 0 for r in records)
+
+
+@pytest.mark.server
+def test_run_batch_solver_against_live_server(server, two_questions, tmp_path):
+    output = tmp_path / "all.json"
+    _run("run_batch_solver.py", server, two_questions, output, "--batch_size", "2")
+    _check_records(output, server)
+
+
+# ------------------------------------------------------------------ in-process backend
+
+MESSAGES = [{"role": "system", "content": "Answer in one short sentence."},
+            {"role": "user", "content": "A train travels 60 km in 1.5 hours. What is its average speed?"}]
+
+
+@pytest.fixture(scope="module")
+def local_model():
+    _gguf()
+    return registry.build(registry.resolve("smollm2-135m-llamacpp"), n_threads=2, verbose=True, n_ctx=2048)
+
+
+@pytest.mark.model
+def test_prefix_reuse_is_reported_as_cached(local_model, capfd):
+    first = ChatRequest(MESSAGES, max_new_tokens=8)
+    longer = ChatRequest(MESSAGES[:1] + [{"role": "user", "content": MESSAGES[1]["content"] + " Options: 40, 50."}],
+                         max_new_tokens=8)
+    local_model.llm.reset()
+    [a] = local_model.complete([first])
+    capfd.readouterr()
+    [b] = local_model.complete([longer])
+    err = capfd.readouterr().err
+    assert a.cached_tokens == 0
+    hit = [line for line in err.splitlines() if "prefix-match hit" in line]
+    assert hit, err[-1000:]
+    reused = int(hit[0].split("Llama.generate: ")[1].split()[0])
+    assert b.cached_tokens == reused > 20
+    assert b.prompt_tokens == len(local_model.prompt_tokens(longer))
+
+
+@pytest.mark.model
+def test_choices_and_healing(local_model):
+    [choice] = local_model.complete([ChatRequest(MESSAGES, choices=["40 km/h", "50 km/h"])])
+    assert choice.text in ("40 km/h", "50 km/h")
+    [primed] = local_model.complete([ChatRequest(MESSAGES, max_new_tokens=6, assistant_prefix="action ")])
+    assert primed.text and not primed.text[0].isspace()
+    assert primed.completion_tokens == 6 and primed.finish_reason == "length"
+
+
+@pytest.mark.server
+@pytest.mark.model
+def test_in_process_and_server_agree(local_model, server, monkeypatch):
+    monkeypatch.setenv("LIVEMIND_SERVER_URL", server)
+    remote = registry.build(registry.resolve("smollm2-135m-server"), tokenizer=local_model.tokenizer)
+    requests = [ChatRequest(MESSAGES, max_new_tokens=24),
+                ChatRequest(MESSAGES, max_new_tokens=24, assistant_prefix="action "),
+                ChatRequest(MESSAGES, choices=["40 km/h", "50 km/h"])]
+    local = local_model.complete(requests)
+    served = remote.complete(requests)
+    assert [c.text for c in local] == [c.text for c in served]
+    assert [c.prompt_tokens for c in local] == [c.prompt_tokens for c in served]

