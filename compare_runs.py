@@ -23,8 +23,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import (batched_tables, compare_table, describe, figure_prefix, load_runs, output_dir,
-                                run_cli, time_info_tables)
+from live_mind.analysis import Table, compare_table, describe, figure_prefix, load_runs, output_dir, run_cli
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
@@ -39,11 +38,12 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
         return
     from live_mind.figures import length_figure
 
-    latency = table.header[-1].startswith("Latency")
-    _, by_len = (time_info_tables if latency else batched_tables)(runs)
-    yield from length_figure(by_len, "Latency" if latency else "Tokens",
-                             [f"baseline: {runs[0].name}", f"LiveMind: {runs[1].name}"], out / "comparison_by_len.png",
-                             ylabel="latency (s)" if latency else "final-call completion tokens",
+    label = table.header[-1].split()[0]  # Latency or Tokens
+    by_len = Table(["Length", "Total", f"File 1 {label}", f"File 2 {label}"],
+                   [[row[1], row[2], row[6], row[7]] for row in table.rows if row[0] == "length"])
+    yield from length_figure(by_len, label, [f"baseline: {runs[0].name}", f"LiveMind: {runs[1].name}"],
+                             out / "comparison_by_len.png",
+                             ylabel="latency (s)" if label == "Latency" else "final-call completion tokens",
                              res_dir=args.res, prefix=figure_prefix(runs))
 
 

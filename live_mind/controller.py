@@ -103,12 +103,12 @@ class LiveMindController:
         """The next call's request for the segments seen so far."""
         if not complete:
             return ChatRequest(
-                messages=self.prompt_format.inference(segments, self.memory, self.allowed),
+                messages=self.prompt_format.inference(segments, self.memory, self.allowed, steps=self.steps),
                 max_new_tokens=self.max_new_tokens,
                 assistant_prefix=ACTION_PRIME if self.prime_actions else "",
                 cache_key=self.cache_key,
             )
-        messages = self.prompt_format.output(segments, options, self.memory)
+        messages = self.prompt_format.output(segments, options, self.memory, allowed=self.allowed, steps=self.steps)
         if self.final_answer == "letter":
             return ChatRequest(messages, 1, LETTER_PRIME, self.cache_key, letter_choices(options_count))
         return ChatRequest(messages, self.final_max_new_tokens or self.max_new_tokens, "", self.cache_key)

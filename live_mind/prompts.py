@@ -14,6 +14,10 @@ v1 message layout:
   settle it, else reason step by step from them; + the answer-format instruction;
   user = numbered earlier inferences, the complete problem, the options;
 * no earlier action: the plain chain-of-thought prompt (also the baseline).
+
+The ``V2_*`` texts serve the v2 layouts of ``formats.py`` (issue 5).  ``V2_SYSTEM``
+covers *both* stages, so every call of one question -- inference and final -- starts
+with the same system message and a prefix-reusing backend never re-reads it.
 """
 
 from __future__ import annotations
@@ -65,6 +69,30 @@ COT_USER = "{problem}\n\n{options}"
 
 HISTORY_ITEM = "{index}. {content}"
 
+# --- v2 layouts (formats.py, issue 5) ----------------------------------------------------
+
+V2_SYSTEM = (
+    "You are reading a problem while the user is still typing it; the user sends it to you piece by piece. "
+    "While the problem is incomplete, use the waiting time: answer each piece with exactly one of these actions.\n"
+    "{action_list}\n"
+    "Reply in the form \"action NAME. CONTENT\", for example \"action {example}. ...\". "
+    "The wait action has no content: reply \"action wait.\" alone. Keep the content short and do not "
+    "answer a question that has not been asked yet.\n"
+    "When the user says the problem is complete, stop choosing actions and solve it: if your earlier "
+    "inferences already give the answer, answer directly; otherwise build on them and reason step by step. "
+    + ANSWER_FORMAT
+)
+
+V2_PROBLEM = "Problem:\n{problem}"
+
+V2_NEW = "Typed since your last inference:\n{text}"
+
+V2_INFERENCES = "Your inferences so far:\n{items}"
+
+V2_NOTE = "[your {name}: {content}]"
+
+V2_FINAL = "The problem is complete. Answer it now."
+
 #: Fields each template must contain (checked on load).
 REQUIRED_FIELDS: dict[str, set[str]] = {
     "inference_system": {"action_list"},
@@ -76,8 +104,19 @@ REQUIRED_FIELDS: dict[str, set[str]] = {
     "cot_system": set(),
     "cot_user": {"problem", "options"},
     "history_item": {"index", "content"},
+    "v2_system": {"action_list"},
+    "v2_problem": {"problem"},
+    "v2_new": {"text"},
+    "v2_inferences": {"items"},
+    "v2_note": {"content"},
+    "v2_final": set(),
 }
-ALLOWED_FIELDS: dict[str, set[str]] = {**REQUIRED_FIELDS, "inference_system": {"action_list", "example"}}
+ALLOWED_FIELDS: dict[str, set[str]] = {
+    **REQUIRED_FIELDS,
+    "inference_system": {"action_list", "example"},
+    "v2_system": {"action_list", "example"},
+    "v2_note": {"name", "content"},
+}
 
 
 class PromptError(ValueError):
@@ -97,6 +136,12 @@ class PromptSet:
     cot_system: str = COT_SYSTEM
     cot_user: str = COT_USER
     history_item: str = HISTORY_ITEM
+    v2_system: str = V2_SYSTEM
+    v2_problem: str = V2_PROBLEM
+    v2_new: str = V2_NEW
+    v2_inferences: str = V2_INFERENCES
+    v2_note: str = V2_NOTE
+    v2_final: str = V2_FINAL
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)

@@ -309,8 +309,13 @@ def test_figures_are_written_and_copied_to_res(tmp_path: Path) -> None:
     res = tmp_path / "res"
     assert analyze_actions.main([path, "--res", str(res)]) == 0
     assert analyze_batched.main([path, "--res", str(res)]) == 0
+    timed = write(tmp_path / "run1" / "timed.json", timed_run())
+    assert analyze_time_info.main([timed, "--res", str(res)]) == 0
+    assert compare_runs.main([timed, timed, "--out-dir", str(tmp_path), "--res", str(res)]) == 0
     for png in (tmp_path / "run1" / "actions_per_step.png", res / "run1_actions_per_step.png",
-                tmp_path / "run1" / "tokens_by_len.png", res / "run1_tokens_by_len.png"):
+                tmp_path / "run1" / "tokens_by_len.png", res / "run1_tokens_by_len.png",
+                tmp_path / "run1" / "latency_by_len.png", res / "timed_latency_by_len.png",
+                tmp_path / "comparison_by_len.png", res / "timed_vs_timed_comparison_by_len.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

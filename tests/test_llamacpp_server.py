@@ -188,6 +188,10 @@ def test_in_process_and_server_agree(local_model, server, monkeypatch):
     requests = [ChatRequest(MESSAGES, max_new_tokens=24),
                 ChatRequest(MESSAGES, max_new_tokens=24, assistant_prefix="action "),
                 ChatRequest(MESSAGES, choices=["40 km/h", "50 km/h"])]
+    # llama.cpp's results depend on how a prompt is split into evaluation batches (a
+    # token evaluated alone goes through other kernels than one inside a batch), so
+    # both sides start from an empty cache and then see the same request sequence.
+    local_model.llm.reset()
     local = local_model.complete(requests)
     served = remote.complete(requests)
     assert [c.text for c in local] == [c.text for c in served]

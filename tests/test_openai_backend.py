@@ -91,7 +91,7 @@ def serve():
 
     def start(stub: Stub) -> str:
         server = ThreadingHTTPServer(("127.0.0.1", 0), stub.handler())
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/v1"
 
@@ -226,9 +226,17 @@ def test_priming_continue_sends_the_final_assistant_message(serve):
 
 
 class TemplateTokenizer:
-    """Minimal stand-in: a chat template that writes a BOS token."""
+    """Minimal stand-in: a chat template that writes a BOS token, which the tokenizer
+    also adds to plain text (as Llama-3's does) unless ``adds_bos`` is false."""
 
     bos_token = "<s>"
+    bos_token_id = 1
+
+    def __init__(self, adds_bos: bool = True):
+        self.adds_bos = adds_bos
+
+    def __call__(self, text):
+        return {"input_ids": ([1] if self.adds_bos else []) + [5] * len(text.split())}
 
     def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
         text = "<s>" + "".join(f"[{m['role']}]{m['content']}" for m in messages)
@@ -244,6 +252,21 @@ def test_priming_completions_renders_locally(serve):
     assert body["prompt"] == "[system]S[user]hello[assistant]action "
     assert completion.text == " reply to prompt" and completion.finish_reason == "length"
     assert completion.cached_tokens == 4
+    # A tokenizer that never adds BOS (SmolLM2's) keeps the template's first token.
+    make(serve(stub), priming="completions", tokenizer=TemplateTokenizer(adds_bos=False)).complete([req()])
+    assert stub.requests[1][1]["prompt"] == "<s>[system]S[user]hello[assistant]"
+
+
+def test_healing_sends_a_grammar_and_trims_the_held_space(serve):
+    stub = Stub()
+    model = make(serve(stub), priming="completions", tokenizer=TemplateTokenizer(), heal_prefix=True,
+                 choice_mode="grammar")
+    [completion] = model.complete([req(assistant_prefix="action ")])
+    body = stub.requests[0][1]
+    assert body["prompt"].endswith("[assistant]action") and body["grammar"] == 'root ::= " " .*'
+    assert completion.text == "reply to prompt"
+    model.complete([req(assistant_prefix="action ", choices=["A", "B"])])
+    assert stub.requests[1][1]["prompt"].endswith("action ") and stub.requests[1][1]["grammar"] == 'root ::= "A" | "B"'
 
 
 def test_choices_modes(serve):
