@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="llama-3-8b", help="vLLM entry of the model configuration")
     parser.add_argument("--assist_model", default=None, help="a second vLLM entry loaded in the same process")
     parser.add_argument("--models", default=None, help="model configuration TOML")
-    parser.add_argument("--max_new_tokens", type=int, default=128)
+    parser.add_argument("--max_new_tokens", type=int, default=256)
     args = parser.parse_args(argv)
     checks = Checks()
     try:

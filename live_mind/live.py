@@ -1,0 +1,406 @@
+"""The live session core: LiveMind on text that is being typed right now (issue 5 item 5).
+
+``live_session.py`` is the terminal front end; everything it needs that can be tested
+lives here.  The parts:
+
+* ``SegmentTracker`` turns the text typed so far into *completed* segments.  A segment
+  is complete once the segmenter has started a later one (for sentences: the first
+  character of the next sentence is typed) or when the question is finished.  Completed
+  segments never change, so every model call sees a stable prefix of the question.
+* ``LiveSession`` runs a background worker thread that calls the inference model on the
+  completed segments while typing goes on -- under ``latest`` (default) it takes all
+  segments completed since its previous call, under ``every`` one call per segment in
+  order (the clock's rules, ``clock.py``, on the wall clock instead of a simulated one).
+  When the input is complete the worker stops starting calls (``every`` without
+  cancellation still works through the segments it has not seen, as v1 does), the
+  running call is stopped with ``cancel_on_complete`` or awaited otherwise, and the
+  final call runs in the caller's thread.  Latency = end of the final answer - input
+  complete, measured with ``time.perf_counter``.
+* ``GenerationControl`` gives a backend real stopping and token streaming.  The
+  transformers backend has no hook for either, so the control wraps its per-step
+  forward pass: every step still runs (its KV cache stays consistent and is kept for
+  the final call), but once the stop flag is set the logits are replaced by a forced
+  end-of-turn token, so decoding ends after at most one more step; the tokens fed back
+  during decoding are the ones generated, which streams the final answer.  A backend
+  exposing a ``should_stop`` attribute (a callable checked between decoding steps) is
+  stopped through it; any other backend runs the call to its end and its output is
+  dropped (the latency then includes that wait, reported as ``overhead_time``).
+* ``replay`` types a text at a fixed speed in real time -- for tests and demos.
+
+All times in the results are seconds since the session started.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .clock import OPTIONS_ARRIVALS, SCHEDULES, CallTime, TimeInfo
+from .controller import CoTController, LiveMindController, StepResult
+from .models.base import ChatRequest, Completion, ModelError
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- segments
+
+
+@dataclass
+class SegmentTracker:
+    """Completed segments of a growing text (see the module docstring)."""
+
+    segmenter: Callable[[str], list[str]]
+    segments: list[str] = field(default_factory=list)
+    consumed: int = 0  # characters covered by ``segments``
+
+    def update(self, text: str) -> list[str]:
+        """Feed the whole text typed so far; return the segments completed by it."""
+        if not text.startswith("".join(self.segments)):
+            raise ValueError("typed text no longer starts with the completed segments")
+        rest = text[self.consumed:]
+        pieces = self.segmenter(rest) if rest.strip() else []
+        return self._commit(pieces[:-1])
+
+    def finish(self, text: str) -> list[str]:
+        """The question is complete: every remaining piece becomes a segment."""
+        self.update(text)
+        rest = text[self.consumed:]
+        return self._commit(self.segmenter(rest) if rest.strip() else [])
+
+    def _commit(self, pieces: Sequence[str]) -> list[str]:
+        pieces = [p for p in pieces if p]
+        self.segments.extend(pieces)
+        self.consumed += sum(len(p) for p in pieces)
+        return list(pieces)
+
+
+# --------------------------------------------------------------------------- stopping and streaming
+
+
+class GenerationControl:
+    """Stop flag and token callback for one model object (see the module docstring)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.stop = threading.Event()
+        self.on_token: Callable[[int], None] | None = None
+        self._first = True
+        self.mode = self._attach(model)
+
+    @classmethod
+    def for_model(cls, model: Any) -> "GenerationControl":
+        """The control of ``model``, attached on first use (never wrapped twice)."""
+        control = getattr(model, "_livemind_control", None)
+        if control is None:
+            control = cls(model)
+            try:
+                model._livemind_control = control
+            except AttributeError:  # a model that takes no new attributes: not shared
+                pass
+        return control
+
+    @property
+    def can_stop(self) -> bool:
+        return self.mode in ("forward", "should_stop")
+
+    @property
+    def can_stream(self) -> bool:
+        return self.mode == "forward"
+
+    def detach(self) -> None:
+        """Undo ``_attach`` (restores the model's own forward / stop hook)."""
+        if self.mode == "forward":
+            del self.model._forward
+        elif self.mode == "should_stop":
+            self.model.should_stop = None
+        if getattr(self.model, "_livemind_control", None) is self:
+            del self.model._livemind_control
+        self.mode = "none"
+
+    def begin_call(self, on_token: Callable[[int], None] | None = None) -> None:
+        self._first = True
+        self.on_token = on_token
+
+    def _attach(self, model: Any) -> str:
+        forward, stop_ids = getattr(model, "_forward", None), getattr(model, "stop_ids", None)
+        if callable(forward) and stop_ids:
+            stop_id = min(stop_ids)
+
+            def controlled(ids: list[int], cache: Any) -> Any:
+                logits = forward(ids, cache)
+                if not self._first and self.on_token is not None:
+                    self.on_token(ids[0])
+                self._first = False
+                if self.stop.is_set():
+                    forced = logits.new_full(logits.shape, float("-inf"))
+                    forced[stop_id] = 0.0
+                    return forced
+                return logits
+
+            model._forward = controlled
+            return "forward"
+        if hasattr(model, "should_stop"):
+            model.should_stop = self.stop.is_set
+            return "should_stop"
+        return "none"
+
+
+class TokenPrinter:
+    """Streams decoded text of generated token ids to ``write`` (never a broken character)."""
+
+    def __init__(self, tokenizer: Any, write: Callable[[str], None]) -> None:
+        self.tokenizer, self.write = tokenizer, write
+        self.ids: list[int] = []
+        self.shown = ""
+
+    def __call__(self, token: int) -> None:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd") or not text.startswith(self.shown):
+            return
+        self.write(text[len(self.shown):])
+        self.shown = text
+
+
+
+# --------------------------------------------------------------------------- the session
+
+
+@dataclass
+class LiveEvent:
+    """Something the front end may show: a completed segment, an action, a token..."""
+
+    kind: str  # "segment" | "action" | "cancelled" | "error" | "final_start" | "token" | "final"
+    # For "final_start", "token" and "final" the texts, printed in order, give the final
+    # response exactly ("final" carries what the stream has not shown); ``step`` is set
+    # for "action", "cancelled" and "final".
+    time: float
+    text: str = ""
+    step: StepResult | None = None
+
+
+@dataclass
+class LiveResult:
+    """One live question: steps, wall-clock call times and the v1-style ``time_info``."""
+
+    segments: list[str]
+    steps: list[StepResult]
+    calls: list[CallTime]
+    time_info: TimeInfo
+    response: str
+    streamed: bool
+    input_complete: float
+    error: str | None = None
+
+    @property
+    def latency(self) -> float:
+        return self.time_info.latency
+
+
+class LiveSession:
+    """Runs the LiveMind controller on text while it is typed (see the module docstring)."""
+
+    def __init__(
+        self,
+        controller: LiveMindController,
+        options: str = "",
+        options_count: int = 0,
+        *,
+        schedule: str = "latest",
+        cancel_on_complete: bool = False,
+        on_event: Callable[[LiveEvent], None] | None = None,
+        stream: bool = True,
+        cache_key: str = "live",
+    ) -> None:
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}")
+        if controller.final_answer == "letter" and options_count < 1:
+            raise ValueError("--final_answer letter needs options to choose from")
+        self.controller = controller
+        self.options, self.options_count = options, options_count
+        self.schedule, self.cancel_on_complete = schedule, cancel_on_complete
+        self.on_event = on_event or (lambda event: None)
+        self.stream = stream
+        self.tracker = SegmentTracker(controller.segmenter)
+        self.arrivals: list[float] = []
+        self.calls: list[CallTime] = []
+        self.control = GenerationControl.for_model(controller.inference_model)
+        self._cond = threading.Condition()
+        self._complete_at: float | None = None
+        self._consumed = 0
+        self._error: BaseException | None = None
+        self._t0 = time.perf_counter()
+        controller.reset(cache_key=cache_key)
+        self._worker = threading.Thread(target=self._work, name="livemind-worker", daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ input side
+    def now(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def type(self, text: str) -> None:
+        """The whole text of the question typed so far."""
+        self._add(self.tracker.update(text))
+
+    def question_done(self, text: str) -> None:
+        """The question text is finished (options may still follow)."""
+        self._add(self.tracker.finish(text))
+
+    def _add(self, pieces: list[str]) -> None:
+        if not pieces:
+            return
+        at = self.now()
+        with self._cond:
+            self.arrivals.extend([at] * len(pieces))
+            self._cond.notify_all()
+        for piece in pieces:
+            self.on_event(LiveEvent("segment", at, piece))
+
+    # ------------------------------------------------------------------ the worker
+    def _next_call(self) -> int | None:
+        """Visible segments of the next inference call, or ``None`` when the stage is over
+        (waits while there is nothing to do).  Called with the lock held."""
+        while True:
+            if self._error is not None:
+                return None
+            done = self._complete_at is not None
+            pending = len(self.tracker.segments) > self._consumed
+            if done and (self.schedule == "latest" or self.cancel_on_complete or not pending):
+                return None
+            if pending:
+                return len(self.tracker.segments) if self.schedule == "latest" else self._consumed + 1
+            self._cond.wait()
+
+    def _work(self) -> None:
+        ctrl = self.controller
+        try:
+            while True:
+                with self._cond:
+                    visible = self._next_call()
+                    if visible is None:
+                        return
+                    self.control.stop.clear()
+                    segments = list(self.tracker.segments[:visible])
+                    arrival = self.arrivals[visible - 1]
+                self.control.begin_call(None)
+                request = ctrl.request(segments, False)
+                start = self.now()
+                completion = ctrl.model_for(False).complete([request])[0]
+                end = self.now()
+                with self._cond:
+                    cancelled = self.cancel_on_complete and self._complete_at is not None and self._complete_at < end
+                    if cancelled:
+                        step = ctrl.discard(request, completion, visible)
+                    else:
+                        step = ctrl.accept(request, completion, visible, False)
+                    self.calls.append(CallTime(visible, arrival, start, end, cancelled))
+                    self._consumed = visible
+                self.on_event(LiveEvent("cancelled" if cancelled else "action", end, step.response, step))
+        except ModelError as exc:
+            log.warning("inference call failed: %s", exc)
+            self.on_event(LiveEvent("error", self.now(), f"{type(exc).__name__}: {exc}"))
+        except BaseException as exc:  # re-raised in complete()
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+
+    # ------------------------------------------------------------------ completion
+    def complete(self, text: str | None = None) -> LiveResult:
+        """The input is complete: stop or await the inference stage, run the final call."""
+        if text is not None:
+            self.question_done(text)
+        with self._cond:
+            self._complete_at = self.now()
+            if self.cancel_on_complete:
+                self.control.stop.set()
+            self._cond.notify_all()
+        complete_at = self._complete_at
+        self._worker.join()
+        busy_until = self.calls[-1].end if self.calls else 0.0
+        self.control.stop.clear()
+        if self._error is not None:
+            raise self._error
+        return self._final(complete_at, max(0.0, busy_until - complete_at))
+
+    def _final(self, complete_at: float, overhead: float) -> LiveResult:
+        ctrl = self.controller
+        segments = list(self.tracker.segments)
+        model = ctrl.model_for(True)
+        control = GenerationControl.for_model(model)
+        printer = TokenPrinter(model.tokenizer, lambda s: self.on_event(LiveEvent("token", self.now(), s))) \
+            if self.stream and control.can_stream else None
+        request = ctrl.request(segments, True, self.options, self.options_count)
+        start = self.now()
+        self.on_event(LiveEvent("final_start", start, request.assistant_prefix))
+        control.begin_call(printer)
+        error = None
+        try:
+            completion = model.complete([request])[0]
+        except ModelError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            completion = Completion("", 0, 0, self.now() - start, finish_reason="error")
+        finally:
+            control.begin_call(None)
+        end = self.now()
+        step = ctrl.accept(request, completion, len(segments), True)
+        shown = request.assistant_prefix + (printer.shown if printer is not None else "")
+        rest = step.response[len(shown):] if step.response.startswith(shown) else "\n" + step.response
+        self.on_event(LiveEvent("final", end, rest, step))
+        calls = [*self.calls, CallTime(len(segments), complete_at, start, end)]
+        info = TimeInfo(end, end - complete_at, sum(c.seconds for c in calls), overhead)
+        return LiveResult(segments, list(ctrl.steps), calls, info, step.response, printer is not None, complete_at, error)
+
+
+def run_baseline(controller: CoTController, question: str, options: str, options_count: int) -> tuple[StepResult, float]:
+    """The CoT baseline on the complete input; returns its step and wall-clock latency."""
+    controller.reset(cache_key=None)
+    segments = controller.segmenter(question)
+    start = time.perf_counter()
+    step = controller.step(segments, True, options, options_count)
+    return step, time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def replay(
+    session: LiveSession,
+    question: str,
+    options: str = "",
+    *,
+    typing_speed: float = 0.25,
+    options_arrival: str = "typed",
+    echo: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> LiveResult:
+    """Type ``question`` (then ``options``) into the session at ``typing_speed`` seconds per
+    character of real time, then complete the input and return the result."""
+    if typing_speed <= 0:
+        raise ValueError("typing_speed must be > 0 (seconds per character)")
+    if options_arrival not in OPTIONS_ARRIVALS:
+        raise ValueError(f"options_arrival must be one of {OPTIONS_ARRIVALS}")
+    echo = echo or (lambda s: None)
+    start = time.perf_counter()
+    typed = 0
+
+    def type_char(ch: str) -> None:
+        nonlocal typed
+        typed += 1
+        delay = start + typed * typing_speed - time.perf_counter()
+        if delay > 0:
+            sleep(delay)
+        echo(ch)
+
+    for i, ch in enumerate(question):
+        type_char(ch)
+        session.type(question[: i + 1])
+    session.question_done(question)
+    if options and options_arrival == "typed":
+        for ch in "\n" + options:
+            type_char(ch)
+    elif options:
+        echo("\n" + options)
+    return session.complete()

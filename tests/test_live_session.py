@@ -1,0 +1,259 @@
+"""The live session (issue 5 item 5): segment tracking, the background worker, cancellation,
+replay in real time with a slow scripted model, and one short replay with the embedded model."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+
+import live_session
+from live_mind import cli
+from live_mind.controller import LiveMindController
+from live_mind.formats import make_format
+from live_mind.live import GenerationControl, LiveEvent, LiveSession, SegmentTracker, replay
+from live_mind.models.base import ChatRequest, Completion
+from live_mind.models.scripted import ScriptedModel
+from live_mind.segment import split
+
+QUESTION = "The sky is blue. It is noon. Why is the sky blue?"
+OPTIONS = "Options are:\n(A): red\n(B): scattering"
+
+
+@dataclass
+class SleepyModel:
+    """A scripted model that takes ``seconds`` of real time per call.
+
+    With ``stoppable`` it exposes ``should_stop`` (the cooperative stop hook of
+    ``live.GenerationControl``) and returns early once it is set."""
+
+    seconds: float = 0.3
+    final_seconds: float | None = None
+    stoppable: bool = True
+    inner: ScriptedModel = field(default_factory=lambda: ScriptedModel(responder=_respond))
+    name: str = "sleepy"
+    stopped: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stoppable:
+            self.should_stop = None
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        start = time.perf_counter()
+        final = bool(requests[0].choices) or "Options are" in requests[0].messages[-1]["content"]
+        budget = self.final_seconds if final and self.final_seconds is not None else self.seconds
+        while time.perf_counter() - start < budget:
+            if self.stoppable and self.should_stop and self.should_stop():
+                self.stopped += 1
+                break
+            time.sleep(0.005)
+        [out] = self.inner.complete(requests)
+        out.seconds = time.perf_counter() - start
+        return [out]
+
+
+def _respond(request: ChatRequest) -> str:
+    if request.choices:
+        return "B"
+    if "Options are" in request.messages[-1]["content"]:
+        return "Light scatters. The answer is (B)."
+    return "action inference. about the sky"
+
+
+def controller(model, fmt: str = "UA-SPI", **kwargs) -> LiveMindController:
+    return LiveMindController(model, prompt_format=make_format(fmt), **kwargs)
+
+
+def arrivals_ok(result) -> None:
+    for call in result.calls:
+        assert call.arrival <= call.start + 1e-6 and call.start <= call.end
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def test_segment_tracker_completes_a_sentence_when_the_next_one_starts():
+    tracker = SegmentTracker(split)
+    done = []
+    for i in range(1, len(QUESTION) + 1):
+        done.append((i, tracker.update(QUESTION[:i])))
+    completed = [(i, seg) for i, segs in done for seg in segs]
+    assert completed == [(18, "The sky is blue. "), (30, "It is noon. ")]
+    assert tracker.finish(QUESTION) == ["Why is the sky blue?"]
+    assert "".join(tracker.segments) == QUESTION and tracker.consumed == len(QUESTION)
+    with pytest.raises(ValueError, match="no longer starts"):
+        tracker.update("The sky is red.")
+
+
+def test_segment_tracker_other_granularities():
+    tracker = SegmentTracker(lambda t: split(t, "word"))
+    tracker.update("one two th")
+    assert tracker.segments == ["one ", "two "]
+    assert tracker.finish("one two three") == ["three"]
+
+
+# --------------------------------------------------------------------------- the worker and replay
+
+
+def test_replay_records_latency_and_actions():
+    model = SleepyModel(seconds=0.15)
+    events: list[LiveEvent] = []
+    session = LiveSession(controller(model), OPTIONS, 2, on_event=events.append)
+    result = replay(session, QUESTION, OPTIONS, typing_speed=0.01)
+    kinds = [s.kind for s in result.steps]
+    assert kinds[-1] == "final" and kinds.count("inference") >= 2
+    assert result.response == "Light scatters. The answer is (B)."
+    # latency = final end - input complete, about one final call (0.15 s)
+    assert 0.1 < result.latency < 1.0
+    assert result.time_info.latency == pytest.approx(result.calls[-1].end - result.input_complete)
+    assert result.calls[-1].arrival == result.input_complete
+    arrivals_ok(result)
+    assert result.input_complete >= (len(QUESTION) + 1 + len(OPTIONS)) * 0.01 - 0.05
+    assert [e.kind for e in events if e.kind == "segment"] == ["segment"] * 3
+    assert any(e.kind == "action" and e.step.action_name == "inference" for e in events)
+    assert events[-1].kind == "final" and not result.streamed
+    shown = "".join(e.text for e in events if e.kind in ("final_start", "token", "final"))
+    assert shown == result.response
+
+
+def test_latest_takes_all_sentences_completed_while_busy():
+    model = SleepyModel(seconds=0.5)
+    session = LiveSession(controller(model), OPTIONS, 2, schedule="latest")
+    text = "One. Two. Three. Four. Five."
+    result = replay(session, text, OPTIONS, typing_speed=0.02)
+    visible = [s.segments for s in result.steps if s.kind == "inference"]
+    assert visible == sorted(visible) and len(visible) < 5 and visible[-1] == 5
+    assert any(b - a > 1 for a, b in zip([0, *visible], visible))
+
+
+def test_every_works_through_each_sentence_even_after_the_input_completes():
+    model = SleepyModel(seconds=0.3, final_seconds=0.05)
+    session = LiveSession(controller(model), OPTIONS, 2, schedule="every")
+    result = replay(session, "One. Two. Three.", OPTIONS, typing_speed=0.005, options_arrival="instant")
+    assert [s.segments for s in result.steps if s.kind == "inference"] == [1, 2, 3]
+    assert result.time_info.overhead_time > 0.3  # the model was still busy when the input completed
+    assert result.latency > result.time_info.overhead_time
+
+
+def test_cancel_on_complete_really_stops_the_running_call():
+    model = SleepyModel(seconds=3.0, final_seconds=0.1)
+    session = LiveSession(controller(model), OPTIONS, 2, cancel_on_complete=True)
+    start = time.perf_counter()
+    result = replay(session, QUESTION, OPTIONS, typing_speed=0.002, options_arrival="instant")
+    assert time.perf_counter() - start < 2.5
+    assert model.stopped == 1
+    cancelled = [s for s in result.steps if s.parse_rule == "cancelled"]
+    assert len(cancelled) == 1 and result.calls[0].cancelled
+    assert result.time_info.overhead_time < 0.2 and result.latency < 0.6
+    assert [m for m in result.steps[-1].messages if m["role"] == "assistant"] == []  # its output was dropped
+
+
+def test_cancel_without_a_stop_hook_waits_and_drops_the_output():
+    model = SleepyModel(seconds=1.0, final_seconds=0.05, stoppable=False)
+    session = LiveSession(controller(model), OPTIONS, 2, cancel_on_complete=True)
+    assert session.control.mode == "none" and not session.control.can_stop
+    result = replay(session, "One sentence. Another one.", OPTIONS, typing_speed=0.002, options_arrival="instant")
+    assert [s.parse_rule for s in result.steps] == ["cancelled", None]
+    assert result.time_info.overhead_time > 0.5 and result.latency > 0.5
+
+
+def test_letter_answer_and_the_v1_format():
+    model = SleepyModel(seconds=0.05)
+    session = LiveSession(controller(model, "v1", final_answer="letter"), OPTIONS, 2)
+    result = replay(session, QUESTION, OPTIONS, typing_speed=0.005)
+    assert result.response == "The answer is (B)"
+    with pytest.raises(ValueError, match="needs options"):
+        LiveSession(controller(model, final_answer="letter"), "", 0)
+
+
+def test_worker_errors_surface_in_complete():
+    class Broken(SleepyModel):
+        def complete(self, requests):
+            raise RuntimeError("boom")
+
+    session = LiveSession(controller(Broken()), OPTIONS, 2)
+    with pytest.raises(RuntimeError, match="boom"):
+        replay(session, QUESTION, OPTIONS, typing_speed=0.002)
+
+
+# --------------------------------------------------------------------------- the front end
+
+
+def test_load_replay_json_and_text(tmp_path: Path):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps([{"question": "Q1?", "options": ["a", "b"], "answer": "A"}, {"question": "Q2?"}]))
+    assert live_session.load_replay(str(path)) == {"question": "Q1?", "options": ["a", "b"], "answer": "A"}
+    assert live_session.load_replay(str(path), 1)["options"] == []
+    text = tmp_path / "q.txt"
+    text.write_text("The sky is blue.\nWhy is it blue?\nOptions are:\n(A): red\nB. scattering\nC) dust\n")
+    assert live_session.load_replay(str(text)) == {
+        "question": "The sky is blue. Why is it blue?", "options": ["red", "scattering", "dust"], "answer": None}
+    for bad, message in [("missing.json", "not found"), ("bad.json", "cannot parse"), ("empty.txt", "no question")]:
+        target = tmp_path / bad
+        if bad != "missing.json":
+            target.write_text("{" if bad == "bad.json" else "(A) only an option\n")
+        with pytest.raises(cli.UsageError, match=message):
+            live_session.load_replay(str(target))
+    with pytest.raises(cli.UsageError, match="--index 5"):
+        live_session.load_replay(str(path), 5)
+
+
+def test_cli_errors_before_loading(capsys):
+    assert live_session.main(["--final_answer", "letter", "--options", ""]) == 2
+    assert "needs options" in capsys.readouterr().err
+    assert live_session.main(["--model", "nope", "--options", "a|b"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the embedded model
+
+
+@pytest.mark.model
+def test_live_replay_with_the_embedded_model(embedded_model, tmp_path, monkeypatch, capsys):
+    """Short replay through the command line (model loading replaced by the shared fixture):
+    streams the answer, stops a running call, writes a record with the measured latency."""
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"question": QUESTION, "options": ["red", "light scattering"], "answer": "B"}))
+    monkeypatch.setattr(live_session.registry, "build", lambda spec, **kw: embedded_model)
+    out = tmp_path / "live.json"
+    try:
+        code = live_session.main(["--replay", str(path), "--typing_speed", "0.03", "--max_new_tokens", "12",
+                                  "--final_max_new_tokens", "24", "--cancel_on_complete", "--baseline",
+                                  "--output_file", str(out)])
+        control = GenerationControl.for_model(embedded_model)
+        assert control.can_stop and control.can_stream
+    finally:
+        GenerationControl.for_model(embedded_model).detach()
+    assert "_forward" not in vars(embedded_model)
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "latency:" in printed and "(streamed)" in printed and "baseline (CoT) latency" in printed
+    record = json.loads(out.read_text())
+    assert record["time_info"]["latency"] > 0 and record["solution"]
+    assert record["steps"][-1]["kind"] == "final" and record["baseline"]["latency"] > 0
+    assert record["solution"] in printed.replace("\r", "")
+    finals = record["usage"]["cached_tokens"][-1]
+    assert finals > 0  # the final call reused the conversation's KV cache
+
+
+@pytest.mark.model
+def test_forced_stop_keeps_the_cache(embedded_model):
+    control = GenerationControl.for_model(embedded_model)
+    try:
+        messages = [{"role": "user", "content": "Count from one to fifty in words."}]
+        control.stop.set()
+        control.begin_call(None)
+        [stopped] = embedded_model.complete([ChatRequest(messages, max_new_tokens=40, cache_key="stop-test")])
+        control.stop.clear()
+        assert stopped.completion_tokens <= 1
+        streamed: list[int] = []
+        control.begin_call(streamed.append)
+        [again] = embedded_model.complete([ChatRequest(messages, max_new_tokens=8, cache_key="stop-test")])
+        assert again.cached_tokens > 0 and streamed == again.extra["token_ids"][: len(streamed)]
+        assert len(streamed) >= again.completion_tokens - 1
+    finally:
+        control.detach()
