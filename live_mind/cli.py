@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -50,6 +51,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add("--prompts", default=None, help="TOML/JSON file replacing prompt texts")
     add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
         help="start inference replies with 'action ' (default: per model; on for the embedded model)")
+    add("--constrain_actions", default=None, action=argparse.BooleanOptionalAction,
+        help="with priming, force the reply to start with a valid action name (default: per model)")
     add("--prompt_format", default="v1", choices=sorted(FORMATS), help="prompt layout (default v1)")
     add("--granularity", default="sentence", choices=GRANULARITIES, help="segment size (default sentence)")
     add("--min_length", type=int, default=0, help="merge segments shorter than this many characters (v2: 10)")
@@ -78,14 +81,35 @@ def check_output(path: Path, resume: bool, overwrite: bool) -> None:
         raise UsageError(f"--output_file must end in .json: {path}")
     folder = path.parent if str(path.parent) else Path(".")
     probe = folder
-    while not probe.exists():
+    while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
+    if not probe.is_dir():
+        raise UsageError(f"output folder cannot be created: {probe} is not a folder")
+    if not _can_create_files(probe):
         raise UsageError(f"output folder is not writable: {probe}")
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
     if path.exists() and not (resume or overwrite):
         raise UsageError(f"{path} exists; pass --resume to continue it or --overwrite to replace it")
+    journal = path.with_suffix(".jsonl")
+    if journal.is_file() and journal.stat().st_size > 0 and not (resume or overwrite):
+        raise UsageError(f"{journal} holds an interrupted run; pass --resume to continue it or --overwrite to start over")
+
+
+def _can_create_files(folder: Path) -> bool:
+    """Whether a file can really be created in ``folder``.
+
+    ``os.access`` is not enough: for root it says yes to folders of pseudo file
+    systems such as ``/proc``, where no file can be created; creating (and at once
+    deleting) an anonymous file is the test that holds for every user, root included.
+    """
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass
@@ -125,6 +149,8 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
     check_output(output, args.resume, args.overwrite)
     config = run_config(args, kind, specs, prompts)
+    if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "scripted"):
+        raise UsageError(f"--constrain_actions needs the transformers backend; {args.model} uses {specs['model'].backend}")
     return Setup(args, output, specs, prompts, config)
 
 
@@ -135,6 +161,7 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "script": kind,
         **flags,
         "prime_actions": resolved_priming(args, specs["model"]),
+        "constrain_actions": resolved_constraint(args, specs["model"]),
         "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
         "prompt_texts": prompts.as_dict(),
         "versions": library_versions(),
@@ -147,6 +174,12 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
 
 def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
     return spec.prime_actions if args.prime_actions is None else bool(args.prime_actions)
+
+
+def resolved_constraint(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
+    if args.constrain_actions is None:
+        return bool(getattr(spec, "constrain_actions", False))
+    return bool(args.constrain_actions)
 
 
 def load_selected_questions(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -170,6 +203,7 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
         prompt_format=make_format(args.prompt_format, setup.prompts),
         segmenter=segmenter,
         prime_actions=setup.config["prime_actions"],
+        constrain_actions=setup.config["constrain_actions"],
         max_new_tokens=args.max_new_tokens,
         final_answer=args.final_answer,
     )

@@ -17,7 +17,10 @@ complete question.
 
 Response priming (issue 2): with ``prime_actions`` the inference-stage assistant turn
 starts with ``"action "`` and the model continues it; the stored response is prefix +
-continuation, parsed as usual.  ``final_answer="letter"`` primes the output stage with
+continuation, parsed as usual.  With ``constrain_actions`` as well, the turn starts with
+``"action"`` and the backend must continue with one of `` NAME.`` for the allowed
+names (``ChatRequest.lead_choices``), then freely: the reply is always in the format.
+``final_answer="letter"`` primes the output stage with
 ``"The answer is ("`` and constrains the next token to the option letters.
 """
 
@@ -76,6 +79,7 @@ class LiveMindController:
     prompt_format: PromptFormat = field(default_factory=V1Format)
     segmenter: Callable[[str], list[str]] = split
     prime_actions: bool = False
+    constrain_actions: bool = False
     max_new_tokens: int = 512
     final_max_new_tokens: int | None = None
     final_answer: str = "free"
@@ -102,11 +106,13 @@ class LiveMindController:
     def request(self, segments: Sequence[str], complete: bool, options: str = "", options_count: int = 10) -> ChatRequest:
         """The next call's request for the segments seen so far."""
         if not complete:
+            constrain = self.prime_actions and self.constrain_actions
             return ChatRequest(
                 messages=self.prompt_format.inference(segments, self.memory, self.allowed, steps=self.steps),
                 max_new_tokens=self.max_new_tokens,
-                assistant_prefix=ACTION_PRIME if self.prime_actions else "",
+                assistant_prefix=ACTION_PRIME.rstrip() if constrain else ACTION_PRIME if self.prime_actions else "",
                 cache_key=self.cache_key,
+                lead_choices=[f" {name}." for name in self.allowed] if constrain else None,
             )
         messages = self.prompt_format.output(segments, options, self.memory, allowed=self.allowed, steps=self.steps)
         if self.final_answer == "letter":

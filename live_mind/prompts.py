@@ -44,9 +44,10 @@ INFERENCE_SYSTEM = (
     "You are reading a problem while the user is still typing it, so you only see its beginning. "
     "Use the waiting time well: choose exactly one of these actions.\n"
     "{action_list}\n"
-    "Reply in the form \"action NAME. CONTENT\", for example \"action {example}. ...\". "
-    "The wait action has no content: reply \"action wait.\" alone. Keep the content short and do not "
-    "answer a question that has not been asked yet."
+    "Reply with one line: the word action, the name of the action and a period, then your content, "
+    "for example: action {example}. The mass is 2 kg, so its weight is about 20 N.\n"
+    "If the text so far gives you nothing to work on, reply: action wait.\n"
+    "Keep the content short and do not answer a question that has not been asked yet."
 )
 
 ACTION_LINE = "- {name}: {description}"

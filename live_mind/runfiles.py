@@ -106,7 +106,12 @@ class RunWriter:
         records: list[dict[str, Any]] = []
         if resume and (journal.exists() or cfg.exists()):
             if cfg.exists():
-                saved = json.loads(cfg.read_text(encoding="utf-8"))
+                try:
+                    saved = json.loads(cfg.read_text(encoding="utf-8"))
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise RunFileError(f"cannot resume {output}: the saved configuration {cfg} is unreadable ({exc})") from None
+                if not isinstance(saved, dict):
+                    raise RunFileError(f"cannot resume {output}: the saved configuration {cfg} is not a JSON object")
                 diff = config_differences(saved, config)
                 if diff:
                     raise RunFileError(f"cannot resume {output}: the configuration differs in {', '.join(diff)}")

@@ -14,6 +14,9 @@ list plus the few knobs the LiveMind protocol needs:
 * ``choices`` -- when set, the output is constrained to exactly one of these strings
   (the constrained final answer).  Backends that cannot constrain raise
   ``UnsupportedFeature``.
+* ``lead_choices`` -- when set, the output must *begin* with one of these strings and
+  continues freely after it (used to force a valid action name right after the
+  ``"action"`` priming prefix).  Same support rules as ``choices``.
 
 Timing is measured by the backend around the real generation call, so the simulated
 clock (``clock.py``) can charge each call its true cost.  A backend that runs a batch as
@@ -53,6 +56,7 @@ class ChatRequest:
     assistant_prefix: str = ""
     cache_key: str | None = None
     choices: list[str] | None = None
+    lead_choices: list[str] | None = None
 
 
 @dataclass
@@ -81,3 +85,8 @@ class ChatModel(Protocol):
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         ...
 
+
+def reject_lead_choices(requests: Sequence[ChatRequest], backend: str) -> None:
+    """For backends that cannot force a reply's opening: refuse ``lead_choices``."""
+    if any(r.lead_choices for r in requests):
+        raise UnsupportedFeature(f"the {backend} backend cannot force a reply's opening (lead_choices); run with --no-constrain_actions")

@@ -41,7 +41,9 @@ Decisions, briefly:
   is greedy over the tokens that keep the output a prefix of some choice, and ends when
   exactly one choice is complete (an end-of-turn token decides between a choice and a
   longer one it prefixes).  Single-letter choices thus cost one prefill and no decode
-  step.  The returned text is the chosen string exactly.
+  step.  The returned text is the chosen string exactly.  ``lead_choices`` uses the same
+  trie for the first tokens only: once a lead string is complete (and no longer one
+  remains possible), decoding continues freely; the text is everything generated.
 * **Prefix KV reuse** (``prefix_cache=True``): per ``request.cache_key`` the
   ``DynamicCache`` and the token ids in it are kept after a call; the next call with the
   same key crops the cache to the longest common token prefix (leaving at least one
@@ -296,7 +298,7 @@ class TransformersChatModel:
             raise ValueError(f"chat template of {self.name} rejected the messages: {exc}") from None
         prefix = request.assistant_prefix
         held = ""
-        if self.heal_prefix and request.choices is None:
+        if self.heal_prefix and request.choices is None and request.lead_choices is None:
             stripped = prefix.rstrip()
             prefix, held = stripped, prefix[len(stripped):]
         return list(self.tokenizer(text + prefix, add_special_tokens=False)["input_ids"]), held
@@ -323,10 +325,13 @@ class TransformersChatModel:
         if held:
             self._heal_mask(held)  # built once per whitespace string, outside the timing
         trie = None
+        lead = request.lead_choices is not None and request.choices is None
         budget = request.max_new_tokens
         if request.choices is not None:
             trie = self._choice_trie(request.choices)
             budget = trie.longest()
+        elif lead:
+            trie = self._choice_trie(request.lead_choices)
         if self.max_context is not None and len(ids) + budget > self.max_context:
             raise ContextLengthExceeded(
                 f"{self.name}: prompt of {len(ids)} tokens + {budget} new tokens exceeds "
@@ -334,8 +339,8 @@ class TransformersChatModel:
             )
         start = time.perf_counter()
         with self._torch.inference_mode():
-            out = self._decode(ids, budget, trie, request.cache_key, held)
-        if out.choice is not None:
+            out = self._decode(ids, budget, trie, request.cache_key, held, lead)
+        if out.choice is not None and not lead:
             text = out.choice
         else:
             text = self.tokenizer.decode(out.generated, skip_special_tokens=True)
@@ -348,7 +353,7 @@ class TransformersChatModel:
             completion_tokens=len(out.generated),
             seconds=seconds,
             cached_tokens=out.reused,
-            finish_reason="stop" if out.stopped or out.choice is not None else "length",
+            finish_reason="stop" if out.stopped or (out.choice is not None and not lead) else "length",
             extra={"stop_token": out.stopped, "token_ids": out.generated, "prefill_seconds": out.prefill_seconds},
         )
 
@@ -397,7 +402,8 @@ class TransformersChatModel:
             self._prefixes.popitem(last=False)
 
     def _decode(
-        self, ids: list[int], budget: int, trie: _ChoiceTrie | None, key: str | None, held: str = ""
+        self, ids: list[int], budget: int, trie: _ChoiceTrie | None, key: str | None, held: str = "",
+        lead: bool = False,
     ) -> "_Decoded":
         """Greedy decoding of one prompt (see the module docstring)."""
         cache, in_cache = self._take_prefix(ids, key)
@@ -429,12 +435,14 @@ class TransformersChatModel:
                 allowed, complete = trie.step(generated)
                 if complete is not None and not allowed:
                     out.choice = complete
-                    break
-            elif len(generated) >= budget:
+                    if not lead:
+                        break
+                    trie = None  # the lead string is in place: continue freely
+            if trie is None and len(generated) >= budget:
                 break
             logits = self._forward([token], cache)
             in_cache.append(token)
-        if trie is not None and out.choice is None:
+        if trie is not None and out.choice is None and not lead:
             out.choice = trie.step(generated)[1]
         self._store_prefix(key, in_cache, cache)
         return out

@@ -44,7 +44,7 @@ import os
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, reject_lead_choices
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
@@ -189,6 +189,7 @@ class LlamaCppChatModel:
         )
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        reject_lead_choices(requests, "llama.cpp")
         start = time.perf_counter()
         completions = [self._complete_one(r) for r in requests]
         wall = time.perf_counter() - start

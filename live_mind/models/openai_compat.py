@@ -42,7 +42,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, reject_lead_choices
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
@@ -230,6 +230,7 @@ class OpenAIChatModel:
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Send the batch concurrently; every completion carries the batch's wall time."""
+        reject_lead_choices(requests, "OpenAI-compatible")
         if not requests:
             return []
         start = time.perf_counter()

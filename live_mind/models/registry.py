@@ -98,7 +98,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "transformers": (), "llamacpp": ("gguf",), "openai": ("base_url", "model"), "vllm": ("model",),
     "scripted": (),
 }
-_ENTRY_KEYS = {"backend", "description", "prime_actions"}
+_ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions"}
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
 _SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH)", re.I)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -142,6 +142,8 @@ class ModelSpec:
     description: str = ""
     source: str = ""
     """The file the entry came from (for messages and the saved run configuration)."""
+    constrain_actions: bool = False
+    """Default for --constrain_actions (backends supporting ``ChatRequest.lead_choices``)."""
 
 
 # ---------------------------------------------------------------- loading and resolving
@@ -186,6 +188,8 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
         raise ConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     description = raw.get("description", "")
     prime = raw.get("prime_actions", False)
+    constrain = raw.get("constrain_actions", False)
+    _check_type(where, "constrain_actions", constrain, _BOOL)
     _check_type(where, "description", description, _STR)
     _check_type(where, "prime_actions", prime, _BOOL)
     params = {k: v for k, v in raw.items() if k not in _ENTRY_KEYS}
@@ -202,7 +206,7 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
         missing.append("gguf or model_path")
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} for backend {backend}")
-    return ModelSpec(name, backend, params, prime, description, source)
+    return ModelSpec(name, backend, params, prime, description, source, constrain)
 
 
 def load_specs(path: str | os.PathLike[str] | None = None) -> dict[str, ModelSpec]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, reject_lead_choices
 from .mapping import chat_prompt_ids, completions_from_request_outputs, end_of_turn_ids, sampling_kwargs
 
 
@@ -109,6 +109,7 @@ class VLLMChatModel:
         return SamplingParams(**kwargs)
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        reject_lead_choices(requests, "vLLM")
         if not requests:
             return []
         prompts = [{"prompt_token_ids": chat_prompt_ids(self.tokenizer, r.messages, r.assistant_prefix)}

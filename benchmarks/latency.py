@@ -1,0 +1,242 @@
+"""Latency benchmark: the CoT baseline, the paper's LiveMind and this toolkit's v2 path (issue 5 item 7).
+
+On the same model, questions and simulated typing speed it runs, question by question:
+
+(a) ``cot``        the chain-of-thought baseline (one call on the complete question);
+(b) ``v1``         LiveMind with the paper's protocol: v1 format, ``every``, options typed,
+                   no cancellation, no prefix reuse (every call prefills its whole prompt);
+(c) ``v2``         UA-SPI + prefix KV reuse (transformers ``prefix_cache=True``) +
+                   ``cancel_on_complete`` + ``--schedule_v2`` (default ``latest``);
+(d) ``v2-letter``  (c) with the constrained final answer (``--final_answer letter``);
+
+and prints one table, rows in that order: mean / median / p90 latency, ratio of the
+mean to the baseline's, final-step prompt tokens and the share of them served from the
+KV cache, total prompt and completion tokens (compute cost), total generation time,
+accuracy and the unparsed-action rate.  ``--json FILE`` writes the same numbers.
+
+Latency is the real-time solver's simulated-typing latency (``solver.solve_question``):
+every model call's *measured* wall time is charged on the simulated timeline, so the
+numbers depend on this machine's speed but not on how fast it would type.  The
+questions run one after another and the four configurations are interleaved per
+question, so a slow spell of the machine hits all of them alike.  The model is loaded
+twice when its backend is transformers (one instance with the prefix cache for c/d,
+one without for a/b); other backends are loaded once and use what they have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from live_mind import cli  # noqa: E402
+from live_mind.controller import CoTController, LiveMindController  # noqa: E402
+from live_mind.data import DataError, load_questions, select_questions, validate_data_path  # noqa: E402
+from live_mind.formats import make_format  # noqa: E402
+from live_mind.models import registry  # noqa: E402
+from live_mind.solver import TimingConfig, solve_question  # noqa: E402
+
+SHARED_DATA = ROOT.parent / "shared" / "data" / "mmlu-pro-1400"
+CONFIGS = ("cot", "v1", "v2", "v2-letter")
+LABELS = {"cot": "(a) CoT baseline", "v1": "(b) LiveMind v1 (paper)", "v2": "(c) UA-SPI+reuse+cancel",
+          "v2-letter": "(d) (c)+letter answer"}
+
+
+@dataclass
+class Row:
+    """One configuration's line of the table (the ``--json`` object)."""
+
+    config: str
+    questions: int
+    latency_mean: float
+    latency_median: float
+    latency_p90: float
+    ratio_to_baseline: float | None
+    final_prompt_tokens: float
+    final_cached_share: float
+    prompt_tokens_total: int
+    completion_tokens_total: int
+    gen_time_total: float
+    accuracy: float
+    unparsed_rate: float | None
+    failed: int
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = p.add_argument
+    add("--model", default=cli.DEFAULT_MODEL)
+    add("--models", default=None, help="model configuration TOML")
+    add("--data_path", default=None, help=f"MMLU-Pro parquet folder (default {SHARED_DATA} if present, else the sample set)")
+    add("--num_questions", type=int, default=2, help="questions per category (default 2)")
+    add("--seed", type=int, default=42)
+    add("--typing_speed", type=float, default=0.25, help="seconds per character (default 0.25)")
+    add("--max_new_tokens", type=int, default=48, help="token limit of an inference call (default 48)")
+    add("--final_max_new_tokens", type=int, default=160, help="token limit of a final / CoT answer (default 160)")
+    add("--action_set", default="CAS", choices=["CAS", "SAS"])
+    add("--schedule_v2", default="latest", choices=["every", "latest"], help="schedule of (c) and (d) (default latest)")
+    add("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {', '.join(CONFIGS)}")
+    add("--json", default=None, help="write the table as a JSON list here")
+    add("--records", default=None, help="folder for each configuration's output records (JSON)")
+    return p.parse_args(argv)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), ``q`` in [0, 100]."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    pos = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(pos), math.ceil(pos)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float | None) -> Row:
+    """The table row of one configuration's records."""
+    ok = [r for r in records if not r.get("error")]
+    lat = [r["time_info"]["latency"] for r in ok]
+    final_prompt = [r["usage"]["prompt_tokens"][-1] for r in ok]
+    final_cached = [r["usage"]["cached_tokens"][-1] for r in ok]
+    inference = [s for r in ok for s in r["steps"] if s["kind"] == "inference" and s["parse_rule"] != "cancelled"]
+    mean = statistics.fmean(lat) if lat else math.nan
+    return Row(
+        config=config,
+        questions=len(records),
+        latency_mean=mean,
+        latency_median=statistics.median(lat) if lat else math.nan,
+        latency_p90=percentile(lat, 90),
+        ratio_to_baseline=(mean / baseline_mean) if baseline_mean else None,
+        final_prompt_tokens=statistics.fmean(final_prompt) if final_prompt else math.nan,
+        final_cached_share=(sum(final_cached) / sum(final_prompt)) if sum(final_prompt) else math.nan,
+        prompt_tokens_total=sum(sum(r["usage"]["prompt_tokens"]) for r in ok),
+        completion_tokens_total=sum(sum(r["usage"]["completion_tokens"]) for r in ok),
+        gen_time_total=sum(r["time_info"]["total_gen_time"] for r in ok),
+        accuracy=sum(bool(r["correct"]) for r in records) / len(records) if records else math.nan,
+        unparsed_rate=(sum(s["parse_rule"] == "unparsed" for s in inference) / len(inference)) if inference else None,
+        failed=len(records) - len(ok),
+    )
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The printed table."""
+    head = (f"{'configuration':<26}{'mean':>7}{'median':>8}{'p90':>7}{'ratio':>7}{'final_pt':>9}{'cached':>8}"
+            f"{'prompt_tok':>11}{'compl_tok':>10}{'gen_s':>8}{'acc':>6}{'unparsed':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        ratio = f"{r.ratio_to_baseline:.2f}" if r.ratio_to_baseline is not None else "-"
+        unparsed = f"{r.unparsed_rate:.2f}" if r.unparsed_rate is not None else "-"
+        lines.append(f"{LABELS.get(r.config, r.config):<26}{r.latency_mean:>7.2f}{r.latency_median:>8.2f}{r.latency_p90:>7.2f}"
+                     f"{ratio:>7}{r.final_prompt_tokens:>9.1f}{r.final_cached_share:>8.2f}{r.prompt_tokens_total:>11}"
+                     f"{r.completion_tokens_total:>10}{r.gen_time_total:>8.1f}{r.accuracy:>6.2f}{unparsed:>9}")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__} "
+            f"with {torch.get_num_threads()} threads, python {platform.python_version()}")
+
+
+def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen: list[str]) -> dict[str, Any]:
+    """One controller per configuration, over one or two model instances."""
+    hf = spec.backend == "transformers"
+    plain = registry.build(spec, **({"prefix_cache": False} if hf else {}))
+    cached = registry.build(spec, prefix_cache=True) if hf and {"v2", "v2-letter"} & set(chosen) else plain
+    prime = spec.prime_actions
+    common = dict(action_set_name=args.action_set, prime_actions=prime, max_new_tokens=args.max_new_tokens,
+                  final_max_new_tokens=args.final_max_new_tokens)
+    made: dict[str, Any] = {
+        "cot": CoTController(plain, max_new_tokens=args.final_max_new_tokens),
+        "v1": LiveMindController(plain, prompt_format=make_format("v1"), **common),
+        "v2": LiveMindController(cached, prompt_format=make_format("UA-SPI"), **common),
+        "v2-letter": LiveMindController(cached, prompt_format=make_format("UA-SPI"), final_answer="letter", **common),
+    }
+    return {name: made[name] for name in chosen}
+
+
+def timings(args: argparse.Namespace) -> dict[str, TimingConfig]:
+    v1 = TimingConfig(args.typing_speed, 0.0, args.seed, "every", "typed", False)
+    v2 = TimingConfig(args.typing_speed, 0.0, args.seed, args.schedule_v2, "typed", True)
+    return {"cot": v1, "v1": v1, "v2": v2, "v2-letter": v2}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    chosen = [c.strip() for c in args.configs.split(",") if c.strip()]
+    try:
+        unknown = [c for c in chosen if c not in CONFIGS]
+        if unknown or not chosen:
+            raise cli.UsageError(f"--configs: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONFIGS)}")
+        for flag in ("num_questions", "max_new_tokens", "final_max_new_tokens", "typing_speed"):
+            if getattr(args, flag) <= 0:
+                raise cli.UsageError(f"--{flag} must be > 0")
+        data_path = args.data_path or (str(SHARED_DATA) if SHARED_DATA.exists() else None)
+        if data_path:
+            validate_data_path(data_path)
+        spec = registry.resolve(args.model, args.models)
+        registry.check_available(spec)
+        questions = select_questions(load_questions(data_path), args.num_questions, seed=args.seed)
+    except (cli.UsageError, DataError, registry.ConfigError) as exc:
+        return cli.fail(str(exc))
+    print(f"{len(questions)} questions from {data_path or 'the bundled sample set'}; model {args.model}; "
+          f"typing {args.typing_speed} s/char; max_new_tokens {args.max_new_tokens} (final {args.final_max_new_tokens})",
+          flush=True)
+    controllers = build_controllers(args, spec, chosen)
+    timing = timings(args)
+    records: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    for i, row in enumerate(questions, 1):
+        line = []
+        for name in chosen:
+            record = solve_question(controllers[name], row, timing[name], {"config": name})
+            records[name].append(record)
+            info = record.get("time_info") or {}
+            line.append(f"{name} {info.get('latency', float('nan')):.1f}s")
+        print(f"[{i}/{len(questions)}] {row['category']:<17} " + "  ".join(line) +
+              f"  ({time.perf_counter() - started:.0f}s elapsed)", flush=True)
+    elapsed = time.perf_counter() - started
+    baseline = summarize("cot", records["cot"], None).latency_mean if "cot" in records else None
+    rows = [summarize(name, records[name], baseline) for name in chosen]
+    print()
+    print(table(rows))
+    print(f"\nmachine: {machine()}; load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}; "
+          f"benchmark time {elapsed / 60:.1f} min")
+    by = {r.config: r for r in rows}
+    if "v2" in by:
+        print(f"final-step cached share of (c): {by['v2'].final_cached_share:.2f} (target >= 0.9)")
+        if "v1" in by:
+            print(f"latency ratio (c)/(b): {by['v2'].latency_mean / by['v1'].latency_mean:.2f} (target <= 0.7)")
+        if "cot" in by:
+            print(f"latency ratio (c)/(a): {by['v2'].latency_mean / by['cot'].latency_mean:.2f} "
+                  "(paper, Llama-3-70B: 0.41 in v1, 0.28 in v2)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()} for r in rows]
+        Path(args.json).write_text(json.dumps(clean, indent=1), encoding="utf-8")
+        print(f"wrote {args.json}")
+    if args.records:
+        folder = Path(args.records)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, recs in records.items():
+            (folder / f"{name}.json").write_text(json.dumps(recs, indent=1, default=str), encoding="utf-8")
+        print(f"wrote records to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
