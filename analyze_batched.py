@@ -24,31 +24,11 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import (AnalysisError, add_common_arguments, batched_tables, compare_table, describe,
-                                figure_prefix, load_runs, output_dir, run_cli)
+from live_mind.analysis import add_common_arguments, length_report, run_cli, batched_tables
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
-    if args.compare and len(args.files) != 2:
-        raise AnalysisError("--compare needs exactly two files: BASELINE LIVEMIND")
-    runs = load_runs(args.files)
-    out = output_dir(args.files, args.out_dir)
-    by_category, by_len = batched_tables(runs)
-    comparison = compare_table(runs[0], runs[1], "tokens") if args.compare else None
-    for run in runs:
-        print(describe(run))
-    print(by_category.format())
-    yield by_category.write_csv(out / "timeinfo_by_category.csv")
-    yield by_len.write_csv(out / "timeinfo_by_len.csv")
-    if comparison is not None:
-        print(comparison.format())
-        yield comparison.write_csv(out / "comparison.csv")
-    if not args.no_figures:
-        from live_mind.figures import length_figure
-
-        yield from length_figure(by_len, "Tokens", [r.name for r in runs], out / "tokens_by_len.png",
-                                 ylabel="final-call completion tokens", res_dir=args.res,
-                                 prefix=figure_prefix(runs))
+    return length_report(args, batched_tables, "tokens", "Tokens", "tokens_by_len.png", "final-call completion tokens")
 
 
 def main(argv: list[str] | None = None) -> int:

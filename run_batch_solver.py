@@ -17,8 +17,6 @@ from alive_progress import alive_bar
 
 from live_mind import cli
 from live_mind.batch import batches, order_by_length, solve_batch
-from live_mind.models import registry
-from live_mind.runfiles import RunFileError, RunWriter
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,18 +37,10 @@ def _batch_checks(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.list_models:
-        try:
-            print(registry.list_models_text(args.models))
-        except registry.ConfigError as exc:
-            return cli.fail(str(exc))
-        return 0
-    try:
-        setup = cli.validate(args, "batched", _batch_checks)
-        questions = cli.load_selected_questions(args)
-        writer = RunWriter.open(setup.output, setup.config, args.resume)
-    except (cli.UsageError, RunFileError) as exc:
-        return cli.fail(str(exc))
+    started = cli.start_run(args, "batched", _batch_checks)
+    if isinstance(started, int):
+        return started
+    setup, questions, writer = started.setup, started.questions, started.writer
     done = writer.done_ids()
     print(f"{len(questions)} questions ({len(done)} already done), batched {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"batch size {args.batch_size}, model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")

@@ -16,8 +16,6 @@ import sys
 from alive_progress import alive_bar
 
 from live_mind import cli
-from live_mind.models import registry
-from live_mind.runfiles import RunFileError, RunWriter
 from live_mind.solver import TimingConfig, solve_question
 
 
@@ -55,18 +53,10 @@ class _StopFlag:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.list_models:
-        try:
-            print(registry.list_models_text(args.models))
-        except registry.ConfigError as exc:
-            return cli.fail(str(exc))
-        return 0
-    try:
-        setup = cli.validate(args, "time_info", _timing_checks)
-        questions = cli.load_selected_questions(args)
-        writer = RunWriter.open(setup.output, setup.config, args.resume)
-    except (cli.UsageError, RunFileError) as exc:
-        return cli.fail(str(exc))
+    started = cli.start_run(args, "time_info", _timing_checks)
+    if isinstance(started, int):
+        return started
+    setup, questions, writer = started.setup, started.questions, started.writer
     done = writer.done_ids()
     todo = [q for q in questions if q["question_id"] not in done]
     print(f"{len(questions)} questions ({len(done)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "

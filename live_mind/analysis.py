@@ -456,3 +456,27 @@ def run_cli(body: Callable[[], Iterable[Path]]) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def length_report(args: Any, make_tables: Any, metric: str, column: str, figure_file: str, ylabel: str) -> Iterator[Path]:
+    """The shared body of ``analyze_time_info.py`` and ``analyze_batched.py``: tables by
+    category and by length (+ the optional comparison and the by-length figure)."""
+    if args.compare and len(args.files) != 2:
+        raise AnalysisError("--compare needs exactly two files: BASELINE LIVEMIND")
+    runs = load_runs(args.files)
+    out = output_dir(args.files, args.out_dir)
+    by_category, by_len = make_tables(runs)
+    comparison = compare_table(runs[0], runs[1], metric) if args.compare else None
+    for run in runs:
+        print(describe(run))
+    print(by_category.format())
+    yield by_category.write_csv(out / "timeinfo_by_category.csv")
+    yield by_len.write_csv(out / "timeinfo_by_len.csv")
+    if comparison is not None:
+        print(comparison.format())
+        yield comparison.write_csv(out / "comparison.csv")
+    if not args.no_figures:
+        from .figures import length_figure
+
+        yield from length_figure(by_len, column, [r.name for r in runs], out / figure_file,
+                                 ylabel=ylabel, res_dir=args.res, prefix=figure_prefix(runs))

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .actions import ACTION_SETS
-from .clock import OPTIONS_ARRIVALS, SCHEDULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
@@ -247,3 +246,32 @@ def summarize(records: list[dict[str, Any]]) -> str:
             reasons[r["error"].split(":")[0]] = reasons.get(r["error"].split(":")[0], 0) + 1
         lines.append(f"  failed questions: {len(failed)} ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
     return "\n".join(lines)
+
+
+@dataclass
+class Started:
+    """A validated run with its questions and its journal open (nothing loaded yet)."""
+
+    setup: Setup
+    questions: list[dict[str, Any]]
+    writer: Any  # runfiles.RunWriter
+
+
+def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None]) -> Started | int:
+    """``--list_models``, validation, question selection and the journal, shared by both
+    solvers: returns the started run, or the exit code to stop with (0 or 2)."""
+    from .runfiles import RunWriter
+
+    if args.list_models:
+        try:
+            print(registry.list_models_text(args.models))
+        except registry.ConfigError as exc:
+            return fail(str(exc))
+        return 0
+    try:
+        setup = validate(args, kind, extra_checks)
+        questions = load_selected_questions(args)
+        writer = RunWriter.open(setup.output, setup.config, args.resume)
+    except (UsageError, RunFileError) as exc:
+        return fail(str(exc))
+    return Started(setup, questions, writer)
