@@ -11,7 +11,8 @@ On the same model, questions and simulated typing speed it runs, question by que
 
 and prints one table, rows in that order: mean / median / p90 latency, ratio of the
 mean to the baseline's, final-step prompt tokens and the share of them served from the
-KV cache, total prompt and completion tokens (compute cost), total generation time,
+KV cache, the final answer's length in tokens (latency scales with it), total prompt and
+completion tokens (compute cost), total generation time,
 accuracy and the unparsed-action rate.  ``--json FILE`` writes the same numbers.
 
 Latency is the real-time solver's simulated-typing latency (``solver.solve_question``):
@@ -66,6 +67,7 @@ class Row:
     ratio_to_baseline: float | None
     final_prompt_tokens: float
     final_cached_share: float
+    final_completion_tokens: float
     prompt_tokens_total: int
     completion_tokens_total: int
     gen_time_total: float
@@ -120,6 +122,7 @@ def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float |
         ratio_to_baseline=(mean / baseline_mean) if baseline_mean else None,
         final_prompt_tokens=statistics.fmean(final_prompt) if final_prompt else math.nan,
         final_cached_share=(sum(final_cached) / sum(final_prompt)) if sum(final_prompt) else math.nan,
+        final_completion_tokens=statistics.fmean(r["usage"]["completion_tokens"][-1] for r in ok) if ok else math.nan,
         prompt_tokens_total=sum(sum(r["usage"]["prompt_tokens"]) for r in ok),
         completion_tokens_total=sum(sum(r["usage"]["completion_tokens"]) for r in ok),
         gen_time_total=sum(r["time_info"]["total_gen_time"] for r in ok),
@@ -131,14 +134,15 @@ def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float |
 
 def table(rows: Sequence[Row]) -> str:
     """The printed table."""
-    head = (f"{'configuration':<26}{'mean':>7}{'median':>8}{'p90':>7}{'ratio':>7}{'final_pt':>9}{'cached':>8}"
+    head = (f"{'configuration':<26}{'mean':>7}{'median':>8}{'p90':>7}{'ratio':>7}{'final_pt':>9}{'cached':>8}{'final_ct':>9}"
             f"{'prompt_tok':>11}{'compl_tok':>10}{'gen_s':>8}{'acc':>6}{'unparsed':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = f"{r.ratio_to_baseline:.2f}" if r.ratio_to_baseline is not None else "-"
         unparsed = f"{r.unparsed_rate:.2f}" if r.unparsed_rate is not None else "-"
         lines.append(f"{LABELS.get(r.config, r.config):<26}{r.latency_mean:>7.2f}{r.latency_median:>8.2f}{r.latency_p90:>7.2f}"
-                     f"{ratio:>7}{r.final_prompt_tokens:>9.1f}{r.final_cached_share:>8.2f}{r.prompt_tokens_total:>11}"
+                     f"{ratio:>7}{r.final_prompt_tokens:>9.1f}{r.final_cached_share:>8.2f}"
+                     f"{r.final_completion_tokens:>9.1f}{r.prompt_tokens_total:>11}"
                      f"{r.completion_tokens_total:>10}{r.gen_time_total:>8.1f}{r.accuracy:>6.2f}{unparsed:>9}")
     return "\n".join(lines)
 

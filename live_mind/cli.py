@@ -45,7 +45,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add("--output_file", default=None, help="output JSON (default output/mmlu_pro/<mode>/<run name>/all.json)")
     add("--num_questions", type=int, default=None, help="questions per category (default: all)")
     add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set)")
-    add("--max_new_tokens", type=int, default=512, help="token limit per model call")
+    add("--max_new_tokens", type=int, default=512, help="token limit per model call (default 512)")
+    add("--inference_max_new_tokens", type=int, default=None,
+        help="token limit of inference-stage calls (default: per model, else --max_new_tokens)")
     add("--seed", type=int, default=42, help="seed for question selection and typing jitter")
     add("--prompts", default=None, help="TOML/JSON file replacing prompt texts")
     add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
@@ -130,6 +132,8 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError("--num_questions must be > 0")
     if args.max_new_tokens <= 0:
         raise UsageError("--max_new_tokens must be > 0")
+    if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
+        raise UsageError("--inference_max_new_tokens must be > 0")
     if args.min_length < 0:
         raise UsageError("--min_length must be >= 0")
     if extra_checks:
@@ -161,6 +165,7 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         **flags,
         "prime_actions": resolved_priming(args, specs["model"]),
         "constrain_actions": resolved_constraint(args, specs["model"]),
+        "inference_max_new_tokens": args.inference_max_new_tokens or specs["model"].inference_max_new_tokens or args.max_new_tokens,
         "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
         "prompt_texts": prompts.as_dict(),
         "versions": library_versions(),
@@ -203,7 +208,8 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
         segmenter=segmenter,
         prime_actions=setup.config["prime_actions"],
         constrain_actions=setup.config["constrain_actions"],
-        max_new_tokens=args.max_new_tokens,
+        max_new_tokens=setup.config["inference_max_new_tokens"],
+        final_max_new_tokens=args.max_new_tokens,
         final_answer=args.final_answer,
     )
 

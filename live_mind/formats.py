@@ -30,7 +30,7 @@ UA-SPI     S, user[P(1..v1)], asst[r1], user[v1+1..v2],    the same turns, then 
            asst[r2], ..., user[vT+1..n]
 =========  ==============================================  ==============================================
 
-``P(..)`` is ``v2_problem`` ("Problem:" + text), ``L(..)`` is ``v2_new``; in UA-PIL the
+``P(..)`` is ``v2_problem`` ("The problem so far:" + text), ``L(..)`` is ``v2_new``; in UA-PIL the
 assistant turn lists the kept actions as the model would have written them
 (``action NAME. content``, one per line); in U-SPI each action is inlined as
 ``v2_note`` right after the segments it was drawn from.  With no kept action, U-PLI and

@@ -73,8 +73,8 @@ HISTORY_ITEM = "{index}. {content}"
 # --- v2 layouts (formats.py, issue 5) ----------------------------------------------------
 
 V2_SYSTEM = (
-    "You are reading a problem while the user is still typing it; the user sends it to you piece by piece. "
-    "While the problem is incomplete, use the waiting time: answer each piece with exactly one of these actions.\n"
+    "You are reading a problem while the user is still typing it, so you only see its beginning. "
+    "Use the waiting time well: choose exactly one of these actions.\n"
     "{action_list}\n"
     "Reply in the form \"action NAME. CONTENT\", for example \"action {example}. ...\". "
     "The wait action has no content: reply \"action wait.\" alone. Keep the content short and do not "
@@ -84,7 +84,7 @@ V2_SYSTEM = (
     + ANSWER_FORMAT
 )
 
-V2_PROBLEM = "Problem:\n{problem}"
+V2_PROBLEM = "The problem so far:\n{problem}"
 
 V2_NEW = "Typed since your last inference:\n{text}"
 
@@ -92,7 +92,7 @@ V2_INFERENCES = "Your inferences so far:\n{items}"
 
 V2_NOTE = "[your {name}: {content}]"
 
-V2_FINAL = "The problem is complete. Answer it now."
+V2_FINAL = 'The problem is complete. Do not choose an action now: solve it and finish with "The answer is (X)".'
 
 #: Fields each template must contain (checked on load).
 REQUIRED_FIELDS: dict[str, set[str]] = {

@@ -85,52 +85,52 @@ def test_v2_system_is_shared_by_both_stages_and_lists_the_action_set():
 
 def test_u_pi_layout():
     fmt = make_format("U-PI")
-    assert fmt.inference(SEGMENTS, MEMORY, CAS) == [system(), user(f"Problem:\n{ALL}\n\n{INFS}")]
-    assert fmt.output(SEGMENTS, OPTIONS, MEMORY) == [system(), user(f"Problem:\n{ALL}\n\n{OPTIONS}\n\n{INFS}\n\n{FIN}")]
-    assert fmt.inference(SEGMENTS[:1], [], CAS) == [system(), user("Problem:\nThe sky is blue.")]
-    assert fmt.output(SEGMENTS, OPTIONS, []) == [system(), user(f"Problem:\n{ALL}\n\n{OPTIONS}\n\n{FIN}")]
+    assert fmt.inference(SEGMENTS, MEMORY, CAS) == [system(), user(f"The problem so far:\n{ALL}\n\n{INFS}")]
+    assert fmt.output(SEGMENTS, OPTIONS, MEMORY) == [system(), user(f"The problem so far:\n{ALL}\n\n{OPTIONS}\n\n{INFS}\n\n{FIN}")]
+    assert fmt.inference(SEGMENTS[:1], [], CAS) == [system(), user("The problem so far:\nThe sky is blue.")]
+    assert fmt.output(SEGMENTS, OPTIONS, []) == [system(), user(f"The problem so far:\n{ALL}\n\n{OPTIONS}\n\n{FIN}")]
 
 
 def test_u_pli_layout():
     fmt = make_format("U-PLI")
-    head = "Problem:\nThe sky is blue. It is noon. Light scatters."
+    head = "The problem so far:\nThe sky is blue. It is noon. Light scatters."
     new = "Typed since your last inference:\nWhy is the sky blue?"
     assert fmt.inference(SEGMENTS, MEMORY, CAS) == [system(), user(f"{head}\n\n{new}\n\n{INFS}")]
     assert fmt.output(SEGMENTS, OPTIONS, MEMORY) == [system(), user(f"{head}\n\n{new}\n\n{OPTIONS}\n\n{INFS}\n\n{FIN}")]
     # everything already seen by the latest inference: no L block
     assert fmt.output(SEGMENTS[:3], OPTIONS, MEMORY) == [system(), user(f"{head}\n\n{OPTIONS}\n\n{INFS}\n\n{FIN}")]
     # nothing kept: k = n, one P block
-    assert fmt.inference(SEGMENTS, [], CAS) == [system(), user(f"Problem:\n{ALL}")]
+    assert fmt.inference(SEGMENTS, [], CAS) == [system(), user(f"The problem so far:\n{ALL}")]
 
 
 def test_ua_pil_layout():
     fmt = make_format("UA-PIL")
-    head = [user("Problem:\nThe sky is blue. It is noon. Light scatters."),
+    head = [user("The problem so far:\nThe sky is blue. It is noon. Light scatters."),
             asst("action background. optics of air\naction inference. short waves scatter more")]
     assert fmt.inference(SEGMENTS, MEMORY, CAS) == [system(), *head, user("Typed since your last inference:\nWhy is the sky blue?")]
     assert fmt.output(SEGMENTS, OPTIONS, MEMORY) == [
         system(), *head, user(f"Typed since your last inference:\nWhy is the sky blue?\n\n{OPTIONS}\n\n{FIN}")
     ]
     assert fmt.output(SEGMENTS[:3], OPTIONS, MEMORY) == [system(), *head, user(f"{OPTIONS}\n\n{FIN}")]
-    assert fmt.inference(SEGMENTS[:2], [], CAS) == [system(), user("Problem:\nThe sky is blue. It is noon.")]
-    assert fmt.output(SEGMENTS, OPTIONS, []) == [system(), user(f"Problem:\n{ALL}\n\n{OPTIONS}\n\n{FIN}")]
+    assert fmt.inference(SEGMENTS[:2], [], CAS) == [system(), user("The problem so far:\nThe sky is blue. It is noon.")]
+    assert fmt.output(SEGMENTS, OPTIONS, []) == [system(), user(f"The problem so far:\n{ALL}\n\n{OPTIONS}\n\n{FIN}")]
 
 
 def test_u_spi_layout():
     fmt = make_format("U-SPI")
-    body = ("Problem:\nThe sky is blue.\n[your background: optics of air]\nIt is noon. Light scatters.\n"
+    body = ("The problem so far:\nThe sky is blue.\n[your background: optics of air]\nIt is noon. Light scatters.\n"
             "[your inference: short waves scatter more]\nWhy is the sky blue?")
     assert fmt.inference(SEGMENTS, MEMORY, CAS) == [system(), user(body)]
     assert fmt.output(SEGMENTS, OPTIONS, MEMORY) == [system(), user(f"{body}\n\n{OPTIONS}\n\n{FIN}")]
     # an action taken on the last visible segment ends the body
-    assert fmt.inference(SEGMENTS[:1], MEMORY[:1], CAS)[1]["content"] == "Problem:\nThe sky is blue.\n[your background: optics of air]"
+    assert fmt.inference(SEGMENTS[:1], MEMORY[:1], CAS)[1]["content"] == "The problem so far:\nThe sky is blue.\n[your background: optics of air]"
 
 
 def test_ua_spi_layout_from_the_step_log():
     fmt = make_format("UA-SPI")
     steps = [step(1, "action background. optics of air"), step(2, "action wait."),
              step(3, "no idea", "unparsed"), step(4, "", "cancelled")]
-    turns = [user("Problem:\nThe sky is blue."), asst("action background. optics of air"),
+    turns = [user("The problem so far:\nThe sky is blue."), asst("action background. optics of air"),
              user("It is noon."), asst("action wait."), user("Light scatters."), asst("no idea")]
     assert [(t.segments, t.reply) for t in completed_turns(MEMORY, steps)] == [
         (1, "action background. optics of air"), (2, "action wait."), (3, "no idea")]
@@ -140,16 +140,16 @@ def test_ua_spi_layout_from_the_step_log():
         system(), *turns, user(f"Why is the sky blue?\n\n{OPTIONS}\n\n{FIN}")
     ]
     # no completed call: one user turn with the P header
-    assert fmt.inference(SEGMENTS[:1], [], CAS, steps=[]) == [system(), user("Problem:\nThe sky is blue.")]
+    assert fmt.inference(SEGMENTS[:1], [], CAS, steps=[]) == [system(), user("The problem so far:\nThe sky is blue.")]
     assert fmt.output(SEGMENTS, OPTIONS, [], steps=[step(1, "", "cancelled")]) == [
-        system(), user(f"Problem:\n{ALL}\n\n{OPTIONS}\n\n{FIN}")
+        system(), user(f"The problem so far:\n{ALL}\n\n{OPTIONS}\n\n{FIN}")
     ]
 
 
 def test_ua_spi_without_step_log_uses_the_kept_actions():
     fmt = make_format("UA-SPI")
     assert fmt.inference(SEGMENTS, MEMORY, CAS) == [
-        system(), user("Problem:\nThe sky is blue."), asst("action background. optics of air"),
+        system(), user("The problem so far:\nThe sky is blue."), asst("action background. optics of air"),
         user("It is noon. Light scatters."), asst("action inference. short waves scatter more"),
         user("Why is the sky blue?"),
     ]

@@ -98,7 +98,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "transformers": (), "llamacpp": ("gguf",), "openai": ("base_url", "model"), "vllm": ("model",),
     "scripted": (),
 }
-_ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions"}
+_ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens"}
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
 _SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH)", re.I)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -144,6 +144,8 @@ class ModelSpec:
     """The file the entry came from (for messages and the saved run configuration)."""
     constrain_actions: bool = False
     """Default for --constrain_actions (backends supporting ``ChatRequest.lead_choices``)."""
+    inference_max_new_tokens: int | None = None
+    """Default token limit of inference-stage calls (None: --max_new_tokens)."""
 
 
 # ---------------------------------------------------------------- loading and resolving
@@ -190,6 +192,9 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
     prime = raw.get("prime_actions", False)
     constrain = raw.get("constrain_actions", False)
     _check_type(where, "constrain_actions", constrain, _BOOL)
+    inference_tokens = raw.get("inference_max_new_tokens")
+    if inference_tokens is not None and (not isinstance(inference_tokens, int) or isinstance(inference_tokens, bool) or inference_tokens < 1):
+        raise ConfigError(f"{where}: inference_max_new_tokens must be a positive integer, got {inference_tokens!r}")
     _check_type(where, "description", description, _STR)
     _check_type(where, "prime_actions", prime, _BOOL)
     params = {k: v for k, v in raw.items() if k not in _ENTRY_KEYS}
@@ -206,7 +211,7 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
         missing.append("gguf or model_path")
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} for backend {backend}")
-    return ModelSpec(name, backend, params, prime, description, source, constrain)
+    return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens)
 
 
 def load_specs(path: str | os.PathLike[str] | None = None) -> dict[str, ModelSpec]:
