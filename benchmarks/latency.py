@@ -11,8 +11,9 @@ On the same model, questions and simulated typing speed it runs, question by que
 
 and prints one table, rows in that order: mean / median / p90 latency, ratio of the
 mean to the baseline's, final-step prompt tokens and the share of them served from the
-KV cache, the final answer's length in tokens (latency scales with it), total prompt and
-completion tokens (compute cost), total generation time,
+KV cache, the final answer's length in tokens and the final call's prefill seconds (where
+the backend reports them) -- latency = that prefill + decoding the answer --, total prompt
+and completion tokens (compute cost), total generation time,
 accuracy and the unparsed-action rate.  ``--json FILE`` writes the same numbers.
 
 Latency is the real-time solver's simulated-typing latency (``solver.solve_question``):
@@ -68,6 +69,7 @@ class Row:
     final_prompt_tokens: float
     final_cached_share: float
     final_completion_tokens: float
+    final_prefill_seconds: float | None
     prompt_tokens_total: int
     completion_tokens_total: int
     gen_time_total: float
@@ -123,6 +125,8 @@ def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float |
         final_prompt_tokens=statistics.fmean(final_prompt) if final_prompt else math.nan,
         final_cached_share=(sum(final_cached) / sum(final_prompt)) if sum(final_prompt) else math.nan,
         final_completion_tokens=statistics.fmean(r["usage"]["completion_tokens"][-1] for r in ok) if ok else math.nan,
+        final_prefill_seconds=statistics.fmean(prefill) if (prefill := [r["final_prefill_seconds"] for r in ok
+                                                                         if r.get("final_prefill_seconds") is not None]) else None,
         prompt_tokens_total=sum(sum(r["usage"]["prompt_tokens"]) for r in ok),
         completion_tokens_total=sum(sum(r["usage"]["completion_tokens"]) for r in ok),
         gen_time_total=sum(r["time_info"]["total_gen_time"] for r in ok),
@@ -134,15 +138,16 @@ def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float |
 
 def table(rows: Sequence[Row]) -> str:
     """The printed table."""
-    head = (f"{'configuration':<26}{'mean':>7}{'median':>8}{'p90':>7}{'ratio':>7}{'final_pt':>9}{'cached':>8}{'final_ct':>9}"
+    head = (f"{'configuration':<26}{'mean':>7}{'median':>8}{'p90':>7}{'ratio':>7}{'final_pt':>9}{'cached':>8}{'final_ct':>9}{'prefill':>8}"
             f"{'prompt_tok':>11}{'compl_tok':>10}{'gen_s':>8}{'acc':>6}{'unparsed':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = f"{r.ratio_to_baseline:.2f}" if r.ratio_to_baseline is not None else "-"
         unparsed = f"{r.unparsed_rate:.2f}" if r.unparsed_rate is not None else "-"
+        prefill = f"{r.final_prefill_seconds:.2f}" if r.final_prefill_seconds is not None else "-"
         lines.append(f"{LABELS.get(r.config, r.config):<26}{r.latency_mean:>7.2f}{r.latency_median:>8.2f}{r.latency_p90:>7.2f}"
                      f"{ratio:>7}{r.final_prompt_tokens:>9.1f}{r.final_cached_share:>8.2f}"
-                     f"{r.final_completion_tokens:>9.1f}{r.prompt_tokens_total:>11}"
+                     f"{r.final_completion_tokens:>9.1f}{prefill:>8}{r.prompt_tokens_total:>11}"
                      f"{r.completion_tokens_total:>10}{r.gen_time_total:>8.1f}{r.accuracy:>6.2f}{unparsed:>9}")
     return "\n".join(lines)
 
@@ -207,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     for i, row in enumerate(questions, 1):
         line = []
         for name in chosen:
-            record = solve_question(controllers[name], row, timing[name], {"config": name})
+            ctrl = controllers[name]
+            record = solve_question(ctrl, row, timing[name], {"config": name})
+            final = ctrl.steps[-1] if ctrl.steps and ctrl.steps[-1].kind == "final" else None
+            record["final_prefill_seconds"] = final.completion.extra.get("prefill_seconds") if final else None
             records[name].append(record)
             info = record.get("time_info") or {}
             line.append(f"{name} {info.get('latency', float('nan')):.1f}s")
