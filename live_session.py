@@ -230,11 +230,7 @@ def build(args: argparse.Namespace) -> tuple[LiveMindController, CoTController |
         raise cli.UsageError("--min_length must be >= 0")
     try:
         prompts = load_prompt_set(args.prompts)
-        specs = {"model": registry.resolve(args.model, args.models)}
-        if args.assist_model:
-            specs["assist_model"] = registry.resolve(args.assist_model, args.models)
-        for spec in specs.values():
-            registry.check_available(spec)
+        specs = cli.resolve_specs(args)
     except (PromptError, registry.ConfigError) as exc:
         raise cli.UsageError(str(exc)) from None
     loaded: dict[str, Any] = {}

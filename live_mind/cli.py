@@ -142,11 +142,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         if args.data_path is not None and is_local_source(args.data_path):
             validate_data_path(args.data_path)
         prompts = load_prompt_set(args.prompts)
-        specs = {"model": registry.resolve(args.model, args.models)}
-        if args.assist_model:
-            specs["assist_model"] = registry.resolve(args.assist_model, args.models)
-        for spec in specs.values():
-            registry.check_available(spec)
+        specs = resolve_specs(args)
     except (DataError, PromptError, registry.ConfigError) as exc:
         raise UsageError(str(exc)) from None
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
@@ -155,6 +151,17 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "scripted"):
         raise UsageError(f"--constrain_actions needs the transformers backend; {args.model} uses {specs['model'].backend}")
     return Setup(args, output, specs, prompts, config)
+
+
+def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:
+    """The model (and assist model) entries, checked as available; nothing is loaded.
+    Raises ``registry.ConfigError``."""
+    specs = {"model": registry.resolve(args.model, args.models)}
+    if args.assist_model:
+        specs["assist_model"] = registry.resolve(args.assist_model, args.models)
+    for spec in specs.values():
+        registry.check_available(spec)
+    return specs
 
 
 def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet) -> dict[str, Any]:
