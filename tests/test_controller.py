@@ -135,6 +135,25 @@ def test_priming_prefix_sent_and_prepended():
     ]
 
 
+def test_constrained_actions_send_lead_choices_for_the_action_set():
+    model = queue_model([" inference. the sun is high", " wait.", " wait."])
+    ctrl = LiveMindController(model, action_set_name="SAS", prime_actions=True, constrain_actions=True)
+    run(ctrl)
+    inference_calls = model.calls[:3]
+    assert [r.assistant_prefix for r in inference_calls] == ["action"] * 3
+    assert all(r.lead_choices == [" inference.", " wait."] for r in inference_calls)
+    assert model.calls[3].lead_choices is None  # the final call is free
+    assert ctrl.steps[0].response == "action inference. the sun is high"
+    assert (ctrl.steps[0].action_name, ctrl.steps[0].parse_rule) == ("inference", STRICT)
+
+
+def test_constraint_needs_priming():
+    model = queue_model(["action wait.", "action wait.", "action wait."])
+    ctrl = LiveMindController(model, constrain_actions=True)
+    run(ctrl)
+    assert all(r.lead_choices is None and r.assistant_prefix == "" for r in model.calls)
+
+
 def test_final_answer_letter_sends_choices():
     model = ScriptedModel(responder=lambda r: "action wait." if is_inference(r) else "C")
     ctrl = LiveMindController(model, final_answer="letter")

@@ -136,6 +136,17 @@ def test_word_choices_with_shared_prefix(embedded_model):
 
 
 @pytest.mark.model
+def test_lead_choices_force_the_opening_then_decode_freely(embedded_model):
+    # "action action action ..." is what the 135M model writes unconstrained on some prompts;
+    # with lead_choices the reply must open with a listed name and may go on after it.
+    leads = [" background.", " inference.", " wait."]
+    [c] = embedded_model.complete([ChatRequest(user("A ball is dropped from 20 m. Think about it."),
+                                               max_new_tokens=12, assistant_prefix="action", lead_choices=leads)])
+    assert any(c.text.startswith(lead) for lead in leads)
+    assert c.completion_tokens <= 12
+
+
+@pytest.mark.model
 def test_batch_keeps_order_and_own_times(embedded_model):
     out = embedded_model.complete(
         [ChatRequest(user("Name a color."), max_new_tokens=2), ChatRequest(user(MCQ), choices=["A", "B"])]
