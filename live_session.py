@@ -60,9 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--prompt_format", default="UA-SPI", choices=list(FORMATS), help="prompt layout (default UA-SPI)")
     add("--prompts", default=None, help="TOML/JSON file replacing prompt texts")
     add("--prime_actions", default=None, action=argparse.BooleanOptionalAction, help="default: per model")
+    add("--constrain_actions", default=None, action=argparse.BooleanOptionalAction,
+        help="with priming, force a valid action name (transformers backend; default: per model)")
     add("--granularity", default="sentence", choices=GRANULARITIES)
     add("--min_length", type=int, default=0)
-    add("--max_new_tokens", type=int, default=128, help="token limit of an inference call (default 128)")
+    add("--max_new_tokens", type=int, default=None,
+        help="token limit of an inference call (default: per model -- 96 for the embedded one -- else 128)")
     add("--final_max_new_tokens", type=int, default=512, help="token limit of the final answer (default 512)")
     add("--final_answer", default="free", choices=FINAL_ANSWERS)
     add("--schedule", default="latest", choices=SCHEDULES, help="latest (default) or every")
@@ -128,6 +131,7 @@ class Terminal:
         self.line = ""
         self.echo_on = echo
         self.typing = True
+        self.prefix = "> "  # shown before the typed line
 
     def write(self, text: str) -> None:
         with self.lock:
@@ -145,7 +149,10 @@ class Terminal:
                     self.line = self.line[:-1]
                     sys.stdout.write("\b \b")
                 else:
-                    self.line = "" if ch == "\n" else self.line + ch
+                    if ch == "\n":
+                        self.line, self.prefix = "", ""
+                    else:
+                        self.line += ch
                     sys.stdout.write(ch)
             sys.stdout.flush()
 
@@ -153,7 +160,7 @@ class Terminal:
         """A line above the one being typed."""
         with self.lock:
             if self.typing and self.echo_on:
-                sys.stdout.write("\r\x1b[K" + text + "\n" + self.line)
+                sys.stdout.write("\r\x1b[K" + text + "\n" + self.prefix + self.line)
             else:
                 sys.stdout.write(text + "\n")
             sys.stdout.flush()
@@ -161,10 +168,14 @@ class Terminal:
     def event(self, event: LiveEvent) -> None:
         if event.kind in ("action", "cancelled"):
             step = event.step
-            what = "cancelled (input complete)" if event.kind == "cancelled" else (
-                f"[{step.action_name}] {step.action.content}" if step.action and not step.action.is_wait
-                else f"[{step.action_name}]" + ("" if step.action else f" {event.text[:80]!r}"))
-            self.note(f"  {event.time:7.2f}s  model, {step.segments} segment(s): {what}")
+            if event.kind == "cancelled":
+                what = "cancelled (input complete)"
+            elif step.action is not None:
+                what = f"[{step.action_name}] {step.action.content}"
+            else:
+                what = f"[unparsed] {event.text!r}"
+            what = " ".join(what.split())
+            self.note(f"  {event.time:7.2f}s  model, {step.segments} segment(s): {what[:110]}")
         elif event.kind == "error":
             self.note(f"  {event.time:7.2f}s  inference call failed: {event.text}")
         elif event.kind == "final_start":
@@ -194,8 +205,7 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
     saved = termios.tcgetattr(fd)
     decoder = codecs.getincrementaldecoder("utf-8")()
     text = ""
-    term.write("> ")
-    term.line = ""
+    term.write(term.prefix)
     try:
         tty.setcbreak(fd)
         while True:
@@ -224,7 +234,7 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
 def build(args: argparse.Namespace) -> tuple[LiveMindController, CoTController | None, dict[str, Any]]:
     """Validate everything, then load the model(s) and build the controllers."""
     for flag in ("max_new_tokens", "final_max_new_tokens", "typing_speed"):
-        if getattr(args, flag) <= 0:
+        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
             raise cli.UsageError(f"--{flag} must be > 0")
     if args.min_length < 0:
         raise cli.UsageError("--min_length must be >= 0")
@@ -233,24 +243,30 @@ def build(args: argparse.Namespace) -> tuple[LiveMindController, CoTController |
         specs = cli.resolve_specs(args)
     except (PromptError, registry.ConfigError) as exc:
         raise cli.UsageError(str(exc)) from None
+    model_spec = specs["model"]
+    prime = model_spec.prime_actions if args.prime_actions is None else bool(args.prime_actions)
+    constrain = prime and cli.resolved_constraint(args, model_spec)
+    if constrain and model_spec.backend not in ("transformers", "scripted"):
+        raise cli.UsageError(f"--constrain_actions needs the transformers backend; {args.model} uses {model_spec.backend}")
+    inference_tokens = args.max_new_tokens or model_spec.inference_max_new_tokens or 128
     loaded: dict[str, Any] = {}
     for role, spec in specs.items():
         same = next((loaded[r] for r, s in specs.items() if r in loaded and s.name == spec.name), None)
         overrides = {"prefix_cache": args.prefix_cache} if spec.backend == "transformers" else {}
         loaded[role] = same or registry.build(spec, **overrides)
-    prime = specs["model"].prime_actions if args.prime_actions is None else bool(args.prime_actions)
     segmenter = lambda text: split(text, args.granularity, args.min_length)  # noqa: E731
     controller = LiveMindController(
         inference_model=loaded["model"], output_model=loaded.get("assist_model"), action_set_name=args.action_set,
         prompt_format=make_format(args.prompt_format, prompts), segmenter=segmenter, prime_actions=prime,
-        max_new_tokens=args.max_new_tokens, final_max_new_tokens=args.final_max_new_tokens, final_answer=args.final_answer,
+        constrain_actions=constrain, max_new_tokens=inference_tokens, final_max_new_tokens=args.final_max_new_tokens,
+        final_answer=args.final_answer,
     )
     baseline = None
     if args.baseline:
         baseline = CoTController(loaded.get("assist_model") or loaded["model"], prompts, segmenter,
                                  args.final_max_new_tokens, args.final_answer)
     config = {k: v for k, v in sorted(vars(args).items())}
-    config["prime_actions"] = prime
+    config.update(prime_actions=prime, constrain_actions=constrain, max_new_tokens=inference_tokens)
     return controller, baseline, config
 
 
@@ -275,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if item:
         print(f"replaying {args.replay} at {args.typing_speed} s/char ({args.prompt_format}, schedule {args.schedule}"
               f"{', cancel on complete' if args.cancel_on_complete else ''})")
-        term.write("> ")
+        term.write(term.prefix)
         result = replay(session, item["question"], options_text, typing_speed=args.typing_speed,
                         options_arrival=args.options_arrival, echo=term.typed)
         question = item["question"]

@@ -9,11 +9,12 @@ On the same model, questions and simulated typing speed it runs, question by que
                    ``cancel_on_complete`` + ``--schedule_v2`` (default ``latest``);
 (d) ``v2-letter``  (c) with the constrained final answer (``--final_answer letter``);
 
-and prints one table, rows in that order: mean / median / p90 latency, ratio of the
-mean to the baseline's, final-step prompt tokens and the share of them served from the
-KV cache, the final answer's length in tokens and the final call's prefill seconds (where
-the backend reports them) -- latency = that prefill + decoding the answer --, total prompt
-and completion tokens (compute cost), total generation time,
+(the model entry's small-model defaults -- response priming, constrained action names --
+apply to b, c and d alike) and prints one table, rows in that order: mean / median / p90
+latency, ratio of the mean to the baseline's, final-step prompt tokens and the share of
+them served from the KV cache, the final answer's length in tokens and the final call's
+prefill seconds (where the backend reports them; latency = that prefill + decoding the
+answer), total prompt and completion tokens (compute cost), total generation time,
 accuracy and the unparsed-action rate.  ``--json FILE`` writes the same numbers.
 
 Latency is the real-time solver's simulated-typing latency (``solver.solve_question``):
@@ -87,9 +88,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--num_questions", type=int, default=2, help="questions per category (default 2)")
     add("--seed", type=int, default=42)
     add("--typing_speed", type=float, default=0.25, help="seconds per character (default 0.25)")
-    add("--max_new_tokens", type=int, default=48, help="token limit of an inference call (default 48)")
+    add("--max_new_tokens", type=int, default=48,
+        help="token limit of an inference call (default 48, below the embedded model's 96 to keep a run short)")
     add("--final_max_new_tokens", type=int, default=160, help="token limit of a final / CoT answer (default 160)")
     add("--action_set", default="CAS", choices=["CAS", "SAS"])
+    add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
+        help="response priming for b, c, d (default: per model; on for the embedded model)")
+    add("--constrain_actions", default=None, action=argparse.BooleanOptionalAction,
+        help="constrained action names for b, c, d (default: per model; on for the embedded model)")
     add("--schedule_v2", default="latest", choices=["every", "latest"], help="schedule of (c) and (d) (default latest)")
     add("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {', '.join(CONFIGS)}")
     add("--json", default=None, help="write the table as a JSON list here")
@@ -165,8 +171,10 @@ def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen
     hf = spec.backend == "transformers"
     plain = registry.build(spec, **({"prefix_cache": False} if hf else {}))
     cached = registry.build(spec, prefix_cache=True) if hf and {"v2", "v2-letter"} & set(chosen) else plain
-    prime = spec.prime_actions
-    common = dict(action_set_name=args.action_set, prime_actions=prime, max_new_tokens=args.max_new_tokens,
+    prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
+    constrain = prime and cli.resolved_constraint(args, spec)
+    common = dict(action_set_name=args.action_set, prime_actions=prime, constrain_actions=constrain,
+                  max_new_tokens=args.max_new_tokens,
                   final_max_new_tokens=args.final_max_new_tokens)
     made: dict[str, Any] = {
         "cot": CoTController(plain, max_new_tokens=args.final_max_new_tokens),
@@ -201,9 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         questions = select_questions(load_questions(data_path), args.num_questions, seed=args.seed)
     except (cli.UsageError, DataError, registry.ConfigError) as exc:
         return cli.fail(str(exc))
+    prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
     print(f"{len(questions)} questions from {data_path or 'the bundled sample set'}; model {args.model}; "
-          f"typing {args.typing_speed} s/char; max_new_tokens {args.max_new_tokens} (final {args.final_max_new_tokens})",
-          flush=True)
+          f"typing {args.typing_speed} s/char; max_new_tokens {args.max_new_tokens} (final {args.final_max_new_tokens}); "
+          f"priming {'on' if prime else 'off'}, constrained action names "
+          f"{'on' if prime and cli.resolved_constraint(args, spec) else 'off'}", flush=True)
     controllers = build_controllers(args, spec, chosen)
     timing = timings(args)
     records: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
@@ -213,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         line = []
         for name in chosen:
             ctrl = controllers[name]
+            model = getattr(ctrl, "inference_model", None) or getattr(ctrl, "model", None)
+            if hasattr(model, "clear_prefix_cache"):  # c and d share a model: no reuse across configurations
+                model.clear_prefix_cache()
             record = solve_question(ctrl, row, timing[name], {"config": name})
             final = ctrl.steps[-1] if ctrl.steps and ctrl.steps[-1].kind == "final" else None
             record["final_prefill_seconds"] = final.completion.extra.get("prefill_seconds") if final else None

@@ -148,8 +148,10 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
     check_output(output, args.resume, args.overwrite)
     config = run_config(args, kind, specs, prompts)
-    if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "scripted"):
-        raise UsageError(f"--constrain_actions needs the transformers backend; {args.model} uses {specs['model'].backend}")
+    if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "vllm", "scripted"):
+        raise UsageError(
+            f"--constrain_actions needs the transformers or vLLM backend; {args.model} uses {specs['model'].backend}"
+        )
     return Setup(args, output, specs, prompts, config)
 
 

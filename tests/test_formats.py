@@ -175,7 +175,6 @@ def render(messages: list[dict], prefix: str | None = None) -> str:
 @pytest.mark.parametrize("final_answer", ["free", "letter"])
 def test_ua_spi_every_call_extends_the_previous_one(priming, final_answer):
     replies = iter(["inference. the sky is blue", "wait.", "nonsense reply", "hypothesize. asks why"])
-    prefix = "action " if priming else ""
 
     def respond(request: ChatRequest) -> str:
         if request.choices:

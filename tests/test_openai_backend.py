@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-pytest.importorskip("openai")
+pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
 
 from live_mind.models.base import ChatRequest, ContextLengthExceeded, ModelError, UnsupportedFeature  # noqa: E402
 from live_mind.models.openai_compat import OpenAIChatModel, backoff_delay  # noqa: E402

