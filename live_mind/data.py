@@ -259,6 +259,13 @@ def format_options(options: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def typed_options(options: Sequence[str]) -> str:
+    """The options as the v1 simulated user types them: the options block with a
+    newline after every option, the last one included (one character more than
+    ``format_options``, which is what the model is shown)."""
+    return format_options(options) + "\n"
+
+
 def format_question_with_options(question: str, options: Sequence[str]) -> str:
     """The full question text followed by its options block on the next line."""
     return f"{question.strip()}\n{format_options(options)}"
