@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .clock import typing_delays
 from .controller import CoTController, LiveMindController
-from .data import format_options, typed_options
+from .data import category_rank, format_options, typed_options
 from .models.base import ChatModel, ChatRequest, ModelError
 from .records import build_record, error_record
 from .segment import typed_pieces
@@ -32,8 +32,9 @@ Controller = LiveMindController | CoTController
 
 
 def order_by_length(rows: Sequence[dict[str, Any]], segmenter: Callable[[str], list[str]]) -> list[dict[str, Any]]:
-    """Rows sorted by segment count (stable: equal counts keep their order)."""
-    return sorted(rows, key=lambda row: len(segmenter(row.get("question") or "")))
+    """Rows sorted by segment count, then by the paper's fixed category order (stable:
+    inside one category, equal counts keep their selection order)."""
+    return sorted(rows, key=lambda row: (len(segmenter(row.get("question") or "")), category_rank(row.get("category", ""))))
 
 
 def batches(rows: Sequence[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

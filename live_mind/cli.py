@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .actions import ACTION_SETS
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
-from .data import DataError, is_local_source, load_questions, select_questions, validate_data_path
+from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import registry
 from .prompts import PromptError, PromptSet, load_prompt_set
@@ -49,6 +49,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add("--inference_max_new_tokens", type=int, default=None,
         help="token limit of inference-stage calls (default: per model, else --max_new_tokens)")
     add("--seed", type=int, default=42, help="seed for question selection and typing jitter")
+    add("--selection", default="v1", choices=PROCEDURES,
+        help="question selection: v1 = the paper's (whole-split shuffle, fixed category order; default), "
+             "per-category = shuffle each category on its own")
     add("--prompts", default=None, help="TOML/JSON file replacing prompt texts")
     add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
         help="start inference replies with 'action ' (default: per model; on for the embedded model)")
@@ -198,7 +201,7 @@ def load_selected_questions(args: argparse.Namespace) -> list[dict[str, Any]]:
         rows = load_questions(args.data_path)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    return select_questions(rows, args.num_questions, seed=args.seed)
+    return select_questions(rows, args.num_questions, seed=args.seed, procedure=args.selection)
 
 
 def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController | CoTController:
