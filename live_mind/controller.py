@@ -136,9 +136,9 @@ class LiveMindController:
                               action.rule if action else UNPARSED)
             if action is None:
                 log.info("unparsed inference response: %r", response[:200])
-            elif action.name not in self.allowed:
-                log.info("kept an action outside the action set (v1 rule): %r", response[:200])
             elif not action.is_wait:
+                if action.name not in self.allowed:
+                    log.info("kept an action outside the action set (v1 rule): %r", response[:200])
                 self.memory.append(MemoryItem(segments, action))
         self.steps.append(step)
         return step
