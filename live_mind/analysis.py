@@ -305,6 +305,14 @@ def _kept_type(text: Any) -> str:
     return name if name in ACTION_TYPES else "unparsed"
 
 
+def _step_type(step: Record) -> str:
+    """A step's action type; a name outside the action set that the v1 real-time rule
+    kept (strict match, e.g. ``wai`` from ``action wait``) counts as ``unparsed``: it
+    is none of the paper's actions."""
+    name = step.get("action") or "unparsed"
+    return "unparsed" if name not in ACTION_TYPES and name != "cancelled" and step.get("parse_rule") == "strict" else name
+
+
 V1_WAIT_TOKENS = 4  # completion tokens of a wait reply under the v1 analysis rule
 
 
@@ -314,7 +322,7 @@ def record_actions(record: Record, assume_kept_last: bool = False,
     the ``wait_tokens`` rule when its counts add up); None if neither."""
     steps = record.get("steps")
     if isinstance(steps, list):
-        calls = [s.get("action") or "unparsed" for s in steps if isinstance(s, dict) and s.get("kind") == "inference"]
+        calls = [_step_type(s) for s in steps if isinstance(s, dict) and s.get("kind") == "inference"]
         types = tuple(t for t in calls if t != "cancelled")
         unknown = [t for t in types if t not in ACTION_TYPES]
         if unknown:

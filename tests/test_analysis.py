@@ -263,6 +263,15 @@ def test_kept_actions_cannot_outnumber_calls(tmp_path: Path) -> None:
     assert record_actions(rec).types == ("unparsed",)
 
 
+def test_out_of_set_names_kept_by_the_v1_rule_count_as_unparsed() -> None:
+    rec = record(1, "math", ONE, RIGHT, tokens=[3, 4, 9], steps=steps("inference", "wait"))
+    rec["steps"][1].update(action="wai", parse_rule="strict")
+    assert record_actions(rec).types == ("inference", "unparsed")
+    rec["steps"][1]["parse_rule"] = None
+    with pytest.raises(AnalysisError, match="unknown action 'wai'"):
+        record_actions(rec)
+
+
 def test_v1_wait_rule_positions_kept_actions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     kept = ["action background. a", "action inference. b"]
     rec = record(1, "math", ONE, RIGHT, tokens=[4, 30, 4, 12, 9], action=kept)

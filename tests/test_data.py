@@ -301,3 +301,13 @@ def test_is_correct():
     assert is_correct("... The answer is (E).", "E")
     assert not is_correct("... The answer is (E).", "D")
     assert not is_correct("no prediction here", "A")
+
+
+def test_batched_pre_sort_uses_the_paper_category_order():
+    from live_mind.batch import order_by_length
+
+    rows = [_row(1, "history"), _row(2, "math"), _row(3, "computer science"), _row(4, "math")]
+    rows[0]["question"] = "One sentence only?"
+    ordered = order_by_length(rows, lambda text: text.split("? "))
+    # one segment first, then two segments in category order (computer science before math)
+    assert [r["question_id"] for r in ordered] == [1, 3, 2, 4]
