@@ -2,7 +2,8 @@
 
 Usage: ``python analyze_actions.py FILE [FILE ...] [--assume-kept-last] [--res res/]``
 
-Writes (one column group per file; shares in percent of that group's inference calls):
+Writes (shares in percent of a file's inference calls; with several files the columns are
+metric-major, ``File 1 Calls, File 2 Calls, File 1 Background, ...``, as in v1):
 
 * ``actions_per_step.csv``: ``Step, File i Calls, File i Background, File i Inference,
   File i Hypothesize, File i Wait, File i Unparsed``; first row ``All``, then steps
@@ -15,8 +16,11 @@ Action types come from the records' ``steps``; inference calls cancelled when th
 options arrived produced no action and are left out.  Files in the original v1 batched layout
 keep only the non-wait actions (``action``: ``["action NAME. content", ...]``); their
 inference calls number ``len(usage.completion_tokens) - 1`` and the missing ones were
-waits.  Assumption for those files: where the waits happened is unknown, so such
-records count in ``actions_per_len.csv`` (exact) but are left out of
+waits.  Where the waits happened is read with the v1 analysis rule: a call with 4
+completion tokens was a wait (``--wait-tokens`` changes the count, 0 turns the rule
+off).  The rule is used for a record only when its counts add up (calls that are not
+waits = kept actions), and the printout says for how many records it was applied.
+Other such records count in ``actions_per_len.csv`` (exact) but are left out of
 ``actions_per_step.csv`` (the printout says how many).  ``--assume-kept-last`` instead
 places the waits first and the kept actions at the last steps -- an assumption, not a
 measurement.  Kept strings that do not start with a known ``action NAME`` count as
@@ -36,9 +40,13 @@ from live_mind.analysis import action_tables, add_common_arguments, describe, fi
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
     runs = load_runs(args.files)
     out = output_dir(args.files, args.out_dir)
-    tables = action_tables(runs, assume_kept_last=args.assume_kept_last)
-    for run, unpositioned, missing, cancelled in zip(runs, tables.unpositioned, tables.missing, tables.cancelled):
+    tables = action_tables(runs, assume_kept_last=args.assume_kept_last, wait_tokens=args.wait_tokens or None)
+    for run, unpositioned, missing, cancelled, by_rule in zip(runs, tables.unpositioned, tables.missing,
+                                                              tables.cancelled, tables.wait_rule):
         line = describe(run)
+        if by_rule:
+            line += (f"; v1 wait rule applied to {by_rule} with kept actions only (a call with {args.wait_tokens}"
+                     " completion tokens counts as a wait; counts checked)")
         if unpositioned:
             line += (f"; {unpositioned} with kept actions only, left out of actions_per_step.csv"
                      " (see --assume-kept-last)")
@@ -66,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     add_common_arguments(parser)
     parser.add_argument("--assume-kept-last", action="store_true",
                         help="v1 kept-action files: place waits first, kept actions at the last steps")
+    parser.add_argument("--wait-tokens", type=int, default=4, metavar="N",
+                        help="v1 kept-action files: a call with N completion tokens was a wait (default 4; 0: off)")
     args = parser.parse_args(argv)
     return run_cli(lambda: analyze(args))
 

@@ -16,12 +16,26 @@ Parsing has two rules and every parsed action records which one matched:
     ("Inference: ...").  Content is the rest of the response.
 
 Anything else is ``unparsed``: logged and counted by the caller, never kept.
+
+Which replies are *kept* is the run's parse rule (``--parse``, ``parse_reply``):
+
+``v1``
+    The paper's solvers, quirks included.  Only the strict pattern is tried on the raw
+    reply (its ``.`` after the name matches any character, so ``action wait`` without a
+    period gives the name ``wai``).  The real-time solver keeps every matched reply
+    whose name is not ``wait``, whatever the name and under SAS as under CAS (names
+    outside the action set are only logged); the batched solver keeps a matched reply
+    only when its name is background, inference or hypothesize.  Unmatched replies are
+    dropped.
+``lenient``
+    This toolkit's rule for small models: strict, then lenient, name checked against
+    the run's action set (``parse_action``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 BACKGROUND, INFERENCE, HYPOTHESIZE, WAIT = "background", "inference", "hypothesize", "wait"
 
@@ -38,6 +52,7 @@ ACTION_DESCRIPTIONS: dict[str, str] = {
 }
 
 STRICT, LENIENT, UNPARSED = "strict", "lenient", "unparsed"
+PARSE_RULES: tuple[str, ...] = ("v1", "lenient")
 
 _STRICT = re.compile(r"^action ([a-z]+).[ \n]*(.*)$", re.DOTALL)
 _LENIENT = re.compile(
@@ -53,6 +68,7 @@ class Action:
     name: str
     content: str
     rule: str  # STRICT or LENIENT
+    raw: str = field(default="", compare=False)  # the reply as the model wrote it
 
     @property
     def is_wait(self) -> bool:
@@ -81,12 +97,31 @@ def parse_action(response: str, allowed: tuple[str, ...] = ACTION_SETS["CAS"]) -
     """
     match = _STRICT.match(response)
     if match and match.group(1) in allowed:
-        return Action(match.group(1), _clean(match.group(1), match.group(2)), STRICT)
+        return Action(match.group(1), _clean(match.group(1), match.group(2)), STRICT, response)
     match = _LENIENT.match(response)
     if match and match.group(1).lower() in allowed:
         name = match.group(1).lower()
-        return Action(name, _clean(name, match.group(2), markdown=True), LENIENT)
+        return Action(name, _clean(name, match.group(2), markdown=True), LENIENT, response)
     return None
+
+
+def parse_reply(response: str, allowed: tuple[str, ...], rule: str = "lenient", batched: bool = False) -> Action | None:
+    """Parse an inference reply under the run's parse rule (see module notes).
+
+    ``None`` means the reply is dropped (recorded as ``unparsed``); a returned action is
+    kept unless it is ``wait``.  ``batched`` selects the v1 batched solver's variant.
+    """
+    if rule == "lenient":
+        return parse_action(response, allowed)
+    if rule != "v1":
+        raise ValueError(f"unknown parse rule {rule!r}; choose {' or '.join(PARSE_RULES)}")
+    match = _STRICT.match(response)
+    if not match:
+        return None
+    name = match.group(1)
+    if batched and name not in ACTION_SETS["CAS"]:
+        return None
+    return Action(name, _clean(name, match.group(2)), STRICT, response)
 
 
 def _clean(name: str, content: str, markdown: bool = False) -> str:

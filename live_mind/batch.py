@@ -5,8 +5,10 @@ gives every question that still has a *k*-th segment one inference call, all in 
 batched model call; then one batched final call answers the whole batch (on the
 assist model when one is given).  There is no clock here: in a batch the slowest
 question sets the pace, so the paper uses the final response's completion tokens as the
-latency proxy.  Each record's ``timestamp`` holds the typing delay of every segment and
-then of the options, and ``action`` the kept actions, as in the v1 batched files.
+latency proxy.  Each record's ``timestamp`` holds the typing delay of every segment (the
+characters the v1 user types: whitespace between sentences is not typed) and then of the
+options (a newline after every option), and ``action`` the kept actions, as in the v1
+batched files.
 
 Without LiveMind the batch gets one CoT call per question, in one batched call (the
 original batched script ran the LiveMind solver in both cases; fixed here).
@@ -19,9 +21,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .clock import typing_delays
 from .controller import CoTController, LiveMindController
-from .data import format_options
+from .data import category_rank, format_options, typed_options
 from .models.base import ChatModel, ChatRequest, ModelError
 from .records import build_record, error_record
+from .segment import typed_pieces
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,9 @@ Controller = LiveMindController | CoTController
 
 
 def order_by_length(rows: Sequence[dict[str, Any]], segmenter: Callable[[str], list[str]]) -> list[dict[str, Any]]:
-    """Rows sorted by segment count (stable: equal counts keep their order)."""
-    return sorted(rows, key=lambda row: len(segmenter(row.get("question") or "")))
+    """Rows sorted by segment count, then by the paper's fixed category order (stable:
+    inside one category, equal counts keep their selection order)."""
+    return sorted(rows, key=lambda row: (len(segmenter(row.get("question") or "")), category_rank(row.get("category", ""))))
 
 
 def batches(rows: Sequence[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -95,7 +99,7 @@ def _solve_lockstep(make_controller: Callable[[], Controller], rows: Sequence[di
         if not segments:
             records.append(error_record(row, mode, "empty question", extra))
             continue
-        delays = typing_delays([*segments, options_text], typing_speed)
+        delays = typing_delays([*typed_pieces(row["question"], segments), typed_options(row["options"])], typing_speed)
         fields = {"timestamp": delays, "action": [s.action.render() for s in controller.steps
                                                    if s.action is not None and not s.action.is_wait]}
         records.append(build_record(row, controller.steps, mode, extra={**fields, **(extra or {})}))

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .actions import ACTION_SETS
+from .actions import ACTION_SETS, PARSE_RULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
-from .data import DataError, is_local_source, load_questions, select_questions, validate_data_path
+from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import registry
 from .prompts import PromptError, PromptSet, load_prompt_set
@@ -27,6 +27,8 @@ from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
 
 DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MAX_NEW_TOKENS = 512
+DEFAULT_PARSE = "v1"
 
 
 class UsageError(ValueError):
@@ -45,10 +47,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add("--output_file", default=None, help="output JSON (default output/mmlu_pro/<mode>/<run name>/all.json)")
     add("--num_questions", type=int, default=None, help="questions per category (default: all)")
     add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set)")
-    add("--max_new_tokens", type=int, default=512, help="token limit per model call (default 512)")
+    add("--max_new_tokens", type=int, default=None,
+        help=f"token limit per model call (default: per model -- 8192 for the paper's models -- else {DEFAULT_MAX_NEW_TOKENS})")
     add("--inference_max_new_tokens", type=int, default=None,
         help="token limit of inference-stage calls (default: per model, else --max_new_tokens)")
     add("--seed", type=int, default=42, help="seed for question selection and typing jitter")
+    add("--selection", default="v1", choices=PROCEDURES,
+        help="question selection: v1 = the paper's (whole-split shuffle, fixed category order; default), "
+             "per-category = shuffle each category on its own")
     add("--prompts", default=None, help="TOML/JSON file replacing prompt texts")
     add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
         help="start inference replies with 'action ' (default: per model; on for the embedded model)")
@@ -58,6 +64,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add("--granularity", default="sentence", choices=GRANULARITIES, help="segment size (default sentence)")
     add("--min_length", type=int, default=0, help="merge segments shorter than this many characters (v2: 10)")
     add("--final_answer", default="free", choices=FINAL_ANSWERS, help="free text or a constrained option letter")
+    add("--parse", default=None, choices=PARSE_RULES,
+        help="which inference replies are kept: v1 = the paper's rule, lenient = also malformed replies "
+             "(default: per model; v1 for the paper's models)")
     add("--resume", action="store_true", help="continue an interrupted run from its .jsonl journal")
     add("--overwrite", action="store_true", help="replace an existing output file")
 
@@ -130,7 +139,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError("--assist_model needs --use_lm (collaborative inference is a LiveMind mode)")
     if args.num_questions is not None and args.num_questions <= 0:
         raise UsageError("--num_questions must be > 0")
-    if args.max_new_tokens <= 0:
+    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
         raise UsageError("--max_new_tokens must be > 0")
     if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
         raise UsageError("--inference_max_new_tokens must be > 0")
@@ -174,7 +183,10 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         **flags,
         "prime_actions": resolved_priming(args, specs["model"]),
         "constrain_actions": resolved_constraint(args, specs["model"]),
-        "inference_max_new_tokens": args.inference_max_new_tokens or specs["model"].inference_max_new_tokens or args.max_new_tokens,
+        "max_new_tokens": resolved_max_new_tokens(args, specs),
+        "inference_max_new_tokens": (args.inference_max_new_tokens or specs["model"].inference_max_new_tokens
+                                     or args.max_new_tokens or specs["model"].max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
+        "parse": args.parse or specs["model"].parse or DEFAULT_PARSE,
         "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
         "prompt_texts": prompts.as_dict(),
         "versions": library_versions(),
@@ -183,6 +195,12 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
                                        sort_keys=True, default=str).encode()).hexdigest()[:12]
     config["config_id"] = digest
     return config
+
+
+def resolved_max_new_tokens(args: argparse.Namespace, specs: dict[str, registry.ModelSpec]) -> int:
+    """Token limit of answering calls: the flag, else the answering model's entry."""
+    answering = specs.get("assist_model", specs["model"])
+    return args.max_new_tokens or answering.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
 
 
 def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
@@ -200,7 +218,7 @@ def load_selected_questions(args: argparse.Namespace) -> list[dict[str, Any]]:
         rows = load_questions(args.data_path)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    return select_questions(rows, args.num_questions, seed=args.seed)
+    return select_questions(rows, args.num_questions, seed=args.seed, procedure=args.selection)
 
 
 def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController | CoTController:
@@ -208,7 +226,7 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
     args = setup.args
     segmenter = lambda text: split(text, args.granularity, args.min_length)  # noqa: E731
     if not args.use_lm:
-        return CoTController(loaded["model"], setup.prompts, segmenter, args.max_new_tokens, args.final_answer)
+        return CoTController(loaded["model"], setup.prompts, segmenter, setup.config["max_new_tokens"], args.final_answer)
     return LiveMindController(
         inference_model=loaded["model"],
         output_model=loaded.get("assist_model"),
@@ -218,8 +236,10 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
         prime_actions=setup.config["prime_actions"],
         constrain_actions=setup.config["constrain_actions"],
         max_new_tokens=setup.config["inference_max_new_tokens"],
-        final_max_new_tokens=args.max_new_tokens,
+        final_max_new_tokens=setup.config["max_new_tokens"],
         final_answer=args.final_answer,
+        parse=setup.config["parse"],
+        batched=setup.config["script"] == "batched",
     )
 
 

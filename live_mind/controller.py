@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .actions import UNPARSED, Action, action_set, parse_action
+from .actions import PARSE_RULES, UNPARSED, Action, action_set, parse_reply
 from .answer import LETTERS
 from .formats import MemoryItem, PromptFormat, V1Format
 from .models.base import ChatModel, ChatRequest, Completion, Message
@@ -84,6 +84,8 @@ class LiveMindController:
     final_max_new_tokens: int | None = None
     final_answer: str = "free"
     cache_key: str | None = None
+    parse: str = "lenient"  # which replies are kept: "v1" (the paper's) or "lenient" (actions.parse_reply)
+    batched: bool = False  # under "v1": the batched solver's variant of the rule
     memory: list[MemoryItem] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)
 
@@ -91,6 +93,8 @@ class LiveMindController:
         self.allowed = action_set(self.action_set_name)
         if self.final_answer not in FINAL_ANSWERS:
             raise ValueError(f"final_answer must be one of {FINAL_ANSWERS}")
+        if self.parse not in PARSE_RULES:
+            raise ValueError(f"parse must be one of {PARSE_RULES}")
 
     @property
     def answer_model(self) -> ChatModel:
@@ -127,12 +131,14 @@ class LiveMindController:
                 response += ")"
             step = StepResult("final", segments, request.messages, response, completion)
         else:
-            action = parse_action(response, self.allowed)
+            action = parse_reply(response, self.allowed, self.parse, self.batched)
             step = StepResult("inference", segments, request.messages, response, completion, action,
                               action.rule if action else UNPARSED)
             if action is None:
                 log.info("unparsed inference response: %r", response[:200])
             elif not action.is_wait:
+                if action.name not in self.allowed:
+                    log.info("kept an action outside the action set (v1 rule): %r", response[:200])
                 self.memory.append(MemoryItem(segments, action))
         self.steps.append(step)
         return step

@@ -189,58 +189,75 @@ def load_questions(
 
 # --------------------------------------------------------------------------- selection
 
-Procedure = Literal["per-category", "whole-set"]
+PROCEDURES: tuple[str, ...] = ("v1", "per-category")
+Procedure = Literal["v1", "per-category"]
+
+
+def category_rank(category: str) -> int:
+    """Position of ``category`` in the paper's fixed category order (others after)."""
+    try:
+        return MMLU_PRO_CATEGORIES.index(category)
+    except ValueError:
+        return len(MMLU_PRO_CATEGORIES)
+
+
+def _grouped(rows: Sequence[dict[str, Any]], fixed_order: bool) -> dict[str, list[dict[str, Any]]]:
+    """Rows grouped by category, input order inside a group; groups in the paper's
+    category order (unknown categories after, first seen first) or in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["category"], []).append(row)
+    if fixed_order:
+        groups = dict(sorted(groups.items(), key=lambda item: category_rank(item[0])))  # stable
+    return groups
 
 
 def select_questions(
     rows: Sequence[dict[str, Any]],
     per_category: int | None,
     seed: int = 42,
-    procedure: Procedure = "per-category",
+    procedure: Procedure = "v1",
 ) -> list[dict[str, Any]]:
-    """The v1 evaluation subset: ``per_category`` questions from each category.
+    """The evaluation subset: ``per_category`` questions from each category.
 
-    Procedure ``"per-category"`` (the default):
+    Procedure ``"v1"`` (the default; the paper's, §4.1 -- 100 per category, seed 42):
 
-    1. Group ``rows`` by ``category``; categories keep the order in which they first
-       appear in ``rows``, and rows keep their input order inside a category.
-    2. If ``per_category`` is ``None``, return all rows in that grouped order
-       (no shuffling).
-    3. Otherwise, for each category, shuffle a copy of its list with
-       ``random.Random(seed).shuffle`` -- a fresh generator per category, so a
-       category's selection does not depend on which other categories are present --
-       and keep its first ``per_category`` rows (all of them if it has fewer).
-    4. Return the kept rows category by category.
+    1. Put the rows in ``question_id`` order (the order of the MMLU-Pro test split).
+    2. Shuffle the whole list once with the permutation
+       ``numpy.random.default_rng(seed).permutation(len(rows))``, which is what
+       ``datasets.Dataset.shuffle(seed=seed)`` applies.
+    3. For each category in the fixed order computer science, math, chemistry,
+       engineering, law, biology, health, physics, business, philosophy, economics,
+       other, psychology, history (then any other category, first seen first), keep
+       the first ``per_category`` rows of that category in shuffled order.
 
-    Procedure ``"whole-set"``: permute the whole input with
-    ``numpy.random.default_rng(seed).permutation(len(rows))`` -- the permutation
-    ``datasets.Dataset.shuffle(seed=seed)`` applies -- then take the first
-    ``per_category`` rows of each category in permuted order; categories are returned
-    in first-seen order of the (unpermuted) input.  ``None`` keeps everything, grouped,
-    unshuffled.
+    On the full MMLU-Pro test split with 100 and seed 42 this gives the 1,400 questions
+    of the published v1 runs, in their record order.
 
-    The paper used 100 per category with seed 42.  The same input, ``per_category``
-    and ``seed`` always give the same selection.
+    Procedure ``"per-category"`` (an earlier option of this toolkit): categories in
+    first-seen order of ``rows``; each category's rows, in input order, shuffled with a
+    fresh ``random.Random(seed)``, and the first ``per_category`` kept -- so a
+    category's pick does not depend on which other categories are present.
+
+    ``per_category=None`` keeps every row, unshuffled, grouped by category (in the
+    fixed order under ``"v1"``).  The same input, count and seed always give the same
+    selection.
     """
     if per_category is not None and per_category < 0:
         raise ValueError(f"per_category must be >= 0 or None, got {per_category}")
-    if procedure not in ("per-category", "whole-set"):
-        raise ValueError(f"unknown procedure {procedure!r}; choose per-category or whole-set")
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["category"], []).append(row)
+    if procedure not in PROCEDURES:
+        raise ValueError(f"unknown procedure {procedure!r}; choose {' or '.join(PROCEDURES)}")
+    v1 = procedure == "v1"
     if per_category is None:
-        return [row for group in groups.values() for row in group]
-    if procedure == "whole-set":
+        return [row for group in _grouped(rows, v1).values() for row in group]
+    if v1:
         import numpy as np
 
-        order = np.random.default_rng(seed).permutation(len(rows))
-        shuffled: dict[str, list[dict[str, Any]]] = {c: [] for c in groups}
-        for i in order:
-            shuffled[rows[int(i)]["category"]].append(rows[int(i)])
-        return [row for group in shuffled.values() for row in group[:per_category]]
+        ordered = sorted(rows, key=lambda row: row["question_id"])
+        shuffled = [ordered[int(i)] for i in np.random.default_rng(seed).permutation(len(ordered))]
+        return [row for group in _grouped(shuffled, True).values() for row in group[:per_category]]
     selected: list[dict[str, Any]] = []
-    for group in groups.values():
+    for group in _grouped(rows, False).values():
         group = list(group)
         random.Random(seed).shuffle(group)
         selected.extend(group[:per_category])
@@ -257,6 +274,13 @@ def format_options(options: Sequence[str]) -> str:
     lines = ["Options are:"]
     lines += [f"({OPTION_LETTERS[i]}): {option}" for i, option in enumerate(options)]
     return "\n".join(lines)
+
+
+def typed_options(options: Sequence[str]) -> str:
+    """The options as the v1 simulated user types them: the options block with a
+    newline after every option, the last one included (one character more than
+    ``format_options``, which is what the model is shown)."""
+    return format_options(options) + "\n"
 
 
 def format_question_with_options(question: str, options: Sequence[str]) -> str:

@@ -15,6 +15,15 @@ v1 message layout:
   user = numbered earlier inferences, the complete problem, the options;
 * no earlier action: the plain chain-of-thought prompt (also the baseline).
 
+How the kept actions are listed is part of the prompt set too: ``inference_history_item``
+(inference stage) and ``history_item`` (output stage) render one kept action from
+``{index}`` (1, 2, ...), ``{name}``, ``{content}`` and ``{reply}`` (the reply as the model
+wrote it, ``action NAME. content``), and ``history_joiner`` joins the items.  The
+defaults give ``1. NAME: content`` to the inference stage and ``1. content`` to the
+output stage, one per line; ``examples/prompts_v1_layout.toml`` shows each reply as
+written, numbered ``(1) ... (2) ...`` and joined by spaces, to both stages -- the layout
+of the paper's v1 prompts.
+
 The ``V2_*`` texts serve the v2 layouts of ``formats.py`` (issue 5).  ``V2_SYSTEM``
 covers *both* stages, so every call of one question -- inference and final -- starts
 with the same system message and a prefix-reusing backend never re-reads it.
@@ -70,6 +79,10 @@ COT_USER = "{problem}\n\n{options}"
 
 HISTORY_ITEM = "{index}. {content}"
 
+INFERENCE_HISTORY_ITEM = "{index}. {name}: {content}"
+
+HISTORY_JOINER = "\n"
+
 # --- v2 layouts (formats.py, issue 5) ----------------------------------------------------
 
 V2_SYSTEM = (
@@ -104,7 +117,9 @@ REQUIRED_FIELDS: dict[str, set[str]] = {
     "output_user": {"history", "problem", "options"},
     "cot_system": set(),
     "cot_user": {"problem", "options"},
-    "history_item": {"index", "content"},
+    "history_item": {"index"},
+    "inference_history_item": {"index"},
+    "history_joiner": set(),
     "v2_system": {"action_list"},
     "v2_problem": {"problem"},
     "v2_new": {"text"},
@@ -117,7 +132,11 @@ ALLOWED_FIELDS: dict[str, set[str]] = {
     "inference_system": {"action_list", "example"},
     "v2_system": {"action_list", "example"},
     "v2_note": {"name", "content"},
+    "history_item": {"index", "name", "content", "reply"},
+    "inference_history_item": {"index", "name", "content", "reply"},
 }
+#: Item templates must show the action: at least one of these fields.
+ITEM_FIELDS = {"content", "reply"}
 
 
 class PromptError(ValueError):
@@ -137,6 +156,8 @@ class PromptSet:
     cot_system: str = COT_SYSTEM
     cot_user: str = COT_USER
     history_item: str = HISTORY_ITEM
+    inference_history_item: str = INFERENCE_HISTORY_ITEM
+    history_joiner: str = HISTORY_JOINER
     v2_system: str = V2_SYSTEM
     v2_problem: str = V2_PROBLEM
     v2_new: str = V2_NEW
@@ -179,6 +200,8 @@ def load_prompt_set(path: str | Path | None) -> PromptSet:
             raise PromptError(f"prompts file {path}: {key} is not a valid template ({exc})") from None
         missing = REQUIRED_FIELDS[key] - present
         extra = present - ALLOWED_FIELDS[key]
+        if key in ("history_item", "inference_history_item") and not present & ITEM_FIELDS:
+            raise PromptError(f"prompts file {path}: {key} lacks placeholder {{content}} or {{reply}}")
         if missing:
             raise PromptError(f"prompts file {path}: {key} lacks placeholder(s) {', '.join('{' + m + '}' for m in sorted(missing))}")
         if extra:
@@ -187,20 +210,34 @@ def load_prompt_set(path: str | Path | None) -> PromptSet:
 
 
 def numbered(items: Sequence[str], prompts: PromptSet) -> str:
-    return "\n".join(prompts.history_item.format(index=i, content=text) for i, text in enumerate(items, 1))
+    """Plain text items through ``history_item`` (as ``{content}`` and ``{reply}``)."""
+    return prompts.history_joiner.join(
+        prompts.history_item.format(index=i, name="", content=text, reply=text) for i, text in enumerate(items, 1)
+    )
 
 
 def action_history_text(actions: Sequence[Action]) -> list[str]:
-    """Earlier actions as shown to the inference model: ``NAME: content``."""
+    """Earlier actions as ``NAME: content`` (the v2 formats' inference list)."""
     return [f"{a.name}: {a.content}" for a in actions if not a.is_wait]
+
+
+def render_history(actions: Sequence[Action], template: str, prompts: PromptSet) -> str:
+    """The kept (non-wait) actions, numbered from 1 through ``template`` and joined with
+    ``history_joiner``; ``{reply}`` is the reply as written (stripped), or its canonical
+    form when the action was built without one."""
+    kept = [a for a in actions if not a.is_wait]
+    return prompts.history_joiner.join(
+        template.format(index=i, name=a.name, content=a.content, reply=(a.raw or a.render()).strip())
+        for i, a in enumerate(kept, 1)
+    )
 
 
 def inference_messages(problem: str, actions: Sequence[Action], allowed: Sequence[str], prompts: PromptSet) -> list[Message]:
     """v1 inference-stage chat for the problem seen so far."""
     action_list = "\n".join(prompts.action_line.format(name=n, description=ACTION_DESCRIPTIONS[n]) for n in allowed)
     example = next((n for n in allowed if n != "wait"), allowed[0])
-    history_items = action_history_text(actions)
-    history = prompts.inference_history.format(items=numbered(history_items, prompts)) if history_items else ""
+    items = render_history(actions, prompts.inference_history_item, prompts)
+    history = prompts.inference_history.format(items=items) if items else ""
     return [
         {"role": "system", "content": prompts.inference_system.format(action_list=action_list, example=example)},
         {"role": "user", "content": prompts.inference_user.format(problem=problem.strip(), history=history).rstrip()},
@@ -209,12 +246,12 @@ def inference_messages(problem: str, actions: Sequence[Action], allowed: Sequenc
 
 def output_messages(problem: str, options: str, actions: Sequence[Action], prompts: PromptSet) -> list[Message]:
     """v1 output-stage chat; falls back to plain CoT when no action was kept."""
-    kept = [a.content for a in actions if not a.is_wait]
-    if not kept:
+    if not any(not a.is_wait for a in actions):
         return cot_messages(problem, options, prompts)
+    history = render_history(actions, prompts.history_item, prompts)
     return [
         {"role": "system", "content": prompts.output_system},
-        {"role": "user", "content": prompts.output_user.format(history=numbered(kept, prompts), problem=problem.strip(), options=options)},
+        {"role": "user", "content": prompts.output_user.format(history=history, problem=problem.strip(), options=options)},
     ]
 
 

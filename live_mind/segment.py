@@ -128,3 +128,27 @@ def split(text: str, granularity: str = "sentence", min_length: int = 0) -> list
     else:
         raise ValueError(f"unknown granularity {granularity!r}; choose from {', '.join(GRANULARITIES)}")
     return merge_short(pieces, min_length)
+
+
+
+def typed_pieces(text: str, segments: list[str]) -> list[str]:
+    """The characters the simulated user types for each segment (paper §4.1, v1 clock).
+
+    The v1 real-time solver types the sentences exactly as Punkt returns them, one after
+    the other: whitespace *between* two sentences (and around the text) is never typed.
+    Each segment keeps only its characters that lie inside a Punkt sentence span, so a
+    sentence segment becomes the sentence Punkt returns, and finer granularities are
+    charged the same characters in total.  ``segments`` must cover ``text`` (as
+    ``split`` returns them).
+    """
+    if "".join(segments) != text:
+        raise ValueError("segments must cover the text exactly")
+    typed = bytearray(len(text))
+    if text.strip():
+        for start, end in punkt_tokenizer().span_tokenize(text):
+            typed[start:end] = b"\x01" * (end - start)
+    pieces, offset = [], 0
+    for segment in segments:
+        pieces.append("".join(ch for i, ch in enumerate(segment, offset) if typed[i]))
+        offset += len(segment)
+    return pieces

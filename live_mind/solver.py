@@ -16,9 +16,10 @@ from typing import Any
 
 from .clock import CallTime, SimulatedClock, arrival_times, baseline_time_info, typing_delays
 from .controller import CoTController, LiveMindController
-from .data import format_options
+from .data import format_options, typed_options
 from .models.base import ModelError
 from .records import build_record, error_record
+from .segment import typed_pieces
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,25 @@ class TimingConfig:
 
 
 def question_timeline(question: str, options_text: str, segments: list[str], timing: TimingConfig, salt: int = 0) -> tuple[list[float], float, list[float]]:
-    """Segment arrivals, options arrival and the typing delays (segments, then options)."""
+    """Segment arrivals, options arrival and the typing delays (segments, then options).
+
+    ``options_text`` is the options as typed (``data.typed_options``).  Each segment is
+    charged for the characters the v1 user types (``segment.typed_pieces``: whitespace
+    between sentences is not typed), so the input is complete at 0.25 s x (Punkt
+    sentence characters + options characters), as in every published v1 record."""
     seed = None if timing.seed is None else timing.seed + salt
-    delays = typing_delays([*segments, options_text], timing.typing_speed, timing.jitter_sigma, seed)
+    typed = typed_pieces(question, segments)
+    delays = typing_delays([*typed, options_text], timing.typing_speed, timing.jitter_sigma, seed)
     arrivals, options_at = arrival_times(delays[:-1], delays[-1], timing.options_arrival)
     return arrivals, options_at, delays
+
+
+def baseline_input_complete(question: str, options_text: str, timing: TimingConfig, salt: int = 0) -> float:
+    """When the CoT baseline's input is complete: the v1 baseline types the whole
+    question (every character, spaces included) and then the options."""
+    seed = None if timing.seed is None else timing.seed + salt
+    delays = typing_delays([question, options_text], timing.typing_speed, timing.jitter_sigma, seed)
+    return sum(delays) if timing.options_arrival == "typed" else delays[0]
 
 
 def solve_question(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,11 +69,12 @@ def solve_question(controller: LiveMindController | CoTController, row: dict[str
         return error_record(row, mode, "empty question", extra)
     options_text = format_options(row["options"])
     segments = controller.segmenter(question)
-    arrivals, options_at, _ = question_timeline(question, options_text, segments, timing, salt=_salt(row))
+    arrivals, options_at, _ = question_timeline(question, typed_options(row["options"]), segments, timing, salt=_salt(row))
     controller.reset(cache_key=str(row.get("question_id")))
     try:
         if mode == "cot":
             step = controller.step(segments, True, options_text, len(row["options"]))
+            options_at = baseline_input_complete(question, typed_options(row["options"]), timing, salt=_salt(row))
             info = baseline_time_info(options_at, step.completion.seconds)
             timings = [CallTime(len(segments), options_at, options_at, info.current_time)]
         else:

@@ -101,11 +101,12 @@ def test_time_info_several_files_go_to_cwd(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(out)
     assert analyze_time_info.main([first, second, "--no-figures"]) == 0
     table = rows(out / "timeinfo_by_category.csv")
-    assert table[0] == ["Category", "Total", "File 1 Accuracy", "File 1 Latency", "File 1 Gen Time",
-                        "File 2 Accuracy", "File 2 Latency", "File 2 Gen Time"]
-    assert table[1] == cells("All", 4, 25.0, 2.0, 4.0, 50.0, (1.0 + 5.0 + 2.0) / 3, 4.0)
-    assert table[3] == cells("law", 2, 0.0, 2.5, 5.0, 50.0, 3.5, 5.0)
-    assert rows(out / "timeinfo_by_len.csv")[3] == cells(3, 2, 0.0, 3.0, 4.0, 50.0, 5.0, 4.0)
+    # metric-major, as the v1 scripts order several files
+    assert table[0] == ["Category", "Total", "File 1 Accuracy", "File 2 Accuracy", "File 1 Latency",
+                        "File 2 Latency", "File 1 Gen Time", "File 2 Gen Time"]
+    assert table[1] == cells("All", 4, 25.0, 50.0, 2.0, (1.0 + 5.0 + 2.0) / 3, 4.0, 4.0)
+    assert table[3] == cells("law", 2, 0.0, 50.0, 2.5, 3.5, 5.0, 5.0)
+    assert rows(out / "timeinfo_by_len.csv")[3] == cells(3, 2, 0.0, 50.0, 3.0, 5.0, 4.0, 4.0)
 
 
 def test_files_that_disagree_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -241,9 +242,11 @@ def test_actions_two_files_and_missing_steps(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(tmp_path)
     assert analyze_actions.main([first, second, "--no-figures"]) == 0
     table = rows(tmp_path / "actions_per_step.csv")
-    assert table[0] == ["Step", *ACTION_HEADER, *(h.replace("File 1", "File 2") for h in ACTION_HEADER)]
-    assert table[2] == cells(1, 3, 100 * 1 / 3, 0.0, 100 * 1 / 3, 100 * 1 / 3, 0.0,
-                             3, 0.0, 0.0, 100 * 1 / 3, 100 * 2 / 3, 0.0)
+    assert table[0] == ["Step", *(h for pair in zip(ACTION_HEADER, (h.replace("File 1", "File 2") for h in ACTION_HEADER))
+                                  for h in pair)]  # metric-major
+    first_cells = [3, 100 * 1 / 3, 0.0, 100 * 1 / 3, 100 * 1 / 3, 0.0]
+    second_cells = [3, 0.0, 0.0, 100 * 1 / 3, 100 * 2 / 3, 0.0]
+    assert table[2] == cells(1, *(c for pair in zip(first_cells, second_cells) for c in pair))
 
 
 def test_actions_need_action_information(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -258,6 +261,33 @@ def test_kept_actions_cannot_outnumber_calls(tmp_path: Path) -> None:
         record_actions(rec)
     rec["action"] = ["no action format"]
     assert record_actions(rec).types == ("unparsed",)
+
+
+def test_out_of_set_names_kept_by_the_v1_rule_count_as_unparsed() -> None:
+    rec = record(1, "math", ONE, RIGHT, tokens=[3, 4, 9], steps=steps("inference", "wait"))
+    rec["steps"][1].update(action="wai", parse_rule="strict")
+    assert record_actions(rec).types == ("inference", "unparsed")
+    rec["steps"][1]["parse_rule"] = None
+    with pytest.raises(AnalysisError, match="unknown action 'wai'"):
+        record_actions(rec)
+
+
+def test_v1_wait_rule_positions_kept_actions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    kept = ["action background. a", "action inference. b"]
+    rec = record(1, "math", ONE, RIGHT, tokens=[4, 30, 4, 12, 9], action=kept)
+    sequence = record_actions(rec)
+    assert (sequence.types, sequence.positioned, sequence.wait_rule) == (
+        ("wait", "background", "wait", "inference"), True, True)
+    assert record_actions(rec, wait_tokens=None).positioned is False  # rule off
+    mismatch = record(2, "math", ONE, RIGHT, tokens=[4, 30, 5, 12, 9], action=kept)  # 3 non-4 calls, 2 kept
+    assert (record_actions(mismatch).positioned, record_actions(mismatch).wait_rule) == (False, False)
+    path = write(tmp_path / "all.json", [rec, mismatch])
+    assert analyze_actions.main([path, "--no-figures"]) == 0
+    out = capsys.readouterr().out
+    assert "v1 wait rule applied to 1 with kept actions only" in out and "1 with kept actions only, left out" in out
+    assert rows(tmp_path / "actions_per_step.csv")[1] == cells("All", 4, 25.0, 25.0, 0.0, 50.0, 0.0)
+    assert analyze_actions.main([path, "--no-figures", "--wait-tokens", "0"]) == 0
+    assert "wait rule applied" not in capsys.readouterr().out
 
 
 # --- compare_runs.py and --compare ------------------------------------------------------

@@ -24,6 +24,7 @@ from live_mind.data import (
 )
 from live_mind.segment import count_sentences
 
+PUBLISHED_RUN = "data/livemind-v1/llama_3_70b_lm/all.json"
 QUESTIONS_1400 = "data/mmlu-pro-1400"
 
 
@@ -103,10 +104,14 @@ def test_shared_1400_questions_load_and_select_all(tmp_path):
     validate_data_path(folder)
     rows = load_questions(str(folder), cache_dir=str(tmp_path / "cache"))
     assert len(rows) == 1400
-    for procedure in ("per-category", "whole-set"):
+    for procedure in ("v1", "per-category"):
         selected = select_questions(rows, 100, procedure=procedure)
         assert len(selected) == 1400
         assert {r["question_id"] for r in selected} == {r["question_id"] for r in rows}
+    # the published run lists its categories in the paper's fixed order, as v1 selection does
+    # (the ids inside a category differ here: the shuffle ran over the full 12,032-row split)
+    published = json.loads(shared_path(PUBLISHED_RUN).read_text(encoding="utf-8"))
+    assert [r["category"] for r in select_questions(rows, 100)] == [r["category"] for r in published]
 
 
 def test_is_local_source(hub_folder):
@@ -179,10 +184,13 @@ def _many_rows() -> list[dict]:
     return [_row(i, cats[i % 3] if i < 30 else "law") for i in range(40)]
 
 
-def test_select_groups_in_first_seen_order_and_takes_n():
+def test_select_groups_in_the_paper_category_order_and_takes_n():
     rows = _many_rows()
     chosen = select_questions(rows, 4)
     assert [r["category"] for r in chosen] == ["math"] * 4 + ["law"] * 4 + ["biology"] * 4
+    old = select_questions([r for r in rows if r["category"] != "math"] + [r for r in rows if r["category"] == "math"],
+                           4, procedure="per-category")
+    assert [r["category"] for r in old] == ["law"] * 4 + ["biology"] * 4 + ["math"] * 4  # first-seen order
     assert len({r["question_id"] for r in chosen}) == 12
 
 
@@ -191,8 +199,9 @@ def test_select_is_deterministic_and_seeded():
     ids = lambda sel: [r["question_id"] for r in sel]  # noqa: E731
     assert ids(select_questions(rows, 5)) == ids(select_questions(rows, 5, seed=42))
     assert ids(select_questions(rows, 5, seed=1)) != ids(select_questions(rows, 5, seed=2))
-    whole = select_questions(rows, 5, procedure="whole-set")
-    assert ids(whole) == ids(select_questions(rows, 5, procedure="whole-set"))
+    old = select_questions(rows, 5, procedure="per-category")
+    assert ids(old) == ids(select_questions(rows, 5, procedure="per-category"))
+    assert ids(old) != ids(select_questions(rows, 5))
 
 
 def test_select_documented_per_category_procedure():
@@ -201,21 +210,30 @@ def test_select_documented_per_category_procedure():
     rows = _many_rows()
     law = [r for r in rows if r["category"] == "law"]
     random.Random(7).shuffle(law)
-    chosen = [r for r in select_questions(rows, 3, seed=7) if r["category"] == "law"]
+    chosen = [r for r in select_questions(rows, 3, seed=7, procedure="per-category") if r["category"] == "law"]
     assert chosen == law[:3]
     # a category's pick does not depend on the other categories being present
     only_law = [r for r in rows if r["category"] == "law"]
-    assert select_questions(only_law, 3, seed=7) == chosen
+    assert select_questions(only_law, 3, seed=7, procedure="per-category") == chosen
 
 
-def test_select_documented_whole_set_procedure():
-    import numpy as np
+def test_select_v1_procedure_with_datasets_directly():
+    """The paper's selection written out with ``datasets``: the split in question_id
+    order, one whole-split shuffle with seed 42, then the first N of each category in
+    the fixed category order."""
+    import datasets
 
-    rows = _many_rows()
-    order = np.random.default_rng(42).permutation(len(rows))
-    expected = [rows[i] for i in order if rows[i]["category"] == "biology"][:2]
-    chosen = [r for r in select_questions(rows, 2, procedure="whole-set") if r["category"] == "biology"]
-    assert chosen == expected
+    categories = ["computer science", "math", "chemistry", "engineering", "law", "biology", "health",
+                  "physics", "business", "philosophy", "economics", "other", "psychology", "history"]
+    mixed = ["history", "math", "law", "computer science", "physics", "other", "math", "biology"]
+    rows = [_row(i, mixed[(i * 5) % len(mixed)]) for i in range(120)]
+    split = datasets.Dataset.from_list(rows).shuffle(seed=42)
+    expected = [row["question_id"] for cat in categories
+                for row in [r for r in split if r["category"] == cat][:6]]
+    reordered = rows[::-1]  # the input order does not matter: question_id order is restored
+    assert [r["question_id"] for r in select_questions(reordered, 6, seed=42)] == expected
+    assert [r["question_id"] for r in select_questions(reordered, 6)][:6] == expected[:6]
+    assert [r["question_id"] for r in select_questions(rows, 6, seed=3)] != expected
 
 
 def test_select_none_keeps_all_grouped_in_order():
@@ -236,6 +254,8 @@ def test_select_more_than_available_and_bad_arguments():
         select_questions(rows, -1)
     with pytest.raises(ValueError, match="unknown procedure"):
         select_questions(rows, 1, procedure="random")
+    with pytest.raises(ValueError, match="unknown procedure"):
+        select_questions(rows, 1, procedure="whole-set")
 
 
 # --------------------------------------------------------------------------- rendering
@@ -281,3 +301,13 @@ def test_is_correct():
     assert is_correct("... The answer is (E).", "E")
     assert not is_correct("... The answer is (E).", "D")
     assert not is_correct("no prediction here", "A")
+
+
+def test_batched_pre_sort_uses_the_paper_category_order():
+    from live_mind.batch import order_by_length
+
+    rows = [_row(1, "history"), _row(2, "math"), _row(3, "computer science"), _row(4, "math")]
+    rows[0]["question"] = "One sentence only?"
+    ordered = order_by_length(rows, lambda text: text.split("? "))
+    # one segment first, then two segments in category order (computer science before math)
+    assert [r["question_id"] for r in ordered] == [1, 3, 2, 4]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from live_mind.actions import ACTION_DESCRIPTIONS, ACTION_SETS, LENIENT, STRICT, Action
+from live_mind.actions import ACTION_DESCRIPTIONS, ACTION_SETS, LENIENT, STRICT, Action, parse_reply
 from live_mind.formats import MemoryItem, V1Format, make_format
 from live_mind.prompts import (
     ANSWER_FORMAT,
@@ -241,3 +242,30 @@ def test_braces_in_questions_and_actions_are_not_templates():
     assert problem in user and "1. inference: use {history} and {0}" in user
     out = output_messages(problem, "Options are:\n(A): {1}", actions, P)[1]["content"]
     assert problem in out and "(A): {1}" in out and "1. use {history} and {0}" in out
+
+
+def test_shipped_v1_layout_prompts_render_the_v1_history_structure():
+    """Each kept reply as written, numbered (1) (2), joined by spaces, in both stages."""
+    prompts = load_prompt_set(Path(__file__).resolve().parents[1] / "examples" / "prompts_v1_layout.toml")
+    kept = [parse_reply("action background. Light scatters.", ACTION_SETS["CAS"], "v1"),
+            parse_reply("action wait.", ACTION_SETS["CAS"], "v1"),
+            parse_reply("action inference.\nShort waves scatter more.  ", ACTION_SETS["CAS"], "v1")]
+    expected = "(1) action background. Light scatters. (2) action inference.\nShort waves scatter more."
+    user = inference_messages("The sky is blue.", kept, ACTION_SETS["CAS"], prompts)[1]["content"]
+    assert user.endswith(expected)
+    final = output_messages("The sky is blue. Why?", OPTIONS, kept, prompts)[1]["content"]
+    assert expected in final and final.endswith(OPTIONS)
+    # the defaults keep the toolkit's layout: NAME: content to inference, content alone to output
+    default = inference_messages("x.", kept, ACTION_SETS["CAS"], P)[1]["content"]
+    assert default.endswith("1. background: Light scatters.\n2. inference: Short waves scatter more.")
+    assert "1. Light scatters.\n2. Short waves scatter more." in output_messages("x.", OPTIONS, kept, P)[1]["content"]
+
+
+def test_item_templates_must_show_the_action(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('history_item = "({index}) {name}"\n', encoding="utf-8")
+    with pytest.raises(PromptError, match="content.*reply"):
+        load_prompt_set(path)
+    path.write_text('inference_history_item = "({index}) {reply} {other}"\n', encoding="utf-8")
+    with pytest.raises(PromptError, match="unknown placeholder"):
+        load_prompt_set(path)

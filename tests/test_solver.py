@@ -1,9 +1,12 @@
 """The real-time solver with a scripted model (paper §4.1; issue 2 items 6 and 9, issue 6 item 3).
 
-Timeline used throughout (0.25 s per character): the question "The sky is blue. Why is
-it blue?" has the segments "The sky is blue. " (17 characters) and "Why is it blue?" (15);
-the options block "Options are:\\n(A): red\\n(B): blue" has 31.  So the segments arrive
-at 4.25 and 8.0 s and the options at 8.0 + 7.75 = 15.75 s.
+Timeline used throughout (0.25 s per character), as the v1 user types: the question "The
+sky is blue. Why is it blue?" has the segments "The sky is blue. " and "Why is it blue?";
+the user types the Punkt sentences "The sky is blue." (16 characters, the space between
+sentences is not typed) and "Why is it blue?" (15), then the options with a newline after
+every option, "Options are:\\n(A): red\\n(B): blue\\n" (32).  So the segments arrive at
+4.0 and 7.75 s and the options at 7.75 + 8.0 = 15.75 s.  The CoT baseline types the whole
+question (32 characters, spaces included) and the options: complete at 16.0 s.
 """
 
 from __future__ import annotations
@@ -47,9 +50,9 @@ def livemind_model(seconds: float = 1.0, final: str = "Blue light scatters. The 
 def test_timeline_of_the_test_question():
     controller = LiveMindController(ScriptedModel())
     segments = controller.segmenter(ROW["question"])
-    arrivals, options_at, delays = question_timeline(ROW["question"], "Options are:\n(A): red\n(B): blue", segments, TimingConfig())
+    arrivals, options_at, delays = question_timeline(ROW["question"], "Options are:\n(A): red\n(B): blue\n", segments, TimingConfig())
     assert segments == ["The sky is blue. ", "Why is it blue?"]
-    assert (arrivals, options_at, delays) == ([4.25, 8.0], 15.75, [4.25, 3.75, 7.75])
+    assert (arrivals, options_at, delays) == ([4.0, 7.75], 15.75, [4.0, 3.75, 8.0])
 
 
 # --------------------------------------------------------------------------- LiveMind records
@@ -68,14 +71,14 @@ def test_livemind_record_schema_model_faster_than_typing():
     assert all(len(v) == 3 for v in usage.values())  # 2 sentences + the final call
     assert usage["total_tokens"] == [p + c for p, c in zip(usage["prompt_tokens"], usage["completion_tokens"])]
 
-    # calls 4.25-5.25 and 8.0-9.0; final 15.75-16.75
+    # calls 4.0-5.0 and 7.75-8.75; final 15.75-16.75
     assert list(record["time_info"]) == TIME_KEYS
     assert record["time_info"] == {"current_time": 16.75, "latency": 1.0, "total_gen_time": 3.0, "overhead_time": 0.0}
     steps = record["steps"]
     assert all(STEP_KEYS <= set(s) for s in steps)
     assert [(s["kind"], s["segments"], s["arrival"], s["start"], s["end"]) for s in steps] == [
-        ("inference", 1, 4.25, 4.25, 5.25),
-        ("inference", 2, 8.0, 8.0, 9.0),
+        ("inference", 1, 4.0, 4.0, 5.0),
+        ("inference", 2, 7.75, 7.75, 8.75),
         ("final", 2, 15.75, 15.75, 16.75),
     ]
     assert [(s["action"], s["parse_rule"]) for s in steps] == [("background", "strict"), ("wait", "strict"), (None, None)]
@@ -86,16 +89,16 @@ def test_livemind_record_schema_model_faster_than_typing():
 
 def test_livemind_model_slower_than_typing():
     record = solve_question(LiveMindController(livemind_model(7.0)), ROW, TimingConfig())
-    # 4.25-11.25; 11.25-18.25 (waits for the model); final 18.25-25.25.
-    # latency 25.25 - 15.75 = 9.5; overhead 18.25 - 15.75 = 2.5; total 3 x 7 = 21.
-    assert record["time_info"] == {"current_time": 25.25, "latency": 9.5, "total_gen_time": 21.0, "overhead_time": 2.5}
-    assert [(s["start"], s["end"]) for s in record["steps"]] == [(4.25, 11.25), (11.25, 18.25), (18.25, 25.25)]
+    # 4.0-11.0; 11.0-18.0 (waits for the model); final 18.0-25.0.
+    # latency 25.0 - 15.75 = 9.25; overhead 18.0 - 15.75 = 2.25; total 3 x 7 = 21.
+    assert record["time_info"] == {"current_time": 25.0, "latency": 9.25, "total_gen_time": 21.0, "overhead_time": 2.25}
+    assert [(s["start"], s["end"]) for s in record["steps"]] == [(4.0, 11.0), (11.0, 18.0), (18.0, 25.0)]
 
 
 def test_livemind_cancel_on_complete():
     record = solve_question(LiveMindController(livemind_model(7.0)), ROW, TimingConfig(cancel_on_complete=True))
-    # 4.25-11.25; 11.25-18.25 cut at 15.75 (charged 4.5, output dropped); final 15.75-22.75.
-    assert record["time_info"] == {"current_time": 22.75, "latency": 7.0, "total_gen_time": 18.5, "overhead_time": 0.0}
+    # 4.0-11.0; 11.0-18.0 cut at 15.75 (charged 4.75, output dropped); final 15.75-22.75.
+    assert record["time_info"] == {"current_time": 22.75, "latency": 7.0, "total_gen_time": 18.75, "overhead_time": 0.0}
     assert [(s["action"], s["parse_rule"], s["cancelled"]) for s in record["steps"][:2]] == [
         ("background", "strict", False),
         ("cancelled", "cancelled", True),
@@ -113,8 +116,8 @@ def test_wrong_prediction_and_no_prediction():
 
 def test_typing_speed_scales_the_timeline():
     record = solve_question(LiveMindController(livemind_model(1.0)), ROW, TimingConfig(typing_speed=0.5))
-    # arrivals 8.5 and 16.0; options 31.5; final 31.5-32.5.
-    assert [s["start"] for s in record["steps"]] == [8.5, 16.0, 31.5]
+    # arrivals 8.0 and 15.5; options 15.5 + 16.0 = 31.5; final 31.5-32.5.
+    assert [s["start"] for s in record["steps"]] == [8.0, 15.5, 31.5]
     assert record["time_info"]["current_time"] == 32.5
 
 
@@ -125,7 +128,7 @@ def test_jitter_is_reproducible_per_question():
     other = solve_question(LiveMindController(livemind_model()), {**ROW, "question_id": 12}, timing)
     assert first["steps"] == again["steps"] and first["time_info"] == again["time_info"]
     assert [s["arrival"] for s in other["steps"]] != [s["arrival"] for s in first["steps"]]
-    assert [s["arrival"] for s in first["steps"]][:2] != [4.25, 8.0]
+    assert [s["arrival"] for s in first["steps"]][:2] != [4.0, 7.75]
 
 
 # --------------------------------------------------------------------------- CoT baseline
@@ -137,8 +140,8 @@ def test_cot_record():
     assert len(model.calls) == 1
     assert (record["mode"], record["pred"], record["correct"], record["error"]) == ("cot", "B", True, None)
     assert all(len(v) == 1 for v in record["usage"].values())
-    # one call on the complete question at 15.75: latency = its time
-    assert record["time_info"] == {"current_time": 22.75, "latency": 7.0, "total_gen_time": 7.0, "overhead_time": 0.0}
+    # one call on the complete question at 16.0: latency = its time
+    assert record["time_info"] == {"current_time": 23.0, "latency": 7.0, "total_gen_time": 7.0, "overhead_time": 0.0}
     assert [(s["kind"], s["segments"], s["action"], s["parse_rule"]) for s in record["steps"]] == [("final", 2, None, None)]
     assert record["actions"] == []
 
@@ -146,7 +149,7 @@ def test_cot_record():
 def test_cot_step_has_times():
     record = solve_question(CoTController(ScriptedModel(seconds=7.0)), ROW, TimingConfig())
     step = record["steps"][0]
-    assert (step["arrival"], step["start"], step["end"]) == (15.75, 15.75, 22.75)
+    assert (step["arrival"], step["start"], step["end"]) == (16.0, 16.0, 23.0)
 
 
 # --------------------------------------------------------------------------- failures become records

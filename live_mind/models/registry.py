@@ -99,7 +99,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "transformers": (), "llamacpp": ("gguf",), "openai": ("base_url", "model"), "vllm": ("model",),
     "scripted": (),
 }
-_ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens"}
+_ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
+               "max_new_tokens", "parse"}
+PARSE_RULES = ("v1", "lenient")  # as live_mind.actions.PARSE_RULES
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
 _SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH)", re.I)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -147,6 +149,10 @@ class ModelSpec:
     """Default for --constrain_actions (backends supporting ``ChatRequest.lead_choices``)."""
     inference_max_new_tokens: int | None = None
     """Default token limit of inference-stage calls (None: --max_new_tokens)."""
+    max_new_tokens: int | None = None
+    """Default for --max_new_tokens (None: 512)."""
+    parse: str | None = None
+    """Default for --parse, "v1" or "lenient" (None: "v1", the paper's rule)."""
 
 
 # ---------------------------------------------------------------- loading and resolving
@@ -196,6 +202,12 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
     inference_tokens = raw.get("inference_max_new_tokens")
     if inference_tokens is not None and (not isinstance(inference_tokens, int) or isinstance(inference_tokens, bool) or inference_tokens < 1):
         raise ConfigError(f"{where}: inference_max_new_tokens must be a positive integer, got {inference_tokens!r}")
+    max_tokens = raw.get("max_new_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+        raise ConfigError(f"{where}: max_new_tokens must be a positive integer, got {max_tokens!r}")
+    parse = raw.get("parse")
+    if parse is not None and parse not in PARSE_RULES:
+        raise ConfigError(f"{where}: parse must be one of {', '.join(PARSE_RULES)}, got {parse!r}")
     _check_type(where, "description", description, _STR)
     _check_type(where, "prime_actions", prime, _BOOL)
     params = {k: v for k, v in raw.items() if k not in _ENTRY_KEYS}
@@ -212,7 +224,7 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
         missing.append("gguf or model_path")
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} for backend {backend}")
-    return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens)
+    return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens, max_tokens, parse)
 
 
 def load_specs(path: str | os.PathLike[str] | None = None) -> dict[str, ModelSpec]:
