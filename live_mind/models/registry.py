@@ -88,7 +88,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
         "gpu_memory_utilization": _NUM, "quantization": _STR, "max_model_len": _INT, "dtype": _STR,
         "enable_prefix_caching": _BOOL, "seed": _INT, "trust_remote_code": _BOOL, "enforce_eager": _BOOL,
         "distributed_executor_backend": _STR, "stop_tokens": _STR_LIST, "engine_args": _TABLE,
-        "heal_prefix": _BOOL, "cpu_kv_cache_gib": _NUM,
+        "heal_prefix": _BOOL, "cpu_kv_cache_gib": _NUM, "streaming_sessions": _BOOL, "max_sessions": _INT,
     },
     "scripted": {
         "default": _STR, "rules": _TABLE, "seconds": _NUM, "sleep": _NUM, "fail_on": _STR,

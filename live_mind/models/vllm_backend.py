@@ -37,6 +37,10 @@ touches the paper's protocol.
 ``model = "embedded"`` runs the embedded SmolLM2 GGUF: it is exported once to a Hugging
 Face folder (``export.py``), which vLLM loads.  On CPU the KV cache size comes from
 ``VLLM_CPU_KVCACHE_SPACE`` (GiB); ``cpu_kv_cache_gib`` sets it when the variable is unset.
+
+``streaming_sessions = true`` serves each question as one vLLM streaming-input session
+instead (``vllm_sessions.py``): new text is appended to the live request, the KV cache of
+everything before is kept.  It pays off with the append-only prompt layout (UA-SPI).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import time
 from typing import Any, Sequence
 
 from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature
-from .mapping import chat_prompt_ids, completion_from_request_output, end_of_turn_ids, sampling_kwargs, split_for_healing
+from .mapping import chat_prompt_text, completion_from_request_output, end_of_turn_ids, sampling_kwargs, split_for_healing
 
 EMBEDDED = "embedded"
 """``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
@@ -147,6 +151,8 @@ class VLLMChatModel:
         stop_tokens: Sequence[str] = (),
         heal_prefix: bool = True,
         cpu_kv_cache_gib: float | None = None,
+        streaming_sessions: bool = False,
+        max_sessions: int = 32,
         engine_args: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
@@ -157,7 +163,6 @@ class VLLMChatModel:
             from .export import export_embedded_hf
 
             model = str(export_embedded_hf(dtype="bfloat16" if dtype == "auto" else dtype))
-        from vllm import LLM
 
         args: dict[str, Any] = dict(
             model=model,
@@ -181,17 +186,32 @@ class VLLMChatModel:
         self.name = name or source_name
         self.heal_prefix = heal_prefix
         self.engine_args = args
-        self.llm = LLM(**args)
-        self.tokenizer = self.llm.get_tokenizer()
+        self.sessions = None
+        if streaming_sessions:
+            from .vllm_sessions import SessionEngine
+
+            self.llm = None
+            self.sessions = SessionEngine(args, max_sessions=max_sessions, stop_tokens=stop_tokens)
+            self.tokenizer = self.sessions.tokenizer
+        else:
+            from vllm import LLM
+
+            self.llm = LLM(**args)
+            self.tokenizer = self.llm.get_tokenizer()
         self.stop_token_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
         self.max_model_len = max_model_len
 
-    def _encode(self, request: ChatRequest) -> tuple[list[int], str]:
-        """Prompt ids, and the whitespace of the priming prefix held back for healing."""
+    def _render(self, request: ChatRequest) -> tuple[str, str]:
+        """Prompt text, and the whitespace of the priming prefix held back for healing."""
         prefix, held = request.assistant_prefix, ""
         if self.heal_prefix and not request.lead_choices:
             prefix, held = split_for_healing(prefix, request.choices)
-        return chat_prompt_ids(self.tokenizer, request.messages, prefix), held
+        return chat_prompt_text(self.tokenizer, request.messages, prefix), held
+
+    def _encode(self, request: ChatRequest) -> tuple[list[int], str]:
+        """Prompt ids (no second BOS: the template writes it), and the held whitespace."""
+        text, held = self._render(request)
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]), held
 
     def _sampling_params(self, request: ChatRequest, held: str = "") -> Any:
         from vllm import SamplingParams
@@ -208,6 +228,8 @@ class VLLMChatModel:
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         if not requests:
             return []
+        if self.sessions is not None:
+            return self.sessions.complete(requests, self._render, self.stop_token_ids)
         encoded = [self._encode(r) for r in requests]
         prompts = [{"prompt_token_ids": ids} for ids, _ in encoded]
         if self.max_model_len:
