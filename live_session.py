@@ -1,4 +1,4 @@
-"""Live LiveMind session in the terminal (issue 5 item 5; core in ``live_mind/live.py``).
+"""Live LiveMind session in the terminal (core in ``live_mind/live.py``).
 
 Type a question: while you type, a background worker lets the model act on every
 completed sentence and prints its actions; press Enter and the final answer streams,

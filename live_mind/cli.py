@@ -1,8 +1,8 @@
 """Command-line plumbing shared by ``run_solver.py`` and ``run_batch_solver.py``.
 
-Everything that can be wrong with the input is checked here, before any model loads
-(issue 6): each problem becomes one line on stderr and exit code 2.  The scripts stay
-thin: parse, ``validate``, ``build_controller``, loop, write.
+Everything that can be wrong with the input is checked here, before any model loads:
+each problem becomes one line on stderr and exit code 2.  The scripts stay thin: parse,
+``validate``, ``build_controller``, loop, write.
 """
 
 from __future__ import annotations

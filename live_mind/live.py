@@ -1,4 +1,4 @@
-"""The live session core: LiveMind on text that is being typed right now (issue 5 item 5).
+"""The live session core: LiveMind on text that is being typed right now.
 
 ``live_session.py`` is the terminal front end; everything it needs that can be tested
 lives here.  The parts:

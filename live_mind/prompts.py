@@ -15,7 +15,7 @@ v1 message layout:
   user = numbered earlier inferences, the complete problem, the options;
 * no earlier action: the plain chain-of-thought prompt (also the baseline).
 
-The ``V2_*`` texts serve the v2 layouts of ``formats.py`` (issue 5).  ``V2_SYSTEM``
+The ``V2_*`` texts serve the v2 layouts of ``formats.py``.  ``V2_SYSTEM``
 covers *both* stages, so every call of one question -- inference and final -- starts
 with the same system message and a prefix-reusing backend never re-reads it.
 """
@@ -70,7 +70,7 @@ COT_USER = "{problem}\n\n{options}"
 
 HISTORY_ITEM = "{index}. {content}"
 
-# --- v2 layouts (formats.py, issue 5) ----------------------------------------------------
+# --- v2 layouts (formats.py) ----------------------------------------------------
 
 V2_SYSTEM = (
     "You are reading a problem while the user is still typing it, so you only see its beginning. "

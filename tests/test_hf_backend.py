@@ -1,4 +1,4 @@
-"""The transformers chat backend (issue 2 item 7) and its prefix KV reuse (issue 5 item 2).
+"""The transformers chat backend and its prefix KV reuse.
 
 Tests marked ``model`` run the real embedded SmolLM2-135M-Instruct, loaded once per
 session by the ``embedded_model`` fixture (conftest.py); they keep ``max_new_tokens``

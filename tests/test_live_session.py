@@ -1,4 +1,4 @@
-"""The live session (issue 5 item 5): segment tracking, the background worker, cancellation,
+"""The live session: segment tracking, the background worker, cancellation,
 replay in real time with a slow scripted model, and one short replay with the embedded model."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""OpenAI-compatible backend against a local stub server (issue 4, item 3).
+"""OpenAI-compatible backend against a local stub server.
 
 The stub (``http.server`` on 127.0.0.1, random port) answers the chat and completions
 endpoints, fails with scripted status codes first, and records every request, the

@@ -1,4 +1,4 @@
-"""Model configuration file: parsing, errors, checks before loading, secrets (issue 4, item 1)."""
+"""Model configuration file: parsing, errors, checks before loading, secrets."""
 
 from __future__ import annotations
 

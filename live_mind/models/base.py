@@ -7,7 +7,7 @@ list plus the few knobs the LiveMind protocol needs:
 * ``assistant_prefix`` -- *response priming*: the assistant turn is opened with this
   text (after the chat template's generation prompt) and the model continues it.
   Small models such as SmolLM2-135M rarely start a reply with ``action NAME.`` on their
-  own; starting the turn for them with ``"action "`` fixes the format (issue 2).
+  own; starting the turn for them with ``"action "`` fixes the format.
   The returned ``Completion.text`` is the continuation only, without the prefix.
 * ``cache_key`` -- requests with the same key belong to one question; a backend that
   keeps KV caches may reuse the previous call's cache for the common prefix.

@@ -1,4 +1,4 @@
-"""Local chat backend on Hugging Face ``transformers`` (issue 2 item 7; issue 5 item 2).
+"""Local chat backend on Hugging Face ``transformers``.
 
 This is the backend the paper's experiments need when no inference server is at hand:
 the inference model and the output model of §3 run in-process, and every call is

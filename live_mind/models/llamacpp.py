@@ -1,4 +1,4 @@
-"""llama.cpp backend, in process through llama-cpp-python (issue 4, item 4).
+"""llama.cpp backend, in process through llama-cpp-python.
 
 For laptops: GGUF weights run by llama.cpp's quantized CPU kernels.  Decoding is greedy
 (temperature 0, ``repeat_penalty`` 1.0) and stops at the model's end-of-generation

@@ -1,4 +1,4 @@
-"""OpenAI-compatible backend: vLLM serve, SGLang, TGI, llama.cpp server, OpenAI (issue 4, item 3).
+"""OpenAI-compatible backend: vLLM serve, SGLang, TGI, llama.cpp server, OpenAI.
 
 A batch is sent as concurrent HTTP requests (``max_concurrency`` worker threads), so a
 cluster of replicas behind one endpoint serves LiveMind's batched solver without any

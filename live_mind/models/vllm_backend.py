@@ -1,4 +1,4 @@
-"""vLLM backend: the paper's engine for Llama-3-70B/8B (issue 4, item 2; paper §4).
+"""vLLM backend: the paper's engine for Llama-3-70B/8B (paper §4).
 
 One ``vllm.LLM`` per model, with tensor / pipeline parallelism, a GPU memory fraction,
 quantization (the paper ran AWQ 4-bit checkpoints), ``max_model_len`` and automatic
