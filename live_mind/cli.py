@@ -26,7 +26,7 @@ from .prompts import PromptError, PromptSet, load_prompt_set
 from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
 
-DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MODEL = registry.DEFAULT_MODEL
 
 
 class UsageError(ValueError):
