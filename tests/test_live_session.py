@@ -4,8 +4,9 @@ replay in real time with a slow scripted model, and one short replay with the em
 from __future__ import annotations
 
 import json
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +16,7 @@ import live_session
 from live_mind import cli
 from live_mind.controller import LiveMindController
 from live_mind.formats import make_format
-from live_mind.live import GenerationControl, LiveEvent, LiveSession, SegmentTracker, replay
+from live_mind.live import LiveEvent, LiveSession, SegmentTracker, replay
 from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
 from live_mind.segment import split
@@ -28,8 +29,8 @@ OPTIONS = "Options are:\n(A): red\n(B): scattering"
 class SleepyModel:
     """A scripted model that takes ``seconds`` of real time per call.
 
-    With ``stoppable`` it exposes ``should_stop`` (the cooperative stop hook of
-    ``live.GenerationControl``) and returns early once it is set."""
+    With ``stoppable`` it honours the request's ``stop`` signal (the chat-model
+    protocol's stop) and returns early once it is set."""
 
     seconds: float = 0.3
     final_seconds: float | None = None
@@ -38,20 +39,18 @@ class SleepyModel:
     name: str = "sleepy"
     stopped: int = 0
 
-    def __post_init__(self) -> None:
-        if self.stoppable:
-            self.should_stop = None
-
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         start = time.perf_counter()
         final = bool(requests[0].choices) or "Options are" in requests[0].messages[-1]["content"]
         budget = self.final_seconds if final and self.final_seconds is not None else self.seconds
+        stop = requests[0].stop
         while time.perf_counter() - start < budget:
-            if self.stoppable and self.should_stop and self.should_stop():
+            if self.stoppable and stop is not None and stop.is_set():
                 self.stopped += 1
                 break
             time.sleep(0.005)
-        [out] = self.inner.complete(requests)
+        plain = [replace(r, stop=None) for r in requests] if not self.stoppable else requests
+        [out] = self.inner.complete(plain)
         out.seconds = time.perf_counter() - start
         return [out]
 
@@ -115,7 +114,8 @@ def test_replay_records_latency_and_actions():
     assert result.input_complete >= (len(QUESTION) + 1 + len(OPTIONS)) * 0.01 - 0.05
     assert [e.kind for e in events if e.kind == "segment"] == ["segment"] * 3
     assert any(e.kind == "action" and e.step.action_name == "inference" for e in events)
-    assert events[-1].kind == "final" and not result.streamed
+    assert events[-1].kind == "final" and result.streamed  # the scripted model streams word by word
+    assert [e.text for e in events if e.kind == "token"] == ["Light ", "scatters. ", "The ", "answer ", "is ", "(B)."]
     shown = "".join(e.text for e in events if e.kind in ("final_start", "token", "final"))
     assert shown == result.response
 
@@ -155,7 +155,6 @@ def test_cancel_on_complete_really_stops_the_running_call():
 def test_cancel_without_a_stop_hook_waits_and_drops_the_output():
     model = SleepyModel(seconds=1.0, final_seconds=0.05, stoppable=False)
     session = LiveSession(controller(model), OPTIONS, 2, cancel_on_complete=True)
-    assert session.control.mode == "none" and not session.control.can_stop
     result = replay(session, "One sentence. Another one.", OPTIONS, typing_speed=0.002, options_arrival="instant")
     assert [s.parse_rule for s in result.steps] == ["cancelled", None]
     assert result.time_info.overhead_time > 0.5 and result.latency > 0.5
@@ -220,15 +219,9 @@ def test_live_replay_with_the_embedded_model(embedded_model, tmp_path, monkeypat
     path.write_text(json.dumps({"question": QUESTION, "options": ["red", "light scattering"], "answer": "B"}))
     monkeypatch.setattr(live_session.registry, "build", lambda spec, **kw: embedded_model)
     out = tmp_path / "live.json"
-    try:
-        code = live_session.main(["--replay", str(path), "--typing_speed", "0.03", "--max_new_tokens", "12",
-                                  "--final_max_new_tokens", "24", "--cancel_on_complete", "--baseline",
-                                  "--output_file", str(out)])
-        control = GenerationControl.for_model(embedded_model)
-        assert control.can_stop and control.can_stream
-    finally:
-        GenerationControl.for_model(embedded_model).detach()
-    assert "_forward" not in vars(embedded_model)
+    code = live_session.main(["--replay", str(path), "--typing_speed", "0.03", "--max_new_tokens", "12",
+                              "--final_max_new_tokens", "24", "--cancel_on_complete", "--baseline",
+                              "--output_file", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "latency:" in printed and "(streamed)" in printed and "baseline (CoT) latency" in printed
@@ -241,19 +234,12 @@ def test_live_replay_with_the_embedded_model(embedded_model, tmp_path, monkeypat
 
 
 @pytest.mark.model
-def test_forced_stop_keeps_the_cache(embedded_model):
-    control = GenerationControl.for_model(embedded_model)
-    try:
-        messages = [{"role": "user", "content": "Count from one to fifty in words."}]
-        control.stop.set()
-        control.begin_call(None)
-        [stopped] = embedded_model.complete([ChatRequest(messages, max_new_tokens=40, cache_key="stop-test")])
-        control.stop.clear()
-        assert stopped.completion_tokens <= 1
-        streamed: list[int] = []
-        control.begin_call(streamed.append)
-        [again] = embedded_model.complete([ChatRequest(messages, max_new_tokens=8, cache_key="stop-test")])
-        assert again.cached_tokens > 0 and streamed == again.extra["token_ids"][: len(streamed)]
-        assert len(streamed) >= again.completion_tokens - 1
-    finally:
-        control.detach()
+def test_stop_signal_keeps_the_cache_and_tokens_stream(embedded_model):
+    messages = [{"role": "user", "content": "Count from one to fifty in words."}]
+    stop = threading.Event()
+    stop.set()
+    [stopped] = embedded_model.complete([ChatRequest(messages, max_new_tokens=40, cache_key="stop-test", stop=stop)])
+    assert stopped.completion_tokens == 0 and stopped.finish_reason == "cancelled"
+    pieces: list[str] = []
+    [again] = embedded_model.complete([ChatRequest(messages, max_new_tokens=8, cache_key="stop-test", on_token=pieces.append)])
+    assert again.cached_tokens > 0 and "".join(pieces) == again.text and len(pieces) > 1

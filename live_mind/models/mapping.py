@@ -46,6 +46,8 @@ def load_chat_tokenizer(source: str) -> Any:
         source = str(embedded_gguf_path())
     if source.endswith(".gguf"):
         path = Path(source).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"tokenizer GGUF file not found: {source}")
         return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     return AutoTokenizer.from_pretrained(source)
 

@@ -4,7 +4,8 @@
 fixed, configurable number of seconds so clock-dependent behaviour is exactly
 reproducible.  Token counts are whitespace word counts of the rendered prompt and the
 reply -- crude, but deterministic and monotone in prompt length, which is all tests
-need.
+need.  A request's ``on_token`` receives the reply word by word; a ``stop`` signal set
+before the call gives an empty, cancelled completion.
 
 ``backend = "scripted"`` entries of a models file build ``configured_scripted_model``, so
 the scripts can be driven end to end without weights: ``rules`` maps regexes on the last
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
 
 Responder = Callable[[ChatRequest], str]
 
@@ -73,12 +74,19 @@ class ScriptedModel:
                 raise ModelError(f"scripted failure on {self.fail_on!r}")
             if request.choices:
                 text = next((c for c in request.choices if text.strip().startswith(c)), request.choices[0])
+            cancelled = stop_requested(request)
+            if cancelled:
+                text = ""
+            elif request.on_token is not None:  # streamed word by word
+                for piece in re.findall(r"\s*\S+\s*|\s+", text):
+                    request.on_token(piece)
             out.append(
                 Completion(
                     text=text,
                     prompt_tokens=render_prompt_words(request),
                     completion_tokens=max(1, len(text.split())),
                     seconds=self._charge(),
+                    finish_reason="cancelled" if cancelled else "stop",
                 )
             )
         return out
