@@ -33,9 +33,13 @@ class UsageError(ValueError):
     """Bad input: reported as one line, exit code 2, before any model loads."""
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Flags of the paper's scripts plus this toolkit's own."""
-    add = parser.add_argument
+def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Flags of the paper's scripts plus this toolkit's own (without the ``skip`` ones)."""
+
+    def add(flag: str, **kwargs: Any) -> None:
+        if flag.lstrip("-") not in skip:
+            parser.add_argument(flag, **kwargs)
+
     add("--model", default=DEFAULT_MODEL, help=f"model name from the model configuration (default {DEFAULT_MODEL})")
     add("--models", default=None, help="model configuration TOML (default: packaged models.toml or $LIVEMIND_MODELS)")
     add("--list_models", action="store_true", help="print the configured models and exit")
@@ -148,9 +152,14 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
     check_output(output, args.resume, args.overwrite)
     config = run_config(args, kind, specs, prompts)
+    check_constraint(args, specs, config)
+    return Setup(args, output, specs, prompts, config)
+
+
+def check_constraint(args: argparse.Namespace, specs: dict[str, registry.ModelSpec], config: dict[str, Any]) -> None:
+    """Constrained action names need a backend that supports ``lead_choices``."""
     if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "scripted"):
         raise UsageError(f"--constrain_actions needs the transformers backend; {args.model} uses {specs['model'].backend}")
-    return Setup(args, output, specs, prompts, config)
 
 
 def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:
