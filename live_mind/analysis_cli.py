@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .analysis import AnalysisError, Run, Table, accuracy, check_agreement, final_tokens, groups, latency, load_runs, mean_of
 from .analysis import _no_gc as no_gc
 
-
 # --- comparison of a baseline and a LiveMind run -------------------------------------
 
 def compare_table(base: Run, live: Run, metric: str = "auto") -> Table:

@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 
 from .clock import OPTIONS_ARRIVALS, SCHEDULES, CallTime, TimeInfo
 from .controller import CoTController, LiveMindController, StepResult
-from .models.base import ChatRequest, Completion, ModelError
+from .models.base import Completion, ModelError
 
 log = logging.getLogger(__name__)
 

@@ -295,8 +295,8 @@ def report(result: LiveResult, setup: cli.Setup, question: str, options: list[st
     if baseline is not None:
         step, seconds = run_baseline(baseline, question, options_text, len(options))
         print(f"baseline (CoT) latency: {seconds:.2f} s; LiveMind / baseline = {info.latency / seconds:.2f}")
-        extra["baseline"] = {"latency": seconds, "solution": step.response,
-                             "prompt_tokens": step.completion.prompt_tokens, "completion_tokens": step.completion.completion_tokens}
+        extra["baseline"] = {"latency": seconds, "solution": step.response, "prompt_tokens": step.completion.prompt_tokens,
+                             "completion_tokens": step.completion.completion_tokens}
     if args.output_file:
         row = {"question_id": "live", "question": question, "options": options,
                "answer": (item or {}).get("answer"), "category": "live", "src": args.replay or "keyboard"}

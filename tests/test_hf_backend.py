@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from live_mind.models.base import ChatModel, ChatRequest, ContextLengthExceeded
-from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
 from live_mind.models.decoding import ChoiceTrie, PrefixCache
+from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
 from live_mind.models.hf import TransformersChatModel
 from live_mind.models.mapping import load_chat_tokenizer
 

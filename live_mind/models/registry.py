@@ -41,6 +41,7 @@ from typing import Any, Callable, Mapping
 
 from .base import ChatModel
 from .embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
+from .envvars import expand, referenced_variables
 
 try:  # Python 3.11+
     import tomllib
@@ -129,8 +130,6 @@ def backend_schema(backend: str) -> dict[str, tuple[type, ...]]:
 
 _ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens"}
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
-_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH)", re.I)
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(ValueError):
@@ -275,44 +274,6 @@ def resolve(name: str, path: str | os.PathLike[str] | None = None) -> ModelSpec:
     if name not in specs:
         raise UnknownModel(f"unknown model '{name}'; known models: {', '.join(specs)} (from {models_file(path)})")
     return specs[name]
-
-
-# ---------------------------------------------------------------- environment variables
-
-def referenced_variables(value: Any) -> list[tuple[str, str | None]]:
-    """``(VAR, default)`` for every ``${VAR}`` / ``${VAR:-default}`` inside ``value``."""
-    if isinstance(value, str):
-        return [(m.group(1), m.group(2)) for m in _VAR.finditer(value)]
-    if isinstance(value, dict):
-        return [ref for item in value.values() for ref in referenced_variables(item)]
-    if isinstance(value, list):
-        return [ref for item in value for ref in referenced_variables(item)]
-    return []
-
-
-def expand(value: Any, env: Mapping[str, str] | None = None, redact: bool = False) -> Any:
-    """``value`` with ``${VAR}`` references replaced from ``env`` (default ``os.environ``).
-
-    Unset variables without a default stay as written.  With ``redact``, variables whose
-    names look secret (``*KEY*``, ``*TOKEN*``...) are never substituted.
-    """
-    env = os.environ if env is None else env
-
-    def substitute(match: re.Match[str]) -> str:
-        var, default = match.group(1), match.group(2)
-        if redact and _SECRET_VAR.search(var):
-            return match.group(0)
-        if env.get(var):
-            return env[var]
-        return default if default is not None else match.group(0)
-
-    if isinstance(value, str):
-        return _VAR.sub(substitute, value)
-    if isinstance(value, dict):
-        return {k: expand(v, env, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand(v, env, redact) for v in value]
-    return value
 
 
 def resolved_params(spec: ModelSpec) -> dict[str, Any]:
