@@ -1,7 +1,7 @@
 """The live session core: LiveMind on text that is being typed right now.
 
-``live_session.py`` is the terminal front end; everything it needs that can be tested
-lives here.  The parts:
+``live_cli.py`` (run by ``live_session.py``) is the terminal front end; the session
+itself lives here.  The parts:
 
 * ``SegmentTracker`` turns the text typed so far into *completed* segments.  A segment
   is complete once the segmenter has started a later one (for sentences: the first

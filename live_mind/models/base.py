@@ -60,6 +60,13 @@ class UnsupportedFeature(ModelError):
     """The backend cannot honour a request option (e.g. ``choices``)."""
 
 
+class StopSignal(Protocol):
+    """What ``ChatRequest.stop`` needs: ``threading.Event`` has it."""
+
+    def is_set(self) -> bool:
+        ...
+
+
 @dataclass
 class ChatRequest:
     """One generation request: a chat plus LiveMind-specific options."""
@@ -72,13 +79,6 @@ class ChatRequest:
     lead_choices: list[str] | None = None
     on_token: Callable[[str], None] | None = None
     stop: StopSignal | None = None
-
-
-class StopSignal(Protocol):
-    """What ``ChatRequest.stop`` needs: ``threading.Event`` has it."""
-
-    def is_set(self) -> bool:
-        ...
 
 
 @dataclass
