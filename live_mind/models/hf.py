@@ -100,7 +100,7 @@ class TransformersChatModel:
     ) -> None:
         import torch
         import transformers
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         if dtype not in _DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES.values()))}")
@@ -129,10 +129,8 @@ class TransformersChatModel:
         load_kw = {dtype_kw: torch_dtype, **gguf_kw, **_dense_gguf_option(gguf_file)}
 
         start = time.perf_counter()
-        if tokenizer_path is not None:
-            self.tokenizer = load_chat_tokenizer(str(tokenizer_path))
-        else:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_path, **gguf_kw)
+        tokenizer_source = tokenizer_path or (str(Path(model_path) / gguf_file) if gguf_file else model_path)
+        self.tokenizer = load_chat_tokenizer(str(tokenizer_source))
         try:
             self.model = AutoModelForCausalLM.from_pretrained(model_path, **load_kw)
         except ValueError as exc:
