@@ -1,4 +1,4 @@
-"""Share of each action type per inference step and per question length (issue 3; Fig. 8).
+"""Share of each action type per inference step and per question length (Fig. 8).
 
 Usage: ``python analyze_actions.py FILE [FILE ...] [--assume-kept-last] [--res res/]``
 
@@ -34,7 +34,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import action_tables, add_common_arguments, describe, figure_prefix, load_runs, output_dir, run_cli
+from live_mind.analysis import action_tables, load_runs
+from live_mind.analysis_cli import add_common_arguments, describe, figure_prefix, output_dir, run_cli
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:

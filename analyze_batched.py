@@ -1,4 +1,4 @@
-"""Accuracy and final-call tokens per category and per question length (issue 3).
+"""Accuracy and final-call tokens per category and per question length.
 
 Usage: ``python analyze_batched.py FILE [FILE ...] [--compare] [--res res/]``
 
@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import add_common_arguments, length_report, run_cli, batched_tables
+from live_mind.analysis import batched_tables
+from live_mind.analysis_cli import add_common_arguments, length_report, run_cli
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:

@@ -1,4 +1,4 @@
-"""Accuracy, latency and generation time per category and per question length (issue 3).
+"""Accuracy, latency and generation time per category and per question length.
 
 Usage: ``python analyze_time_info.py FILE [FILE ...] [--compare] [--res res/]``
 
@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import add_common_arguments, length_report, run_cli, time_info_tables
+from live_mind.analysis import time_info_tables
+from live_mind.analysis_cli import add_common_arguments, length_report, run_cli
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:

@@ -1,4 +1,4 @@
-"""Headline numbers of a LiveMind run against its baseline, side by side (issue 3).
+"""Headline numbers of a LiveMind run against its baseline, side by side.
 
 Usage: ``python compare_runs.py BASE.json LIVEMIND.json [--metric auto|latency|tokens]``
 
@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import Table, compare_table, describe, figure_prefix, load_runs, output_dir, run_cli
+from live_mind.analysis import Table, load_runs
+from live_mind.analysis_cli import compare_table, describe, figure_prefix, output_dir, run_cli
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:

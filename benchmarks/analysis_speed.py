@@ -1,4 +1,4 @@
-"""Speed of the analysis scripts on a full-size synthetic run (issue 3).
+"""Speed of the analysis scripts on a full-size synthetic run.
 
 Usage: ``python benchmarks/analysis_speed.py [--n 12032] [--keep DIR] [--no-figures] [--repeat 3]``
 

@@ -1,4 +1,4 @@
-"""CPU backend benchmark: decode speed and final-step latency (issue 4, acceptance).
+"""CPU backend benchmark: decode speed and final-step latency.
 
 Runs the same LiveMind-shaped prompts through each CPU backend of the embedded
 SmolLM2-135M model -- transformers (``smollm2-135m``), llama.cpp in process

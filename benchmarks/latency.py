@@ -1,4 +1,4 @@
-"""Latency benchmark: the CoT baseline, the paper's LiveMind and this toolkit's v2 path (issue 5 item 7).
+"""Latency benchmark: the CoT baseline, the paper's LiveMind and this toolkit's v2 path.
 
 On the same model, questions and simulated typing speed it runs, question by question:
 

@@ -1,7 +1,7 @@
-"""Tables from solver output files (issue 3; the paper's §4.2 tables and Fig. 8).
+"""Tables from solver output files (the paper's §4.2 tables and Fig. 8).
 
 Input: one or more ``all.json`` files -- a JSON list of records as written by our
-solvers or by the original authors (see ``notes/records.md``).  Output: small tables
+solvers or by the original authors (schema in ``records.py``).  Output: small tables
 (``Table``) that the thin CLI scripts write as CSV in the authors' layout.
 
 Decisions, each chosen to reproduce the authors' published CSVs to the last digit:
@@ -41,7 +41,6 @@ steps (an assumption, not a measurement).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gc
 import json
@@ -408,109 +407,3 @@ def action_tables(runs: Sequence[Run], assume_kept_last: bool = False,
                 for key in len_counts[0]]
     return ActionTables(Table(["Step", *columns], step_rows), Table(["Length", "Total", *columns], len_rows),
                         unpositioned, missing, cancelled, wait_rule)
-
-
-# --- comparison of a baseline and a LiveMind run -------------------------------------
-
-def compare_table(base: Run, live: Run, metric: str = "auto") -> Table:
-    """Headline numbers: accuracy difference (points) and latency/tokens reduction (%).
-
-    ``metric`` is ``latency``, ``tokens`` or ``auto`` (latency when both files have
-    ``time_info``, else final-call completion tokens).  Rows: All, categories, lengths.
-    """
-    if metric == "auto":
-        metric = "latency" if base.has(latency) and live.has(latency) else "tokens"
-    if metric not in ("latency", "tokens"):
-        raise AnalysisError(f"unknown metric {metric!r}; choose latency, tokens or auto")
-    field_of = latency if metric == "latency" else final_tokens
-    for run in (base, live):
-        if not run.has(field_of):
-            raise AnalysisError(f"{run.path}: no record has {'time_info' if metric == 'latency' else 'usage'}")
-    check_agreement([base, live])
-    label = metric.capitalize()
-    header = ["Group", "Key", "Total", "Base Accuracy", "LiveMind Accuracy", "Accuracy Diff",
-              f"Base {label}", f"LiveMind {label}", f"{label} Reduction"]
-    rows = []
-    mean = mean_of(field_of)
-    for by in ("all", "category", "length"):
-        base_groups = {"All": list(range(len(base.records)))} if by == "all" else groups(base, by)
-        live_groups = {"All": list(range(len(live.records)))} if by == "all" else groups(live, by)
-        for key, indices in base_groups.items():
-            b_acc, l_acc = accuracy(base, indices), accuracy(live, live_groups[key])
-            b_val, l_val = mean(base, indices), mean(live, live_groups[key])
-            cut = 100 * (b_val - l_val) / b_val if b_val and l_val is not None else None
-            rows.append([by, key, len(indices), b_acc, l_acc, l_acc - b_acc, b_val, l_val, cut])
-    return Table(header, rows)
-
-
-def output_dir(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Path:
-    """Explicit ``out_dir``, else beside a single file, else the working directory."""
-    if out_dir is not None:
-        target = Path(out_dir)
-    elif len(paths) == 1:
-        target = Path(paths[0]).parent
-    else:
-        target = Path.cwd()
-    target.mkdir(parents=True, exist_ok=True)
-    if not target.stat().st_mode & 0o222:  # honoured even as root, who may write anyway
-        raise AnalysisError(f"{target} is read-only (published data?); choose an --out-dir")
-    return target
-
-
-def describe(run: Run) -> str:
-    """One printout line per file, including the failed records (counted as wrong)."""
-    return f"{run.path}: {len(run.records)} records, {run.failed} failed (counted as wrong)"
-
-
-def figure_prefix(runs: Sequence[Run]) -> str:
-    """Name stem for copies in ``--res``: the run names joined by ``_vs_``."""
-    return "_vs_".join(run.name for run in runs)
-
-
-def add_common_arguments(parser: argparse.ArgumentParser, files_help: str = "output files (all.json)") -> None:
-    """Options shared by the analysis scripts."""
-    parser.add_argument("files", nargs="+", metavar="FILE", help=files_help)
-    parser.add_argument("--out-dir", default=None,
-                        help="where to write CSVs and PNGs (default: beside a single file, else the working directory)")
-    parser.add_argument("--no-figures", action="store_true", help="write the CSVs only")
-    parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figures into DIR (e.g. res/)")
-
-
-def run_cli(body: Callable[[], Iterable[Path]]) -> int:
-    """Run a script's body; list the files it wrote, or report bad input on one line (exit 2)."""
-    try:
-        with _no_gc():  # short-lived scripts over big record lists (see _no_gc)
-            written = list(body())
-    except AnalysisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. writing beside a read-only input: use --out-dir
-        print(f"error: cannot write output ({exc}); choose another --out-dir", file=sys.stderr)
-        return 2
-    for path in written:
-        print(f"wrote {path}")
-    return 0
-
-
-def length_report(args: Any, make_tables: Any, metric: str, column: str, figure_file: str, ylabel: str) -> Iterator[Path]:
-    """The shared body of ``analyze_time_info.py`` and ``analyze_batched.py``: tables by
-    category and by length (+ the optional comparison and the by-length figure)."""
-    if args.compare and len(args.files) != 2:
-        raise AnalysisError("--compare needs exactly two files: BASELINE LIVEMIND")
-    runs = load_runs(args.files)
-    out = output_dir(args.files, args.out_dir)
-    by_category, by_len = make_tables(runs)
-    comparison = compare_table(runs[0], runs[1], metric) if args.compare else None
-    for run in runs:
-        print(describe(run))
-    print(by_category.format())
-    yield by_category.write_csv(out / "timeinfo_by_category.csv")
-    yield by_len.write_csv(out / "timeinfo_by_len.csv")
-    if comparison is not None:
-        print(comparison.format())
-        yield comparison.write_csv(out / "comparison.csv")
-    if not args.no_figures:
-        from .figures import length_figure
-
-        yield from length_figure(by_len, column, [r.name for r in runs], out / figure_file,
-                                 ylabel=ylabel, res_dir=args.res, prefix=figure_prefix(runs))

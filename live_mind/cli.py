@@ -1,8 +1,8 @@
 """Command-line plumbing shared by ``run_solver.py`` and ``run_batch_solver.py``.
 
-Everything that can be wrong with the input is checked here, before any model loads
-(issue 6): each problem becomes one line on stderr and exit code 2.  The scripts stay
-thin: parse, ``validate``, ``build_controller``, loop, write.
+Everything that can be wrong with the input is checked here, before any model loads:
+each problem becomes one line on stderr and exit code 2.  The scripts stay thin: parse,
+``validate``, ``build_controller``, loop, write.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .prompts import PromptError, PromptSet, load_prompt_set
 from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
 
-DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MODEL = registry.DEFAULT_MODEL
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_PARSE = "v1"
 
@@ -35,9 +35,13 @@ class UsageError(ValueError):
     """Bad input: reported as one line, exit code 2, before any model loads."""
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Flags of the paper's scripts plus this toolkit's own."""
-    add = parser.add_argument
+def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Flags of the paper's scripts plus this toolkit's own (without the ``skip`` ones)."""
+
+    def add(flag: str, **kwargs: Any) -> None:
+        if flag.lstrip("-") not in skip:
+            parser.add_argument(flag, **kwargs)
+
     add("--model", default=DEFAULT_MODEL, help=f"model name from the model configuration (default {DEFAULT_MODEL})")
     add("--models", default=None, help="model configuration TOML (default: packaged models.toml or $LIVEMIND_MODELS)")
     add("--list_models", action="store_true", help="print the configured models and exit")
@@ -157,11 +161,16 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
     check_output(output, args.resume, args.overwrite)
     config = run_config(args, kind, specs, prompts)
+    check_constraint(args, specs, config)
+    return Setup(args, output, specs, prompts, config)
+
+
+def check_constraint(args: argparse.Namespace, specs: dict[str, registry.ModelSpec], config: dict[str, Any]) -> None:
+    """Constrained action names need a backend that supports ``lead_choices``."""
     if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "vllm", "scripted"):
         raise UsageError(
             f"--constrain_actions needs the transformers or vLLM backend; {args.model} uses {specs['model'].backend}"
         )
-    return Setup(args, output, specs, prompts, config)
 
 
 def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:

@@ -15,7 +15,7 @@ v1 rules (the defaults), as the paper's real-time solver applies them:
 * ``total_gen_time`` = the sum of all charged call times; ``current_time`` = end of the
   final call.
 
-Options beyond v1 (issue 5): ``schedule="latest"`` takes every segment that arrived
+Options beyond v1: ``schedule="latest"`` takes every segment that arrived
 while the model was busy into one call; ``cancel_on_complete`` cuts an inference call
 still running when the complete input arrives (charged only up to that moment, output
 dropped) and starts none after it.  Under ``latest`` no inference call starts once the

@@ -15,7 +15,7 @@ so the batched solver can gather many questions' requests into one model call; `
 does both for the real-time solver.  ``CoTController`` is the baseline: one call on the
 complete question.
 
-Response priming (issue 2): with ``prime_actions`` the inference-stage assistant turn
+Response priming: with ``prime_actions`` the inference-stage assistant turn
 starts with ``"action "`` and the model continues it; the stored response is prefix +
 continuation, parsed as usual.  With ``constrain_actions`` as well, the turn starts with
 ``"action"`` and the backend must continue with one of `` NAME.`` for the allowed

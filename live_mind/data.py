@@ -1,4 +1,4 @@
-"""MMLU-Pro questions for LiveMind runs (paper §4.1; issue 2, item 8).
+"""MMLU-Pro questions for LiveMind runs (paper §4.1).
 
 The paper evaluates on MMLU-Pro, 100 questions per category drawn with seed 42
 (1,400 questions over the 14 categories).  This module loads MMLU-Pro rows, selects
@@ -18,7 +18,7 @@ Decisions:
   path *before* spending tens of seconds loading a model.
 * Rows come back as plain dicts with exactly the MMLU-Pro columns (``options`` a
   ``list[str]``, ``answer_index`` an ``int``, ``cot_content`` a ``str``), which is
-  also the leading part of every output record (see notes/records.md).
+  also the leading part of every output record (schema in ``records.py``).
 * Every problem with the data is a ``DataError`` (a ``ValueError``) with a one-line
   message.
 """

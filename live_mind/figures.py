@@ -1,4 +1,4 @@
-"""Figures for the analysis scripts (issue 3; the paper's latency plots and Fig. 8).
+"""Figures for the analysis scripts (the paper's latency plots and Fig. 8).
 
 Two kinds, both drawn from the tables of ``live_mind.analysis`` so that a figure
 always shows exactly the numbers of the CSV beside it:

@@ -1,4 +1,4 @@
-"""Prompt formats: how the controller's memory becomes chat messages (paper §3.3; issue 5 item 1).
+"""Prompt formats: how the controller's memory becomes chat messages (paper §3.3).
 
 A *format* turns (segments seen so far, kept actions) into the inference-stage chat and
 (segments, options, kept actions) into the output-stage chat.  v1 has one format,

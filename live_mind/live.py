@@ -1,7 +1,7 @@
-"""The live session core: LiveMind on text that is being typed right now (issue 5 item 5).
+"""The live session core: LiveMind on text that is being typed right now.
 
-``live_session.py`` is the terminal front end; everything it needs that can be tested
-lives here.  The parts:
+``live_cli.py`` (run by ``live_session.py``) is the terminal front end; the session
+itself lives here.  The parts:
 
 * ``SegmentTracker`` turns the text typed so far into *completed* segments.  A segment
   is complete once the segmenter has started a later one (for sentences: the first
@@ -16,15 +16,12 @@ lives here.  The parts:
   running call is stopped with ``cancel_on_complete`` or awaited otherwise, and the
   final call runs in the caller's thread.  Latency = end of the final answer - input
   complete, measured with ``time.perf_counter``.
-* ``GenerationControl`` gives a backend real stopping and token streaming.  The
-  transformers backend has no hook for either, so the control wraps its per-step
-  forward pass: every step still runs (its KV cache stays consistent and is kept for
-  the final call), but once the stop flag is set the logits are replaced by a forced
-  end-of-turn token, so decoding ends after at most one more step; the tokens fed back
-  during decoding are the ones generated, which streams the final answer.  A backend
-  exposing a ``should_stop`` attribute (a callable checked between decoding steps) is
-  stopped through it; any other backend runs the call to its end and its output is
-  dropped (the latency then includes that wait, reported as ``overhead_time``).
+* Stopping and streaming go through the chat-model protocol (``models/base.py``): every
+  inference request carries the session's stop signal (a ``threading.Event``), set when
+  the input completes under ``cancel_on_complete``; the final request carries an
+  ``on_token`` callback that streams the answer.  Backends that cannot stop run the
+  call to its end and its output is dropped (the latency then includes that wait,
+  reported as ``overhead_time``); backends that cannot stream show the answer when done.
 * ``replay`` types a text at a fixed speed in real time -- for tests and demos.
 
 All times in the results are seconds since the session started.
@@ -36,7 +33,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from .clock import OPTIONS_ARRIVALS, SCHEDULES, CallTime, TimeInfo
 from .controller import CoTController, LiveMindController, StepResult
@@ -75,95 +72,6 @@ class SegmentTracker:
         self.segments.extend(pieces)
         self.consumed += sum(len(p) for p in pieces)
         return list(pieces)
-
-
-# --------------------------------------------------------------------------- stopping and streaming
-
-
-class GenerationControl:
-    """Stop flag and token callback for one model object (see the module docstring)."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.stop = threading.Event()
-        self.on_token: Callable[[int], None] | None = None
-        self._first = True
-        self.mode = self._attach(model)
-
-    @classmethod
-    def for_model(cls, model: Any) -> "GenerationControl":
-        """The control of ``model``, attached on first use (never wrapped twice)."""
-        control = getattr(model, "_livemind_control", None)
-        if control is None:
-            control = cls(model)
-            try:
-                model._livemind_control = control
-            except AttributeError:  # a model that takes no new attributes: not shared
-                pass
-        return control
-
-    @property
-    def can_stop(self) -> bool:
-        return self.mode in ("forward", "should_stop")
-
-    @property
-    def can_stream(self) -> bool:
-        return self.mode == "forward"
-
-    def detach(self) -> None:
-        """Undo ``_attach`` (restores the model's own forward / stop hook)."""
-        if self.mode == "forward":
-            del self.model._forward
-        elif self.mode == "should_stop":
-            self.model.should_stop = None
-        if getattr(self.model, "_livemind_control", None) is self:
-            del self.model._livemind_control
-        self.mode = "none"
-
-    def begin_call(self, on_token: Callable[[int], None] | None = None) -> None:
-        self._first = True
-        self.on_token = on_token
-
-    def _attach(self, model: Any) -> str:
-        forward, stop_ids = getattr(model, "_forward", None), getattr(model, "stop_ids", None)
-        if callable(forward) and stop_ids:
-            stop_id = min(stop_ids)
-
-            def controlled(ids: list[int], cache: Any) -> Any:
-                logits = forward(ids, cache)
-                if not self._first and self.on_token is not None:
-                    self.on_token(ids[0])
-                self._first = False
-                if self.stop.is_set():
-                    forced = logits.new_full(logits.shape, float("-inf"))
-                    forced[stop_id] = 0.0
-                    return forced
-                return logits
-
-            model._forward = controlled
-            return "forward"
-        if hasattr(model, "should_stop"):
-            model.should_stop = self.stop.is_set
-            return "should_stop"
-        return "none"
-
-
-class TokenPrinter:
-    """Streams decoded text of generated token ids to ``write`` (never a broken character)."""
-
-    def __init__(self, tokenizer: Any, write: Callable[[str], None]) -> None:
-        self.tokenizer, self.write = tokenizer, write
-        self.ids: list[int] = []
-        self.shown = ""
-
-    def __call__(self, token: int) -> None:
-        self.ids.append(token)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd") or not text.startswith(self.shown):
-            return
-        self.write(text[len(self.shown):])
-        self.shown = text
-
 
 
 # --------------------------------------------------------------------------- the session
@@ -227,7 +135,7 @@ class LiveSession:
         self.tracker = SegmentTracker(controller.segmenter)
         self.arrivals: list[float] = []
         self.calls: list[CallTime] = []
-        self.control = GenerationControl.for_model(controller.inference_model)
+        self.stop = threading.Event()
         self._cond = threading.Condition()
         self._complete_at: float | None = None
         self._consumed = 0
@@ -282,11 +190,11 @@ class LiveSession:
                     visible = self._next_call()
                     if visible is None:
                         return
-                    self.control.stop.clear()
+                    self.stop.clear()
                     segments = list(self.tracker.segments[:visible])
                     arrival = self.arrivals[visible - 1]
-                self.control.begin_call(None)
                 request = ctrl.request(segments, False)
+                request.stop = self.stop
                 start = self.now()
                 completion = ctrl.model_for(False).complete([request])[0]
                 end = self.now()
@@ -315,12 +223,12 @@ class LiveSession:
         with self._cond:
             self._complete_at = self.now()
             if self.cancel_on_complete:
-                self.control.stop.set()
+                self.stop.set()
             self._cond.notify_all()
         complete_at = self._complete_at
         self._worker.join()
         busy_until = self.calls[-1].end if self.calls else 0.0
-        self.control.stop.clear()
+        self.stop.clear()
         if self._error is not None:
             raise self._error
         return self._final(complete_at, max(0.0, busy_until - complete_at))
@@ -329,29 +237,31 @@ class LiveSession:
         ctrl = self.controller
         segments = list(self.tracker.segments)
         model = ctrl.model_for(True)
-        control = GenerationControl.for_model(model)
-        printer = TokenPrinter(model.tokenizer, lambda s: self.on_event(LiveEvent("token", self.now(), s))) \
-            if self.stream and control.can_stream else None
         request = ctrl.request(segments, True, self.options, self.options_count)
+        streamed: list[str] = []
+
+        def on_token(text: str) -> None:
+            streamed.append(text)
+            self.on_event(LiveEvent("token", self.now(), text))
+
+        if self.stream:
+            request.on_token = on_token
         start = self.now()
         self.on_event(LiveEvent("final_start", start, request.assistant_prefix))
-        control.begin_call(printer)
         error = None
         try:
             completion = model.complete([request])[0]
         except ModelError as exc:
             error = f"{type(exc).__name__}: {exc}"
             completion = Completion("", 0, 0, self.now() - start, finish_reason="error")
-        finally:
-            control.begin_call(None)
         end = self.now()
         step = ctrl.accept(request, completion, len(segments), True)
-        shown = request.assistant_prefix + (printer.shown if printer is not None else "")
+        shown = request.assistant_prefix + "".join(streamed)
         rest = step.response[len(shown):] if step.response.startswith(shown) else "\n" + step.response
         self.on_event(LiveEvent("final", end, rest, step))
         calls = [*self.calls, CallTime(len(segments), complete_at, start, end)]
         info = TimeInfo(end, end - complete_at, sum(c.seconds for c in calls), overhead)
-        return LiveResult(segments, list(ctrl.steps), calls, info, step.response, printer is not None, complete_at, error)
+        return LiveResult(segments, list(ctrl.steps), calls, info, step.response, bool(streamed), complete_at, error)
 
 
 def run_baseline(controller: CoTController, question: str, options: str, options_count: int) -> tuple[StepResult, float]:

@@ -24,7 +24,7 @@ output stage, one per line; ``examples/prompts_v1_layout.toml`` shows each reply
 written, numbered ``(1) ... (2) ...`` and joined by spaces, to both stages -- the layout
 of the paper's v1 prompts.
 
-The ``V2_*`` texts serve the v2 layouts of ``formats.py`` (issue 5).  ``V2_SYSTEM``
+The ``V2_*`` texts serve the v2 layouts of ``formats.py``.  ``V2_SYSTEM``
 covers *both* stages, so every call of one question -- inference and final -- starts
 with the same system message and a prefix-reusing backend never re-reads it.
 """
@@ -83,7 +83,7 @@ INFERENCE_HISTORY_ITEM = "{index}. {name}: {content}"
 
 HISTORY_JOINER = "\n"
 
-# --- v2 layouts (formats.py, issue 5) ----------------------------------------------------
+# --- v2 layouts (formats.py) ----------------------------------------------------
 
 V2_SYSTEM = (
     "You are reading a problem while the user is still typing it, so you only see its beginning. "

@@ -5,6 +5,26 @@ lists, one entry per model call, the final call last) and ``time_info`` exactly 
 authors' v1 files have them -- so their analysis and ours read both -- followed by this
 toolkit's own fields: the prediction, correctness, every step with its simulated times
 and how its action was parsed, the kept actions, and an ``error`` for failed questions.
+
+The record schema (one JSON object per question; an output file is a list of them):
+
+* MMLU-Pro fields, in this order: ``question_id``, ``question``, ``options`` (list of
+  str), ``answer`` (letter), ``answer_index``, ``cot_content``, ``category``, ``src``.
+* ``solution`` -- the final response text (empty for a failed question).
+* ``usage`` -- ``completion_tokens``, ``prompt_tokens``, ``total_tokens`` and
+  ``cached_tokens``: lists with one entry per model call, the final call last.
+* ``time_info`` -- the simulated-clock summary (``clock.TimeInfo.as_dict``: ``current_time``,
+  ``latency``, ``total_gen_time``, ``overhead_time``); absent for batched runs.
+* ``pred`` (letter or null), ``correct`` (bool), ``mode`` (``"livemind"``, ``"cot"``...).
+* ``steps`` -- per call: ``kind`` (inference/final), ``segments`` seen, ``arrival``/
+  ``start``/``end``/``cancelled`` when timed, ``seconds``, token counts, ``response``,
+  ``action`` and ``parse_rule``.
+* ``actions`` -- the kept (non-wait) actions: ``type``, ``content``, ``parse_rule``, ``step``.
+* ``error`` -- null, or a one-line reason the question failed; callers may add fields
+  (``config_id``, the live session's ``live``/``baseline``...).
+
+The v1 files of the original authors have the MMLU-Pro fields, ``solution``, ``usage``
+and ``time_info`` only; ``analysis.py`` reads both.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run files: the output JSON, its JSONL journal and the saved run configuration (issue 6).
+"""Run files: the output JSON, its JSONL journal and the saved run configuration.
 
 A run writing ``X.json`` keeps, beside it:
 

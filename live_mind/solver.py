@@ -5,7 +5,7 @@ call may start and which segments it sees, runs the controller, charges each cal
 measured time, and builds the output record.  The model calls themselves run back to
 back; only the *simulated* timeline waits for typing.  A model failure (context too
 long, backend error after retries) or an empty question yields an error record and the
-run goes on (issue 6).
+run goes on.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""End-to-end check of the vLLM backend on a GPU (issue 4, item 2).
+"""End-to-end check of the vLLM backend on a GPU.
 
 vLLM cannot be installed where this toolkit is developed, so its mapping code is unit
 tested with stand-ins (``tests/test_vllm_mapping.py``) and this script is the check a

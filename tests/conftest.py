@@ -23,7 +23,7 @@ def shared_path(rel: str) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- the real model (issue 2 item 7)
+# ---------------------------------------------------------------- the real model
 
 
 @pytest.fixture(scope="session")

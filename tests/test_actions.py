@@ -1,4 +1,4 @@
-"""The action parser (paper §3.2; issue 2 item 2): the strict paper rule, the lenient
+"""The action parser (paper §3.2): the strict paper rule, the lenient
 fallback for small models, the action sets, and the recorded parse rule."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of the analysis suite (issue 3): every CSV cell of each script on small
+"""Tests of the analysis suite: every CSV cell of each script on small
 synthetic files, bad input, several files, and the reproduction of the authors'
 published CSVs (skipped when the shared data is absent)."""
 

@@ -1,4 +1,4 @@
-"""The simulated typing clock (paper §4.1; issue 2 item 6, issue 5 options).
+"""The simulated typing clock (paper §4.1).
 
 Every expected number below was worked out by hand from the rules in ``clock.py``'s
 docstring; the comments show the arithmetic.  Durations are multiples of 0.25 so the

@@ -1,4 +1,4 @@
-"""The LiveMind and CoT controllers with a scripted model (paper §3, Algorithm 1; issue 2 items 3 and 5)."""
+"""The LiveMind and CoT controllers with a scripted model (paper §3, Algorithm 1)."""
 
 from __future__ import annotations
 

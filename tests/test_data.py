@@ -1,4 +1,4 @@
-"""MMLU-Pro loading, selection and option rendering (issue 2, item 8), plus the answer regex."""
+"""MMLU-Pro loading, selection and option rendering, plus the answer regex."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The v2 prompt formats (issue 5 item 1): each layout on a fixed history, and UA-SPI's append-only property."""
+"""The v2 prompt formats: each layout on a fixed history, and UA-SPI's append-only property."""
 
 from __future__ import annotations
 

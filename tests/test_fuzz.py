@@ -1,4 +1,4 @@
-"""Property-based fuzzing (issue 6 item 4): segmenters, the action parser, the answer
+"""Property-based fuzzing: segmenters, the action parser, the answer
 extractor, the typing clock and the solver loop on generated inputs.
 
 The ``max_examples`` below add up to more than 10,000 generated cases; texts are kept

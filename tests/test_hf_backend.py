@@ -1,4 +1,4 @@
-"""The transformers chat backend (issue 2 item 7) and its prefix KV reuse (issue 5 item 2).
+"""The transformers chat backend and its prefix KV reuse.
 
 Tests marked ``model`` run the real embedded SmolLM2-135M-Instruct, loaded once per
 session by the ``embedded_model`` fixture (conftest.py); they keep ``max_new_tokens``
@@ -13,8 +13,10 @@ from types import SimpleNamespace
 import pytest
 
 from live_mind.models.base import ChatModel, ChatRequest, ContextLengthExceeded
+from live_mind.models.decoding import ChoiceTrie, PrefixCache
 from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
-from live_mind.models.hf import TransformersChatModel, _ChoiceTrie, _tokenizer_source
+from live_mind.models.hf import TransformersChatModel
+from live_mind.models.mapping import load_chat_tokenizer
 
 SYSTEM = {
     "role": "system",
@@ -56,22 +58,51 @@ def test_bad_constructor_arguments_fail_before_loading(tmp_path):
         TransformersChatModel(str(tmp_path), gguf_file="absent.gguf")
 
 
-def test_tokenizer_source_splits_gguf_paths(tmp_path):
-    gguf = tmp_path / "m.gguf"
-    gguf.write_bytes(b"")
-    assert _tokenizer_source(str(gguf)) == (str(tmp_path), {"gguf_file": "m.gguf"})
-    assert _tokenizer_source("org/name") == ("org/name", {})
-    with pytest.raises(FileNotFoundError):
-        _tokenizer_source(str(tmp_path / "other.gguf"))
+def test_missing_tokenizer_gguf_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="other.gguf"):
+        load_chat_tokenizer(str(tmp_path / "other.gguf"))
 
 
 def test_choice_trie_steps():
-    trie = _ChoiceTrie(["apple", "apple pie", "pear"], [[1], [1, 2], [3]])
+    trie = ChoiceTrie(["apple", "apple pie", "pear"], [[1], [1, 2], [3]])
     assert trie.step([]) == ({1, 3}, None)
     assert trie.step([1]) == ({2}, "apple")
     assert trie.step([1, 2]) == (set(), "apple pie")
     assert trie.step([3]) == (set(), "pear")
     assert trie.longest() == 2
+
+
+class FakeCache:
+    """Stands in for a ``DynamicCache``: a list of token ids with ``crop``."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+
+    def get_seq_length(self) -> int:
+        return len(self.ids)
+
+    def crop(self, n: int) -> None:
+        del self.ids[n:]
+
+
+def test_prefix_cache_crops_to_the_common_prefix_and_evicts_the_oldest():
+    store = PrefixCache(FakeCache, size=2)
+    cache, held = store.take([1, 2, 3], "q")
+    assert held == [] and cache.get_seq_length() == 0
+    cache.ids = [1, 2, 3, 4]
+    store.store("q", [1, 2, 3, 4], cache)
+    cache, held = store.take([1, 2, 9, 9], "q")
+    assert held == [1, 2] and cache.ids == [1, 2]
+    cache.ids = [1, 2, 3]
+    store.store("q", [1, 2, 3], cache)
+    cache, held = store.take([1, 2, 3], "q")  # the same prompt: one token is left to prefill
+    assert held == [1, 2] and cache.ids == [1, 2]
+    for key in ("a", "b", "c"):
+        store.store(key, [], FakeCache())
+    assert list(store.entries) == ["b", "c"]
+    assert store.take([5], None)[1] == [] and PrefixCache(FakeCache, enabled=False).take([1, 2], "a")[1] == []
+    with pytest.raises(ValueError, match="prefix_cache_size"):
+        PrefixCache(FakeCache, size=0)
 
 
 # ---------------------------------------------------------------- the real model
@@ -199,8 +230,19 @@ def test_prefix_reuse_is_token_identical(embedded_model):
 
 @pytest.mark.model
 def test_prefix_cache_is_bounded(embedded_model, monkeypatch):
-    monkeypatch.setattr(embedded_model, "prefix_cache_size", 2)
+    monkeypatch.setattr(embedded_model.prefixes, "size", 2)
     for key in ("a", "b", "c"):
         embedded_model.complete([ChatRequest(user(f"Say {key}."), max_new_tokens=1, cache_key=f"bound-{key}")])
-    assert list(embedded_model._prefixes)[-2:] == ["bound-b", "bound-c"]
-    assert len(embedded_model._prefixes) <= 2
+    assert list(embedded_model.prefixes.entries)[-2:] == ["bound-b", "bound-c"]
+    assert len(embedded_model.prefixes.entries) <= 2
+
+
+def test_text_stream_hides_held_whitespace_and_broken_characters():
+    from live_mind.models.base import TextStream
+
+    pieces: list[str] = []
+    stream = TextStream(pieces.append, held=" ")
+    for raw in (" ", " infer", " inference.", " inference. caf\ufffd", " inference. café"):
+        stream.update(raw)
+    stream.finish("inference. café!")
+    assert pieces == ["infer", "ence.", " café", "!"] and "".join(pieces) == "inference. café!"

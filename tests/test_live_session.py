@@ -1,21 +1,23 @@
-"""The live session (issue 5 item 5): segment tracking, the background worker, cancellation,
+"""The live session: segment tracking, the background worker, cancellation,
 replay in real time with a slow scripted model, and one short replay with the embedded model."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import pytest
 
 import live_session
-from live_mind import cli
+from live_mind import cli, live_cli
 from live_mind.controller import LiveMindController
 from live_mind.formats import make_format
-from live_mind.live import GenerationControl, LiveEvent, LiveSession, SegmentTracker, replay
+from live_mind.live import LiveEvent, LiveSession, SegmentTracker, replay
+from live_mind.models import registry
 from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
 from live_mind.segment import split
@@ -28,8 +30,8 @@ OPTIONS = "Options are:\n(A): red\n(B): scattering"
 class SleepyModel:
     """A scripted model that takes ``seconds`` of real time per call.
 
-    With ``stoppable`` it exposes ``should_stop`` (the cooperative stop hook of
-    ``live.GenerationControl``) and returns early once it is set."""
+    With ``stoppable`` it honours the request's ``stop`` signal (the chat-model
+    protocol's stop) and returns early once it is set."""
 
     seconds: float = 0.3
     final_seconds: float | None = None
@@ -38,20 +40,18 @@ class SleepyModel:
     name: str = "sleepy"
     stopped: int = 0
 
-    def __post_init__(self) -> None:
-        if self.stoppable:
-            self.should_stop = None
-
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         start = time.perf_counter()
         final = bool(requests[0].choices) or "Options are" in requests[0].messages[-1]["content"]
         budget = self.final_seconds if final and self.final_seconds is not None else self.seconds
+        stop = requests[0].stop
         while time.perf_counter() - start < budget:
-            if self.stoppable and self.should_stop and self.should_stop():
+            if self.stoppable and stop is not None and stop.is_set():
                 self.stopped += 1
                 break
             time.sleep(0.005)
-        [out] = self.inner.complete(requests)
+        plain = [replace(r, stop=None) for r in requests] if not self.stoppable else requests
+        [out] = self.inner.complete(plain)
         out.seconds = time.perf_counter() - start
         return [out]
 
@@ -115,7 +115,8 @@ def test_replay_records_latency_and_actions():
     assert result.input_complete >= (len(QUESTION) + 1 + len(OPTIONS)) * 0.01 - 0.05
     assert [e.kind for e in events if e.kind == "segment"] == ["segment"] * 3
     assert any(e.kind == "action" and e.step.action_name == "inference" for e in events)
-    assert events[-1].kind == "final" and not result.streamed
+    assert events[-1].kind == "final" and result.streamed  # the scripted model streams word by word
+    assert [e.text for e in events if e.kind == "token"] == ["Light ", "scatters. ", "The ", "answer ", "is ", "(B)."]
     shown = "".join(e.text for e in events if e.kind in ("final_start", "token", "final"))
     assert shown == result.response
 
@@ -155,7 +156,6 @@ def test_cancel_on_complete_really_stops_the_running_call():
 def test_cancel_without_a_stop_hook_waits_and_drops_the_output():
     model = SleepyModel(seconds=1.0, final_seconds=0.05, stoppable=False)
     session = LiveSession(controller(model), OPTIONS, 2, cancel_on_complete=True)
-    assert session.control.mode == "none" and not session.control.can_stop
     result = replay(session, "One sentence. Another one.", OPTIONS, typing_speed=0.002, options_arrival="instant")
     assert [s.parse_rule for s in result.steps] == ["cancelled", None]
     assert result.time_info.overhead_time > 0.5 and result.latency > 0.5
@@ -186,20 +186,20 @@ def test_worker_errors_surface_in_complete():
 def test_load_replay_json_and_text(tmp_path: Path):
     path = tmp_path / "q.json"
     path.write_text(json.dumps([{"question": "Q1?", "options": ["a", "b"], "answer": "A"}, {"question": "Q2?"}]))
-    assert live_session.load_replay(str(path)) == {"question": "Q1?", "options": ["a", "b"], "answer": "A"}
-    assert live_session.load_replay(str(path), 1)["options"] == []
+    assert live_cli.load_replay(str(path)) == {"question": "Q1?", "options": ["a", "b"], "answer": "A"}
+    assert live_cli.load_replay(str(path), 1)["options"] == []
     text = tmp_path / "q.txt"
     text.write_text("The sky is blue.\nWhy is it blue?\nOptions are:\n(A): red\nB. scattering\nC) dust\n")
-    assert live_session.load_replay(str(text)) == {
+    assert live_cli.load_replay(str(text)) == {
         "question": "The sky is blue. Why is it blue?", "options": ["red", "scattering", "dust"], "answer": None}
     for bad, message in [("missing.json", "not found"), ("bad.json", "cannot parse"), ("empty.txt", "no question")]:
         target = tmp_path / bad
         if bad != "missing.json":
             target.write_text("{" if bad == "bad.json" else "(A) only an option\n")
         with pytest.raises(cli.UsageError, match=message):
-            live_session.load_replay(str(target))
+            live_cli.load_replay(str(target))
     with pytest.raises(cli.UsageError, match="--index 5"):
-        live_session.load_replay(str(path), 5)
+        live_cli.load_replay(str(path), 5)
 
 
 def test_cli_errors_before_loading(capsys):
@@ -207,6 +207,73 @@ def test_cli_errors_before_loading(capsys):
     assert "needs options" in capsys.readouterr().err
     assert live_session.main(["--model", "nope", "--options", "a|b"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the shared command line
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ENTRY = """[models.live-scripted]
+backend = "scripted"
+prime_actions = true
+constrain_actions = true
+inference_max_new_tokens = 7
+seconds = 0.01
+rules = { "Options are" = "Light scatters. The answer is (B).", "." = "inference. about the sky" }
+"""
+
+
+def test_live_session_uses_the_model_entry_defaults(tmp_path, monkeypatch):
+    models = tmp_path / "models.toml"
+    models.write_text(ENTRY)
+    built = []
+    real_build = registry.build
+    monkeypatch.setattr(registry, "build", lambda spec, **kw: built.append(real_build(spec, **kw)) or built[-1])
+    question = tmp_path / "q.json"
+    question.write_text(json.dumps({"question": QUESTION, "options": ["red", "scattering"], "answer": "B"}))
+    out = tmp_path / "live.json"
+    code = live_cli.main(["--models", str(models), "--model", "live-scripted", "--replay", str(question),
+                          "--typing_speed", "0.002", "--quiet", "--output_file", str(out)])
+    assert code == 0
+    [model] = built
+    inference = [r for r in model.calls if r.lead_choices is not None]
+    assert inference and all(r.max_new_tokens == 7 and r.assistant_prefix.startswith("action") for r in inference)
+    assert model.calls[-1].max_new_tokens == 512 and model.calls[-1].lead_choices is None
+    config = json.loads(out.read_text())["config"]
+    assert config["constrain_actions"] is True and config["inference_max_new_tokens"] == 7
+    assert config["model_config"]["model"]["name"] == "live-scripted"
+
+
+def test_the_default_model_gets_the_solvers_settings():
+    live = live_cli.validate(live_cli.parse_args(["--options", "a|b"])).config
+    assert live["model"] == cli.DEFAULT_MODEL == registry.DEFAULT_MODEL
+    assert live["constrain_actions"] is True and live["inference_max_new_tokens"] == 96 and live["prime_actions"] is True
+    assert live["prompt_format"] == "UA-SPI" and live["schedule"] == "latest" and live["use_lm"] is True
+
+
+def test_live_record_saves_the_run_configuration_keys_of_run_solver(tmp_path, monkeypatch):
+    import run_solver
+
+    monkeypatch.delenv("LIVEMIND_TEST_MARKER", raising=False)
+    models = str(FIXTURES / "scripted_models.toml")
+    solved = tmp_path / "solver" / "all.json"
+    assert run_solver.main(["--models", models, "--model", "scripted-fast", "--use_lm", "--num_questions", "1",
+                            "--output_file", str(solved)]) == 0
+    solver_config = json.loads(solved.with_suffix(".config.json").read_text())
+    question = tmp_path / "q.txt"
+    question.write_text("The problem so far is simple. What is it?\n(A): 1\n(B): 2\n")
+    out = tmp_path / "live.json"
+    assert live_cli.main(["--models", models, "--model", "scripted-fast", "--replay", str(question),
+                          "--typing_speed", "0.001", "--quiet", "--output_file", str(out)]) == 0
+    record = json.loads(out.read_text())
+    live_config = record["config"]
+    solver_flags = set(vars(run_solver.parse_args(["--use_lm"])))
+    live_flags = set(vars(live_cli.parse_args([])))
+    resolved = set(solver_config) - solver_flags
+    assert resolved == set(live_config) - live_flags
+    assert {"script", "model_config", "versions", "config_id", "prompt_texts"} <= resolved
+    for key in ("model_config", "prime_actions", "constrain_actions", "inference_max_new_tokens", "max_new_tokens"):
+        assert live_config[key] == solver_config[key], key
+    assert record["config_id"] == live_config["config_id"]
 
 
 # --------------------------------------------------------------------------- the embedded model
@@ -218,17 +285,11 @@ def test_live_replay_with_the_embedded_model(embedded_model, tmp_path, monkeypat
     streams the answer, stops a running call, writes a record with the measured latency."""
     path = tmp_path / "q.json"
     path.write_text(json.dumps({"question": QUESTION, "options": ["red", "light scattering"], "answer": "B"}))
-    monkeypatch.setattr(live_session.registry, "build", lambda spec, **kw: embedded_model)
+    monkeypatch.setattr(live_cli.registry, "build", lambda spec, **kw: embedded_model)
     out = tmp_path / "live.json"
-    try:
-        code = live_session.main(["--replay", str(path), "--typing_speed", "0.03", "--max_new_tokens", "12",
-                                  "--final_max_new_tokens", "24", "--cancel_on_complete", "--baseline",
-                                  "--output_file", str(out)])
-        control = GenerationControl.for_model(embedded_model)
-        assert control.can_stop and control.can_stream
-    finally:
-        GenerationControl.for_model(embedded_model).detach()
-    assert "_forward" not in vars(embedded_model)
+    code = live_session.main(["--replay", str(path), "--typing_speed", "0.03", "--inference_max_new_tokens", "12",
+                              "--max_new_tokens", "24", "--cancel_on_complete", "--baseline",
+                              "--output_file", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "latency:" in printed and "(streamed)" in printed and "baseline (CoT) latency" in printed
@@ -241,19 +302,12 @@ def test_live_replay_with_the_embedded_model(embedded_model, tmp_path, monkeypat
 
 
 @pytest.mark.model
-def test_forced_stop_keeps_the_cache(embedded_model):
-    control = GenerationControl.for_model(embedded_model)
-    try:
-        messages = [{"role": "user", "content": "Count from one to fifty in words."}]
-        control.stop.set()
-        control.begin_call(None)
-        [stopped] = embedded_model.complete([ChatRequest(messages, max_new_tokens=40, cache_key="stop-test")])
-        control.stop.clear()
-        assert stopped.completion_tokens <= 1
-        streamed: list[int] = []
-        control.begin_call(streamed.append)
-        [again] = embedded_model.complete([ChatRequest(messages, max_new_tokens=8, cache_key="stop-test")])
-        assert again.cached_tokens > 0 and streamed == again.extra["token_ids"][: len(streamed)]
-        assert len(streamed) >= again.completion_tokens - 1
-    finally:
-        control.detach()
+def test_stop_signal_keeps_the_cache_and_tokens_stream(embedded_model):
+    messages = [{"role": "user", "content": "Count from one to fifty in words."}]
+    stop = threading.Event()
+    stop.set()
+    [stopped] = embedded_model.complete([ChatRequest(messages, max_new_tokens=40, cache_key="stop-test", stop=stop)])
+    assert stopped.completion_tokens == 0 and stopped.finish_reason == "cancelled"
+    pieces: list[str] = []
+    [again] = embedded_model.complete([ChatRequest(messages, max_new_tokens=8, cache_key="stop-test", on_token=pieces.append)])
+    assert again.cached_tokens > 0 and "".join(pieces) == again.text and len(pieces) > 1

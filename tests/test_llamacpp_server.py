@@ -1,4 +1,4 @@
-"""Live llama.cpp tests (issue 4, items 4 and 5).
+"""Live llama.cpp tests.
 
 * The OpenAI-compatible path end to end: start ``python -m llama_cpp.server`` on
   127.0.0.1 (free port, ``--n_threads 2``) with the embedded GGUF, wait until it

@@ -1,4 +1,4 @@
-"""OpenAI-compatible backend against a local stub server (issue 4, item 3).
+"""OpenAI-compatible backend against a local stub server.
 
 The stub (``http.server`` on 127.0.0.1, random port) answers the chat and completions
 endpoints, fails with scripted status codes first, and records every request, the
@@ -295,3 +295,60 @@ def test_bad_options():
         make("http://127.0.0.1:9/v1", priming="maybe")
     with pytest.raises(ValueError, match="tokenizer"):
         make("http://127.0.0.1:9/v1", priming="completions")
+
+
+# ---------------------------------------------------------------- streaming and stopping
+
+
+class _Chunks:
+    """A streamed response: chat-style chunks, then a usage chunk; records ``close``."""
+
+    def __init__(self, texts, usage=True, on_chunk=None):
+        from types import SimpleNamespace as NS
+
+        self.items = [NS(choices=[NS(delta=NS(content=t), text=None, finish_reason=None)], usage=None) for t in texts]
+        self.items[-1].choices[0].finish_reason = "stop"
+        if usage:
+            self.items.append(NS(choices=[], usage=NS(prompt_tokens=7, completion_tokens=len(texts))))
+        self.on_chunk, self.closed = on_chunk, False
+
+    def __iter__(self):
+        for i, item in enumerate(self.items):
+            if self.on_chunk:
+                self.on_chunk(i)
+            yield item
+
+    def close(self):
+        self.closed = True
+
+
+def _streaming_model(chunks):
+    from types import SimpleNamespace as NS
+
+    model = OpenAIChatModel("http://127.0.0.1:9/v1", "m", max_retries=0)
+    seen = {}
+
+    def create(**kwargs):
+        seen.update(kwargs)
+        return chunks
+
+    model.client = NS(chat=NS(completions=NS(create=create)))
+    return model, seen
+
+
+def test_streaming_sends_stream_and_passes_pieces_on():
+    chunks = _Chunks(["Light ", "scatters."])
+    model, seen = _streaming_model(chunks)
+    pieces: list[str] = []
+    [c] = model.complete([ChatRequest([{"role": "user", "content": "q"}], on_token=pieces.append)])
+    assert seen["stream"] is True and pieces == ["Light ", "scatters."] and c.text == "Light scatters."
+    assert c.prompt_tokens == 7 and c.completion_tokens == 2 and "usage_estimated" not in c.extra and chunks.closed
+
+
+def test_stop_signal_closes_the_stream():
+    stop = threading.Event()
+    chunks = _Chunks(["a ", "b ", "c ", "d"], usage=False, on_chunk=lambda i: stop.set() if i == 2 else None)
+    model, _ = _streaming_model(chunks)
+    [c] = model.complete([ChatRequest([{"role": "user", "content": "q"}], stop=stop)])
+    assert c.text == "a b " and c.finish_reason == "cancelled" and chunks.closed
+    assert c.completion_tokens == 2 and c.extra["usage_estimated"] is True

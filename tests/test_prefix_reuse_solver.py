@@ -1,4 +1,4 @@
-"""UA-SPI + prefix KV reuse through the real-time solver (issue 5 items 1, 2 and 7), and the
+"""UA-SPI + prefix KV reuse through the real-time solver, and the
 latency benchmark's summary arithmetic."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prompt building and prompt files (paper §3.2-3.3 v1 layout; issue 2 item 4; issue 6 item 2)."""
+"""Prompt building and prompt files (paper §3.2-3.3 v1 layout)."""
 
 from __future__ import annotations
 

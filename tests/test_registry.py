@@ -1,7 +1,8 @@
-"""Model configuration file: parsing, errors, checks before loading, secrets (issue 4, item 1)."""
+"""Model configuration file: parsing, errors, checks before loading, secrets."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import types
@@ -190,6 +191,8 @@ def test_build_openai_entry(tmp_path, monkeypatch):
 
 def test_build_transformers_entry_passes_the_gguf(monkeypatch):
     seen = {}
+    spec = registry.resolve("smollm2-135m")
+    registry.backend_schema("transformers")  # read from the real class before it is faked
 
     class FakeTransformers:
         def __init__(self, model_path, **kwargs):
@@ -199,7 +202,57 @@ def test_build_transformers_entry_passes_the_gguf(monkeypatch):
     fake = types.ModuleType("live_mind.models.hf")
     fake.TransformersChatModel = FakeTransformers
     monkeypatch.setitem(sys.modules, "live_mind.models.hf", fake)
-    model = registry.build(registry.resolve("smollm2-135m"), threads=2)
+    model = registry.build(spec, threads=2)
     gguf = registry.gguf_location("embedded")
-    assert seen["model_path"] == str(gguf.parent) and seen["gguf_file"] == gguf.name
+    assert seen["model_path"] == str(gguf)  # the constructor splits a .gguf path into folder and file
     assert seen["threads"] == 2 and seen["dtype"] == "bfloat16" and model.name == "smollm2-135m"
+
+
+# ---------------------------------------------------------------- one backend table
+
+_SAMPLE = {str: "x", int: 2, float: 0.5, bool: True, list: ["a"], dict: {}}
+
+
+def _constructor_parameters(backend: str) -> list[str]:
+    """Every parameter of the backend constructor's signature a file should set."""
+    record = registry.BACKEND_TABLE[backend]
+    factory = record.constructor()
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    return [p.name for p in inspect.signature(target).parameters.values()
+            if p.name not in ("self", "name", *record.internal) and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+@pytest.mark.parametrize("backend", registry.BACKENDS)
+def test_a_models_file_can_set_every_constructor_parameter(tmp_path, backend):
+    params = _constructor_parameters(backend)
+    assert params, backend
+    schema = registry.backend_schema(backend)
+    assert set(params) <= set(schema), f"{backend}: not settable: {sorted(set(params) - set(schema))}"
+    lines = [f"[models.every]\nbackend = '{backend}'"]
+    for key in params:
+        value = _SAMPLE[schema[key][-1] if schema[key] != (int, float) else float]
+        lines.append(f"{key} = {json.dumps(value) if not isinstance(value, bool) else 'true'}"
+                     if not isinstance(value, dict) else f"{key} = {{}}")
+    spec = registry.resolve("every", str(write(tmp_path, "\n".join(lines) + "\n")))
+    assert set(spec.params) == set(params)
+
+
+def test_transformers_entry_accepts_the_healing_and_cache_size_parameters(tmp_path):
+    text = "[models.x]\nbackend = 'transformers'\ngguf = 'embedded'\nheal_prefix = false\nprefix_cache_size = 8\n"
+    spec = registry.resolve("x", str(write(tmp_path, text)))
+    assert spec.params["heal_prefix"] is False and spec.params["prefix_cache_size"] == 8
+
+
+def test_renamed_key_and_its_parameter_exclude_each_other(tmp_path):
+    text = "[models.x]\nbackend = 'llamacpp'\ngguf = 'a.gguf'\ngguf_path = 'b.gguf'\n"
+    with pytest.raises(registry.ConfigError, match="set gguf or gguf_path, not both"):
+        registry.resolve("x", str(write(tmp_path, text)))
+
+
+def test_scripted_entry_builds_with_every_knob(tmp_path):
+    marker = tmp_path / "built.txt"
+    text = (f"[models.s]\nbackend = 'scripted'\ndefault = 'action wait.'\nseconds = 0.5\nsleep = 0.0\n"
+            f"max_prompt_words = 1000\nfail_on = 'NEVER'\nmarker = '{marker}'\n[models.s.rules]\n'sky' = 'blue'\n")
+    model = registry.build(registry.resolve("s", str(write(tmp_path, text))))
+    assert model.name == "s" and model.rules == [("sky", "blue")] and model.seconds == 0.5
+    assert marker.read_text().startswith("built s")

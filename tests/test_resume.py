@@ -1,4 +1,4 @@
-"""Durable, resumable runs and failures that do not stop a run (issue 6, items 1 and 3).
+"""Durable, resumable runs and failures that do not stop a run.
 
 The solver scripts run as real subprocesses on the bundled sample set (14 questions)
 with weightless scripted models from ``tests/fixtures/scripted_models.toml``;

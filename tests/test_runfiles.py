@@ -1,4 +1,4 @@
-"""Run files: atomic output, the JSONL journal and resume checks (issue 6 item 1)."""
+"""Run files: atomic output, the JSONL journal and resume checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Security basics (issue 6, item 5): keys only from the environment and never written
+"""Security basics: keys only from the environment and never written
 out, no pickles, only the configured model files read.
 
 * Keys: both solver scripts run against a local stub of an OpenAI-compatible server

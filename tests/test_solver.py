@@ -1,4 +1,4 @@
-"""The real-time solver with a scripted model (paper §4.1; issue 2 items 6 and 9, issue 6 item 3).
+"""The real-time solver with a scripted model (paper §4.1).
 
 Timeline used throughout (0.25 s per character), as the v1 user types: the question "The
 sky is blue. Why is it blue?" has the segments "The sky is blue. " and "Why is it blue?";

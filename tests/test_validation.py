@@ -1,4 +1,4 @@
-"""Bad input is rejected up front: one line, exit code 2, no model loaded (issue 6, item 2).
+"""Bad input is rejected up front: one line, exit code 2, no model loaded.
 
 Every case runs the real script in a subprocess and checks three things:
 

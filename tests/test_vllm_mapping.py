@@ -1,4 +1,4 @@
-"""vLLM mapping without vLLM (issue 4, item 2).
+"""vLLM mapping without vLLM.
 
 messages -> prompt ids is tested with the real SmolLM2 tokenizer (from the embedded
 GGUF) and a small Llama-3-style tokenizer built here; request outputs -> completions

