@@ -34,7 +34,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import action_tables, load_runs
+from live_mind.action_analysis import action_tables
+from live_mind.analysis import load_runs
 from live_mind.analysis_cli import add_common_arguments, describe, figure_prefix, output_dir, run_cli
 
 

@@ -202,9 +202,10 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
 
 def validate(args: argparse.Namespace) -> cli.Setup:
     """Check flags and files, resolve the models and the run configuration; nothing loads."""
-    for flag in ("max_new_tokens", "typing_speed"):
-        if getattr(args, flag) <= 0:
-            raise cli.UsageError(f"--{flag} must be > 0")
+    if args.typing_speed <= 0:
+        raise cli.UsageError("--typing_speed must be > 0")
+    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
+        raise cli.UsageError("--max_new_tokens must be > 0")
     if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
         raise cli.UsageError("--inference_max_new_tokens must be > 0")
     if args.min_length < 0:

@@ -9,6 +9,7 @@ backend asks of the engine.
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from dataclasses import dataclass
@@ -200,7 +201,8 @@ class FakeLLM:
             ids = prompt["prompt_token_ids"]
             cached = max((mapping.common_prefix_length(ids, old) for old in self.seen), default=0)
             self.seen.append(ids)
-            text = params.kwargs.get("structured_outputs", types.SimpleNamespace(choice=["reply"])).choice[0]
+            constraint = params.kwargs.get("structured_outputs")
+            text = constraint.choice[0] if constraint is not None and constraint.choice else "reply"
             outputs.append(RequestOutput(str(i), None, ids, None,
                                          [CompletionOutput(0, text, [9] * 4, None, None, finish_reason="stop")],
                                          True, num_cached_tokens=cached // 16 * 16))
@@ -214,8 +216,8 @@ def fake_vllm(monkeypatch, smol):
             self.kwargs = kwargs
 
     class StructuredOutputsParams:
-        def __init__(self, choice=None):
-            self.choice = choice
+        def __init__(self, choice=None, regex=None):
+            self.choice, self.regex = choice, regex
 
     vllm = types.ModuleType("vllm")
     vllm.LLM = lambda **kwargs: FakeLLM(smol, **kwargs)
@@ -247,7 +249,10 @@ def test_backend_engine_arguments_and_one_generate_per_batch(fake_vllm, smol):
     completions = model.complete(requests)
     assert len(engine.calls) == 1
     prompts, params = engine.calls[0]
-    assert prompts[0]["prompt_token_ids"] == mapping.chat_prompt_ids(smol, long, "action ")
+    # prefix healing: the trailing space is held back and the output must begin with it
+    assert prompts[0]["prompt_token_ids"] == mapping.chat_prompt_ids(smol, long, "action")
+    assert params[0].kwargs["structured_outputs"].regex == r"(?: )[\s\S]*"
+    assert "structured_outputs" not in params[1].kwargs
     assert params[0].kwargs["temperature"] == 0.0 and params[0].kwargs["max_tokens"] == 50
     assert smol.convert_tokens_to_ids("<|im_end|>") in params[0].kwargs["stop_token_ids"]
     assert params[2].kwargs["structured_outputs"].choice == ["A", "B"]
@@ -255,6 +260,22 @@ def test_backend_engine_arguments_and_one_generate_per_batch(fake_vllm, smol):
     assert completions[1].cached_tokens > 0 and completions[0].cached_tokens == 0
     assert len({c.seconds for c in completions}) == 1
     assert model.complete([]) == []
+
+
+def test_backend_constrains_the_action_name_with_one_regex(fake_vllm, smol):
+    from live_mind.models.vllm_backend import VLLMChatModel, opening_regex
+
+    model = VLLMChatModel("m")
+    leads = [" background.", " inference.", " hypothesize.", " wait."]
+    model.complete([ChatRequest(MESSAGES, assistant_prefix="action", lead_choices=leads)])
+    prompts, params = fake_vllm.instances[0].calls[0]
+    assert prompts[0]["prompt_token_ids"] == mapping.chat_prompt_ids(smol, MESSAGES, "action")
+    regex = params[0].kwargs["structured_outputs"].regex
+    assert regex == opening_regex("", leads)
+    assert re.fullmatch(regex, " wait.") and re.fullmatch(regex, " inference. the sky is blue\nmore")
+    assert not re.fullmatch(regex, " waiting") and not re.fullmatch(regex, "inference.")
+    assert opening_regex("", None) is None and re.fullmatch(opening_regex("\n", None), "\nx")
+    assert re.fullmatch(opening_regex("", ["(a)?"]), "(a)? rest") and not re.fullmatch(opening_regex("", ["(a)?"]), "a rest")
 
 
 def test_backend_rejects_prompts_over_max_model_len(fake_vllm):

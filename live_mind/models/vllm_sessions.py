@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from .base import ChatRequest, Completion, ModelError
-from .hf import _ChoiceTrie as ChoiceTrie
+from .decoding import ChoiceTrie
 from .mapping import end_of_turn_ids
 
 
