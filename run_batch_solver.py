@@ -12,6 +12,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 
 from alive_progress import alive_bar
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupt: finishing the current batch, then stopping (Ctrl-C again to abort)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    solving = time.perf_counter()
     try:
         with alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
             for batch in batches(ordered, args.batch_size):
@@ -72,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped after {len(writer.records)}/{len(questions)} questions; saved in {setup.output.with_suffix('.jsonl')}. "
               f"Resume with the same command plus --resume.", file=sys.stderr)
         return 130
+    seconds = time.perf_counter() - solving
     records = writer.finish()
     print(cli.summarize(records))
+    solved = len(writer.records) - len(done)
+    print(f"solved {solved} questions in {seconds:.1f} s after the model loaded: {solved / max(seconds, 1e-9):.3f} questions/s")
     print(f"wrote {setup.output}")
     return 0
 

@@ -20,13 +20,23 @@ Measurements, per backend, over the bundled sample questions:
   tokens are printed beside it, because latency is dominated by answer length.
 
 All backends run with ``OMP_WAIT_POLICY=PASSIVE`` (unless set otherwise) and the same
-thread count.  Usage: ``python benchmarks/backends.py [--threads 2] [--questions 4]``.
+thread count.  The vLLM CPU entry (``smollm2-135m-vllm``) joins the table when vLLM is
+installed; it sets its own threads.
+
+``--batched ENTRY ...`` adds a second table: questions per second of
+``run_batch_solver.py --use_lm`` on the 14 sample questions for each entry (one lockstep
+batch; time from the loaded model to the last record, as the script prints it), and each
+entry's speed-up over the first one.
+
+Usage: ``python benchmarks/backends.py [--threads 2] [--questions 4] [--batched smollm2-135m smollm2-135m-vllm]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -47,7 +57,9 @@ from live_mind.models.base import ChatRequest  # noqa: E402
 from live_mind.prompts import PromptSet, inference_messages, output_messages  # noqa: E402
 from live_mind.segment import split_sentences  # noqa: E402
 
-DEFAULT_BACKENDS = ("smollm2-135m", "smollm2-135m-llamacpp", "smollm2-135m-server")
+DEFAULT_BACKENDS = ("smollm2-135m", "smollm2-135m-llamacpp", "smollm2-135m-server") + (
+    ("smollm2-135m-vllm",) if importlib.util.find_spec("vllm") else ())
+REPO = Path(__file__).resolve().parents[1]
 THREAD_PARAM = {"transformers": "threads", "llamacpp": "n_threads"}
 
 
@@ -147,6 +159,29 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def batched_speed(name: str, args: argparse.Namespace) -> tuple[float, float, str]:
+    """(questions/s, seconds, summary line) of the batched solver on the sample set."""
+    with_models = ["--models", args.models] if args.models else []
+    command = [sys.executable, str(REPO / "run_batch_solver.py"), "--use_lm", "--model", name, *with_models,
+               "--batch_size", "14", "--output_file", str(Path(args.workdir) / name / "all.json"), "--overwrite"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{name}: run_batch_solver.py failed ({done.returncode}): {done.stderr[-1500:]}")
+    found = re.search(r"solved (\d+) questions in ([\d.]+) s after the model loaded: ([\d.]+) questions/s", done.stdout)
+    if not found:
+        raise RuntimeError(f"{name}: no timing line in the output:\n{done.stdout[-1500:]}")
+    return float(found.group(3)), float(found.group(2)), found.group(0)
+
+
+def batched_table(names: list[str], args: argparse.Namespace) -> str:
+    results = [(name, *batched_speed(name, args)) for name in names]
+    lines = ["", f"batched solver, 14 sample questions, one batch, load average before={args.load_before}", "",
+             "| model entry | questions/s | seconds | speed-up |", "|---|---:|---:|---:|"]
+    for name, qps, seconds, _ in results:
+        lines.append(f"| {name} | {qps:.3f} | {seconds:.1f} | {qps / results[0][1]:.2f}x |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=list(DEFAULT_BACKENDS), help="model entries to compare")
@@ -156,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_new_tokens", type=int, default=64, help="tokens for the decode measurement")
     parser.add_argument("--final_tokens", type=int, default=128, help="token limit of the final step")
     parser.add_argument("--verbose", action="store_true", help="print every timing")
+    parser.add_argument("--batched", nargs="*", default=None, metavar="ENTRY",
+                        help="also time run_batch_solver.py --use_lm on the sample set for these entries")
+    parser.add_argument("--skip_table", action="store_true", help="only the --batched table")
+    parser.add_argument("--workdir", default="output/bench_backends", help="where the batched runs write")
     args = parser.parse_args(argv)
     if not 1 <= args.questions <= 14:
         parser.error("--questions must be between 1 and 14")
@@ -165,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         if "smollm2-135m-server" in args.backends and not os.environ.get("LIVEMIND_SERVER_URL"):
             server, url = start_server(args.threads)
             os.environ["LIVEMIND_SERVER_URL"] = url
-        rows = []
-        for name in args.backends:
-            rows.append(measure(name, args))
-            print(f"done: {name}", file=sys.stderr)
-        print(table(rows, args))
-    except registry.ConfigError as exc:
+        if not args.skip_table:
+            rows = []
+            for name in args.backends:
+                rows.append(measure(name, args))
+                print(f"done: {name}", file=sys.stderr)
+            print(table(rows, args), flush=True)
+        if args.batched:
+            print(batched_table(args.batched, args))
+    except (registry.ConfigError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -171,6 +171,12 @@ def check_constraint(args: argparse.Namespace, specs: dict[str, registry.ModelSp
         raise UsageError(
             f"--constrain_actions needs the transformers or vLLM backend; {args.model} uses {specs['model'].backend}"
         )
+    # A vLLM streaming-input session only ever appends to a question's request, so the
+    # question's calls must extend one another: the append-only layout.
+    streaming = [spec.name for spec in specs.values() if spec.params.get("streaming_sessions")]
+    if streaming and args.use_lm and getattr(args, "prompt_format", "UA-SPI") != "UA-SPI":
+        raise UsageError(f"model '{streaming[0]}' runs vLLM streaming-input sessions, which need the append-only "
+                         f"layout: add --prompt_format UA-SPI")
 
 
 def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:

@@ -31,6 +31,7 @@ an open session holds its KV blocks while it waits for the next chunk.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import threading
 import time
@@ -276,9 +277,30 @@ class SessionEngine:
         return self._healing[held] + [i for i in stop_ids if i not in self._healing[held]]
 
     def shutdown(self) -> None:
-        """Close the sessions, stop the engine and the loop thread."""
+        """Close the sessions, stop the engine and the loop thread (quietly: no task is
+        left pending for the interpreter to complain about at exit)."""
+        if not self._thread.is_alive():
+            return
+        streams = [s.outputs for s in self.sessions.values() if isinstance(s.outputs, AsyncIterator)]
         self.close_all()
-        try:
+
+        async def stop() -> None:
+            for stream in streams:
+                try:
+                    await stream.aclose()
+                except Exception:  # noqa: BLE001 -- the engine may already have finished it
+                    pass
             self.engine.shutdown()
+            current = asyncio.current_task()
+            pending = [task for task in asyncio.all_tasks() if task is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        try:
+            self._run(stop())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self.engine = None  # its finalizer runs now, while the interpreter is whole
+            gc.collect()

