@@ -167,3 +167,21 @@ def test_streaming_session_restarts_when_the_prompt_is_not_an_extension(streamin
                                         cache_key="r")])[0]
     assert (a.extra["session"], b.extra["session"]) == ("new", "new") and b.cached_tokens == 0
     assert re.sub(r"\s+", "", a.text) != "" and b.completion_tokens >= 1
+
+
+def test_streaming_session_streams_and_stops(streaming):
+    import threading
+
+    pieces: list[str] = []
+    request = ChatRequest([SYSTEM, {"role": "user", "content": SENTENCES[0]}], max_new_tokens=16, cache_key="s",
+                          assistant_prefix="action ", on_token=pieces.append)
+    done = streaming.complete([request])[0]
+    assert "".join(pieces) == done.text and len(pieces) >= 1
+    stop = threading.Event()
+    stop.set()
+    cut = streaming.complete([ChatRequest([SYSTEM, {"role": "user", "content": SENTENCES[1]}], max_new_tokens=64,
+                                          cache_key="t", stop=stop)])[0]
+    assert cut.finish_reason == "cancelled" and cut.completion_tokens < 64
+    again = streaming.complete([ChatRequest([SYSTEM, {"role": "user", "content": SENTENCES[1]}], max_new_tokens=4,
+                                            cache_key="t")])[0]
+    assert again.extra["session"] == "new"

@@ -19,6 +19,10 @@ and the answer cue.  When it does not hold (another layout, or the first call), 
 session is closed and a new one starts with the whole prompt; ``extra["session"]`` says
 which happened (``"new"``, ``"continued"``).
 
+Streaming and stopping: a request's ``on_token`` gets the reply as it is generated, and
+its ``stop`` signal aborts the session's engine request (the reply so far is returned,
+``finish_reason = "cancelled"``; the question's next call opens a new session).
+
 Usage: ``prompt_tokens`` is the whole prompt the reply was conditioned on (session so
 far + chunk), ``cached_tokens`` the part the session already held (not prefilled
 again), ``completion_tokens`` the tokens generated.  A batch is sent at once and every
@@ -39,7 +43,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from .base import ChatRequest, Completion, ModelError
+from .base import ChatRequest, Completion, ModelError, TextStream, stop_requested
 from .decoding import ChoiceTrie
 from .mapping import end_of_turn_ids
 
@@ -187,7 +191,7 @@ class SessionEngine:
                 completion_tokens=len(reply_ids),
                 seconds=seconds,
                 cached_tokens=plan.cached,
-                finish_reason="length" if reason == "length" else "stop",
+                finish_reason=reason if reason in ("length", "cancelled") else "stop",
                 extra={"session": plan.state, "session_chunk": session.chunks, "request_id": session.request_id},
             ))
             if plan.request.cache_key is None:
@@ -231,12 +235,21 @@ class SessionEngine:
             if opening[0] in stop_ids:
                 return opening, [], "", "stop"
             pending = opening[:]
-        free = await self._chunk(plan, pending, max(1, budget - len(opening)), None, full=True)
-        text = self.tokenizer.decode(opening, skip_special_tokens=True) + free.text
+        head = self.tokenizer.decode(opening, skip_special_tokens=True)
+        stream = TextStream(request.on_token, plan.held)
+        free = await self._chunk(plan, pending, max(1, budget - len(opening)), None, full=True,
+                                 watch=lambda so_far: stream.update(head + so_far))
+        text = head + free.text
+        stream.finish(text[len(plan.held):] if plan.held and text.startswith(plan.held) else text)
         return opening + free.token_ids, opening + free.token_ids[:-1], text, free.finish_reason
 
-    async def _chunk(self, plan: "_Plan", prompt_ids: list[int], max_tokens: int, allowed: list[int] | None, full: bool = False):
-        """Send one chunk and read its reply: the token ids (or, with ``full``, the output)."""
+    async def _chunk(self, plan: "_Plan", prompt_ids: list[int], max_tokens: int, allowed: list[int] | None,
+                     full: bool = False, watch: Callable[[str], None] | None = None):
+        """Send one chunk and read its reply: the token ids (or, with ``full``, the output).
+
+        ``watch`` sees the reply's text as it grows (streaming).  When the request's stop
+        signal is set, the session is aborted (its request ends in the engine) and the
+        reply so far comes back with ``finish_reason = "cancelled"``."""
         from vllm import SamplingParams
         from vllm.engine.protocol import StreamingInput
         from vllm.inputs import TokensPrompt
@@ -261,6 +274,12 @@ class SessionEngine:
             result.token_ids.extend(sample.token_ids)
             result.text += sample.text
             result.finish_reason = sample.finish_reason
+            if watch is not None:
+                watch(result.text)
+            if result.finish_reason is None and stop_requested(plan.request):
+                session.closed = True
+                await self.engine.abort(session.request_id)
+                result.finish_reason = "cancelled"
         return result if full else result.token_ids
 
     def _trie(self, options: list[str]) -> "ChoiceTrie":
