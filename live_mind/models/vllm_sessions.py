@@ -25,7 +25,7 @@ its ``stop`` signal aborts the session's engine request (the reply so far is ret
 
 Usage: ``prompt_tokens`` is the whole prompt the reply was conditioned on (session so
 far + chunk), ``cached_tokens`` the part the session already held (not prefilled
-again), ``completion_tokens`` the tokens generated.  A batch is sent at once and every
+again; for a session's first chunk, what vLLM's prefix cache served), ``completion_tokens`` the tokens generated.  A batch is sent at once and every
 completion carries the batch's wall time, as the plain vLLM backend does.
 
 At most ``max_sessions`` sessions stay open (least recently used closed first), because
@@ -35,6 +35,7 @@ an open session holds its KV blocks while it waits for the next chunk.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 import itertools
 import threading
@@ -82,6 +83,7 @@ class _Plan:
     request: ChatRequest
     held: str  # prefix-healing whitespace held back from the prompt
     text: str  # the whole prompt as text
+    engine_cached: int | None = None  # what the engine's prefix cache served of the first chunk
 
 
 class SessionEngine:
@@ -104,6 +106,7 @@ class SessionEngine:
         self.engine = self._run(start())
         self.tokenizer = self.engine.get_tokenizer()
         self._stop_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
+        atexit.register(self.shutdown)  # scripts exit without closing their models
         self._healing: dict[str, list[int]] = {}
 
     def _run(self, coroutine: Any) -> Any:
@@ -180,14 +183,16 @@ class SessionEngine:
         completions = []
         for plan, (reply_ids, kept, reply, reason) in zip(plans, results):
             session = plan.session
+            if plan.state == "new":  # a new session's prompt may still hit vLLM's prefix cache
+                plan.cached = min(plan.engine_cached or 0, len(plan.ids))
             session.text = plan.text + self.tokenizer.decode(kept, skip_special_tokens=False)
-            session.tokens = plan.cached + len(plan.ids) + len(kept)
+            session.tokens = (0 if plan.state == "new" else plan.cached) + len(plan.ids) + len(kept)
             session.chunks += 1
             if plan.held and reply.startswith(plan.held):
                 reply = reply[len(plan.held):]
             completions.append(Completion(
                 text=reply,
-                prompt_tokens=plan.cached + len(plan.ids),
+                prompt_tokens=(0 if plan.state == "new" else plan.cached) + len(plan.ids),
                 completion_tokens=len(reply_ids),
                 seconds=seconds,
                 cached_tokens=plan.cached,
@@ -271,6 +276,8 @@ class SessionEngine:
                 result.finish_reason = "stop"
                 break
             sample = output.outputs[0]
+            if not result.token_ids and plan.engine_cached is None:
+                plan.engine_cached = int(getattr(output, "num_cached_tokens", 0) or 0)
             result.token_ids.extend(sample.token_ids)
             result.text += sample.text
             result.finish_reason = sample.finish_reason
@@ -302,6 +309,7 @@ class SessionEngine:
             return
         streams = [s.outputs for s in self.sessions.values() if isinstance(s.outputs, AsyncIterator)]
         self.close_all()
+        atexit.unregister(self.shutdown)
 
         async def stop() -> None:
             for stream in streams:
