@@ -98,7 +98,12 @@ def test_run_batch_solver_end_to_end(two_questions, tmp_path):
 
 @pytest.fixture(scope="module")
 def plain():
-    return registry.build(registry.resolve("smollm2-135m-vllm"))
+    import gc
+
+    model = registry.build(registry.resolve("smollm2-135m-vllm"))
+    yield model
+    model.llm = None  # the engine shuts down now, not during interpreter exit
+    gc.collect()
 
 
 def _inference_request(upto: int, **options) -> ChatRequest:
