@@ -22,6 +22,7 @@ from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import registry
+from .profiles import MEASURED, CostProfile, ProfileError, resolve as resolve_profile
 from .prompts import PromptError, PromptSet, load_prompt_set
 from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
@@ -60,6 +61,23 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add("--final_answer", default="free", choices=FINAL_ANSWERS, help="free text or a constrained option letter")
     add("--resume", action="store_true", help="continue an interrupted run from its .jsonl journal")
     add("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def add_timing_args(parser: argparse.ArgumentParser) -> None:
+    """``--timing`` and ``--profiles`` (real-time solver): how calls are charged on the
+    simulated timeline (see ``profiles.py`` and docs/timing.md)."""
+    parser.add_argument("--timing", default=MEASURED, metavar="measured|PROFILE",
+                        help="'measured': each call's wall time (default); PROFILE: its modelled time from a token-cost profile")
+    parser.add_argument("--profiles", default=None, metavar="FILE",
+                        help="TOML file of extra timing profiles (added to the packaged live_mind/profiles.toml)")
+
+
+def timing_profile(args: argparse.Namespace) -> CostProfile | None:
+    """The ``--timing`` profile (``None``: measured); ``UsageError`` if unknown or unreadable."""
+    try:
+        return resolve_profile(getattr(args, "timing", None), getattr(args, "profiles", None))
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def fail(message: str) -> int:
@@ -122,6 +140,7 @@ class Setup:
     specs: dict[str, registry.ModelSpec]
     prompts: PromptSet
     config: dict[str, Any]
+    profile: CostProfile | None = None
 
 
 def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None] | None = None) -> Setup:
@@ -138,6 +157,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError("--min_length must be >= 0")
     if extra_checks:
         extra_checks(args)
+    profile = timing_profile(args)
     try:
         if args.data_path is not None and is_local_source(args.data_path):
             validate_data_path(args.data_path)
@@ -150,7 +170,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     config = run_config(args, kind, specs, prompts)
     if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "scripted"):
         raise UsageError(f"--constrain_actions needs the transformers backend; {args.model} uses {specs['model'].backend}")
-    return Setup(args, output, specs, prompts, config)
+    return Setup(args, output, specs, prompts, config, profile)
 
 
 def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:
@@ -175,12 +195,18 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "inference_max_new_tokens": args.inference_max_new_tokens or specs["model"].inference_max_new_tokens or args.max_new_tokens,
         "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
         "prompt_texts": prompts.as_dict(),
+        **({"timing_profile": _profile_dict(args)} if hasattr(args, "timing") else {}),
         "versions": library_versions(),
     }
-    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file")},
+    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file", "concurrency")},
                                        sort_keys=True, default=str).encode()).hexdigest()[:12]
     config["config_id"] = digest
     return config
+
+
+def _profile_dict(args: argparse.Namespace) -> dict[str, Any] | None:
+    profile = timing_profile(args)
+    return profile.as_dict() if profile is not None else None
 
 
 def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
@@ -232,8 +258,9 @@ def load_models(setup: Setup, **overrides: Any) -> dict[str, Any]:
     return loaded
 
 
-def summarize(records: list[dict[str, Any]]) -> str:
-    """Per-category and total accuracy, parse rates and failures, as printed at the end."""
+def summarize(records: list[dict[str, Any]], timing: str | None = None) -> str:
+    """Per-category and total accuracy, parse rates and failures, as printed at the end;
+    ``timing`` names how latency was charged (``measured`` or a profile)."""
     lines = []
     cats: dict[str, list[bool]] = {}
     for r in records:
@@ -251,7 +278,8 @@ def summarize(records: list[dict[str, Any]]) -> str:
         lines.append(f"  inference responses parsed: {parsed}/{len(steps)} ({100.0 * parsed / len(steps):.1f}%; strict {strict}, lenient {parsed - strict})")
     latencies = [r["time_info"]["latency"] for r in records if r.get("time_info")]
     if latencies:
-        lines.append(f"  mean latency: {sum(latencies) / len(latencies):.3f} s over {len(latencies)} questions")
+        how = "" if timing is None else (" (timing: measured wall time)" if timing == MEASURED else f" (timing: profile {timing})")
+        lines.append(f"  mean latency: {sum(latencies) / len(latencies):.3f} s over {len(latencies)} questions{how}")
     failed = [r for r in records if r.get("error")]
     if failed:
         reasons: dict[str, int] = {}
