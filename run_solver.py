@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--options_arrival", default="typed", choices=["typed", "instant"], help="v1 typed, or v2 instant")
     parser.add_argument("--cancel_on_complete", action="store_true", help="cut an inference call running when input completes")
     cli.add_timing_args(parser)
+    parser.add_argument("--prefill_while_typing", action="store_true",
+                        help="while options are typed and the model idles, prefill them into the prefix cache (LiveMind, options typed)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="questions in flight, their calls batched (default 1; needs --timing PROFILE)")
     return parser.parse_args(argv)
@@ -43,6 +45,8 @@ def _timing_checks(args: argparse.Namespace) -> None:
         raise cli.UsageError("--typing_speed must be > 0 (seconds per character)")
     if args.typing_jitter < 0:
         raise cli.UsageError("--typing_jitter must be >= 0")
+    if args.prefill_while_typing and not (args.use_lm and args.options_arrival == "typed"):
+        raise cli.UsageError("--prefill_while_typing needs --use_lm and typed options (--options_arrival typed)")
     if args.concurrency < 1:
         raise cli.UsageError("--concurrency must be >= 1")
     if args.concurrency > 1 and args.timing == "measured":
@@ -73,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     todo = [q for q in questions if q["question_id"] not in done]
     print(f"{len(questions)} questions ({len(done)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
-    loaded = cli.load_models(setup)
+    reuse = args.prefill_while_typing and all(s.backend == "transformers" for s in setup.specs.values())
+    loaded = cli.load_models(setup, **({"prefix_cache": True} if reuse else {}))
     timing = TimingConfig(args.typing_speed, args.typing_jitter, args.seed, args.schedule, args.options_arrival, args.cancel_on_complete,
-                          setup.profile)
+                          setup.profile, args.prefill_while_typing)
     extra = {"config_id": setup.config["config_id"]}
     stop = _StopFlag()
     previous = signal.signal(signal.SIGINT, stop)

@@ -28,6 +28,8 @@ from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
 
 DEFAULT_MODEL = "smollm2-135m"
+PREFILL_BACKENDS = ("transformers", "llamacpp", "scripted")
+"""Backends that keep a prefix cache a prefill-only call can fill (prefill while typing)."""
 
 
 class UsageError(ValueError):
@@ -168,6 +170,10 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
     check_output(output, args.resume, args.overwrite)
     config = run_config(args, kind, specs, prompts)
+    answering = specs.get("assist_model", specs["model"])
+    if getattr(args, "prefill_while_typing", False) and answering.backend not in PREFILL_BACKENDS:
+        raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache ({', '.join(PREFILL_BACKENDS)}); "
+                         f"{answering.name} uses {answering.backend}")
     if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "scripted"):
         raise UsageError(f"--constrain_actions needs the transformers backend; {args.model} uses {specs['model'].backend}")
     return Setup(args, output, specs, prompts, config, profile)

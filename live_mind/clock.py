@@ -142,6 +142,15 @@ class SimulatedClock:
         self.consumed = segments
         return call
 
+    def charge_prefill(self, arrival: float, start: float, seconds: float) -> CallTime:
+        """Charge a prefill-only call (prefill while typing) that read the text arrived by
+        ``arrival``; it occupies the model like any call, so one still running when the
+        input completes delays the final call."""
+        call = CallTime(len(self.arrivals), arrival, start, start + seconds)
+        self.calls.append(call)
+        self.free_at = call.end
+        return call
+
     def charge_final(self, seconds: float) -> CallTime:
         """Charge the final (output) call."""
         self.busy_at_complete = self.free_at

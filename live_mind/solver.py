@@ -24,6 +24,7 @@ from .clock import CallTime, SimulatedClock, arrival_times, baseline_time_info, 
 from .controller import CoTController, LiveMindController
 from .data import format_options
 from .models.base import ChatModel, ChatRequest, Completion, ModelError
+from .prefill import next_prefill, options_prefixes
 from .profiles import CostProfile
 from .records import build_record, error_record
 
@@ -41,6 +42,7 @@ class TimingConfig:
     options_arrival: str = "typed"
     cancel_on_complete: bool = False
     profile: CostProfile | None = None  # None: measured wall time
+    prefill_while_typing: bool = False  # LiveMind only; see prefill.py
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +112,15 @@ def question_calls(controller: LiveMindController | CoTController, row: dict[str
                     controller.discard(request, completion, visible)
                 else:
                     controller.accept(request, completion, visible, False)
+            if timing.prefill_while_typing and timing.options_arrival == "typed":
+                prefixes = options_prefixes(options_text, arrivals[-1] if arrivals else 0.0, options_at)
+                done = 0
+                while (prefill := next_prefill(prefixes, done, clock.free_at, options_at)) is not None:
+                    done, start = prefill
+                    request = controller.prefill_request(segments, prefixes[done - 1].text, len(row["options"]))
+                    completion = yield controller.model_for(True), request
+                    clock.charge_prefill(prefixes[done - 1].arrival, start, timing.charge(completion))
+                    controller.accept_prefill(request, completion, len(segments))
             request = controller.request(segments, True, options_text, len(row["options"]))
             step = controller.accept(request, (yield controller.model_for(True), request), len(segments), True)
             clock.charge_final(timing.charge(step.completion))

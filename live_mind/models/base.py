@@ -17,6 +17,9 @@ list plus the few knobs the LiveMind protocol needs:
 * ``lead_choices`` -- when set, the output must *begin* with one of these strings and
   continues freely after it (used to force a valid action name right after the
   ``"action"`` priming prefix).  Same support rules as ``choices``.
+* ``prefill_only`` -- only read the prompt into the prefix cache of ``cache_key`` and
+  generate nothing (a backend that must sample generates one token); used to prefill the
+  text the user has typed so far while the model is idle (``prefill.py``).
 
 Timing is measured by the backend around the real generation call, so the simulated
 clock (``clock.py``) can charge each call its true cost.  A backend that runs a batch as
@@ -57,6 +60,7 @@ class ChatRequest:
     cache_key: str | None = None
     choices: list[str] | None = None
     lead_choices: list[str] | None = None
+    prefill_only: bool = False
 
 
 @dataclass

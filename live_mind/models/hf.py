@@ -50,7 +50,8 @@ Decisions, briefly:
   prompt token to prefill), prefills the rest and decodes.  ``cached_tokens`` reports
   the reused prompt tokens.  Only the latest cache per key is kept, for at most
   ``prefix_cache_size`` keys (least recently used evicted).  Models with sliding-window
-  or otherwise non-croppable caches fall back to full prefill.
+  or otherwise non-croppable caches fall back to full prefill.  A ``prefill_only``
+  request prefills and stores its prompt and generates nothing (prefill while typing).
 * **Context window.**  ``ContextLengthExceeded`` when prompt tokens plus the new-token
   budget (``max_new_tokens``, or the longest choice) exceed the model's
   ``max_position_embeddings``.
@@ -327,7 +328,9 @@ class TransformersChatModel:
         trie = None
         lead = request.lead_choices is not None and request.choices is None
         budget = request.max_new_tokens
-        if request.choices is not None:
+        if request.prefill_only:
+            budget = 0  # read the prompt into the prefix cache, generate nothing
+        elif request.choices is not None:
             trie = self._choice_trie(request.choices)
             budget = trie.longest()
         elif lead:
