@@ -8,6 +8,8 @@ On the same model, questions and simulated typing speed it runs, question by que
 (c) ``v2``         UA-SPI + prefix KV reuse (transformers ``prefix_cache=True``) +
                    ``cancel_on_complete`` + ``--schedule_v2`` (default ``latest``);
 (d) ``v2-letter``  (c) with the constrained final answer (``--final_answer letter``);
+(e) ``v2-prefill`` (c) with prefill while typing (``--prefill_while_typing``: each options
+                   line is read into the prefix cache as it is typed, ``live_mind/prefill.py``);
 
 and prints one table, rows in that order: mean / median / p90 latency, ratio of the
 mean to the baseline's, final-step prompt tokens and the share of them served from the
@@ -58,9 +60,9 @@ from live_mind.timing import mean_modelled_latency  # noqa: E402
 from live_mind.solver import TimingConfig, solve_question  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "mmlu-pro-1400"
-CONFIGS = ("cot", "v1", "v2", "v2-letter")
+CONFIGS = ("cot", "v1", "v2", "v2-letter", "v2-prefill")
 LABELS = {"cot": "(a) CoT baseline", "v1": "(b) LiveMind v1 (paper)", "v2": "(c) UA-SPI+reuse+cancel",
-          "v2-letter": "(d) (c)+letter answer"}
+          "v2-letter": "(d) (c)+letter answer", "v2-prefill": "(e) (c)+prefill typing"}
 
 
 @dataclass
@@ -209,7 +211,7 @@ def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen
     """One controller per configuration, over one or two model instances."""
     hf = spec.backend == "transformers"
     plain = registry.build(spec, **({"prefix_cache": False} if hf else {}))
-    cached = registry.build(spec, prefix_cache=True) if hf and {"v2", "v2-letter"} & set(chosen) else plain
+    cached = registry.build(spec, prefix_cache=True) if hf and {"v2", "v2-letter", "v2-prefill"} & set(chosen) else plain
     prime = spec.prime_actions
     common = dict(action_set_name=args.action_set, prime_actions=prime, max_new_tokens=args.max_new_tokens,
                   final_max_new_tokens=args.final_max_new_tokens)
@@ -218,6 +220,7 @@ def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen
         "v1": LiveMindController(plain, prompt_format=make_format("v1"), **common),
         "v2": LiveMindController(cached, prompt_format=make_format("UA-SPI"), **common),
         "v2-letter": LiveMindController(cached, prompt_format=make_format("UA-SPI"), final_answer="letter", **common),
+        "v2-prefill": LiveMindController(cached, prompt_format=make_format("UA-SPI"), **common),
     }
     return {name: made[name] for name in chosen}
 
@@ -236,7 +239,8 @@ def chosen_profiles(args: argparse.Namespace) -> list[CostProfile]:
 def timings(args: argparse.Namespace) -> dict[str, TimingConfig]:
     v1 = TimingConfig(args.typing_speed, 0.0, args.seed, "every", "typed", False)
     v2 = TimingConfig(args.typing_speed, 0.0, args.seed, args.schedule_v2, "typed", True)
-    return {"cot": v1, "v1": v1, "v2": v2, "v2-letter": v2}
+    prefill = TimingConfig(args.typing_speed, 0.0, args.seed, args.schedule_v2, "typed", True, prefill_while_typing=True)
+    return {"cot": v1, "v1": v1, "v2": v2, "v2-letter": v2, "v2-prefill": prefill}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     by = {r.config: r for r in rows}
     if "v2" in by:
         print(f"final-step cached share of (c): {by['v2'].final_cached_share:.2f} (target >= 0.9)")
+    if "v2-prefill" in by:
+        print(f"final-step cached share with prefill while typing (e): {by['v2-prefill'].final_cached_share:.2f} (target >= 0.9)")
+    if "v2" in by:
         if "v1" in by:
             print(f"latency ratio (c)/(b): {by['v2'].latency_mean / by['v1'].latency_mean:.2f} (target <= 0.7)")
         if "cot" in by:
