@@ -3,14 +3,15 @@
 Runs a short sweep of model calls -- prompt lengths x completion limits, plus calls whose
 prompt is mostly served from the prefix (KV) cache -- times each, and fits
 ``seconds = fixed + uncached·(prompt - cached) + cached·cached_tokens +
-completion·completion_tokens`` by least squares (``live_mind.fitting``).  Prints the fit
+completion·completion_tokens`` by least relative squares, keeping the fixed cost >= 0
+(``live_mind.fitting``).  Prints the fit
 and the ``[profiles.NAME]`` entry, naming the machine and its load average, to paste into
 ``live_mind/profiles.toml`` or a user profiles file (``--profiles FILE``).
 
 Each point is measured ``--repeats`` times after one warm-up call and its fastest time is
 kept: on a shared machine other jobs only ever add time, so the minimum is the least
-disturbed reading.  The sweep takes two to three minutes for the embedded model on two
-busy CPU cores.  The completion length is a limit: the
+disturbed reading.  The sweep takes about eight minutes for the embedded model on two
+CPU cores shared with other jobs (load average 6-7).  The completion length is a limit: the
 prompt asks for an endless count so greedy decoding rarely stops early, and the fit uses
 the tokens actually generated.
 """
@@ -18,9 +19,11 @@ the tokens actually generated.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="profile name (default: local-<model>)")
     p.add_argument("--prompt_words", default="40,200,450,800", help="filler lengths in words (comma-separated)")
     p.add_argument("--completion_limits", default="1,16,48", help="max_new_tokens values (comma-separated)")
+    p.add_argument("--samples", default=None, help="also write the measured points here (JSON) for refitting")
     p.add_argument("--repeats", type=int, default=3, help="measurements per point; the fastest is kept (default 3)")
     args = p.parse_args(argv)
     try:
@@ -88,11 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             _keep_fastest(best, (words, "cached"), _measure(model, sweep_request(words, 16, key, " Start at 1.")))
             print(f"repeat {rep + 1}/{args.repeats}, {words} words: done", flush=True)
     samples = list(best.values())
+    if args.samples:
+        Path(args.samples).write_text(json.dumps([asdict(s) for s in samples], indent=1), encoding="utf-8")
     load_after = os.getloadavg()
     where = (f"{machine(model)}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
              "(shared with other jobs)")
     fitted = fit(samples, args.name or f"local-{args.model}", description=f"{args.model} measured by benchmarks/calibrate.py",
-                 machine=where, source=f"calibration sweep: fastest of {args.repeats} per point, {len(samples)} points, prompt words {lengths}, "
+                 machine=where, relative=True, nonnegative_fixed=True,
+                 source=f"relative least squares (fixed >= 0) on a calibration sweep: fastest of {args.repeats} per point, {len(samples)} points, prompt words {lengths}, "
                                        f"completion limits {limits}, {args.repeats} repeats")
     cached = sum(1 for s in samples if s.cached)
     print(f"\n{len(samples)} points ({cached} with a cached prefix); machine: {where}")

@@ -15,6 +15,11 @@ completion]``.  When no sample has cached tokens (the v1 files report none) the 
 column is dropped and the cached coefficient is set to ``cached_default`` (0 by default:
 a cached token skips prefill, and what it still costs -- attention over it while
 decoding -- is already inside the completion coefficient of such a fit).
+
+``relative=True`` weights each call by ``1/seconds`` (least *relative* squares), so short
+calls count as much as long ones -- what a calibration sweep from 0.1 s to 10 s needs;
+``nonnegative_fixed=True`` refits without the intercept (fixed = 0) when it comes out
+negative, which a noisy sweep on a busy machine can give.
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ def file_samples(path: str | Path) -> list[Sample]:
 
 
 def fit(samples: Sequence[Sample], name: str, *, cached_default: float = 0.0, description: str = "",
-        machine: str = "", source: str = "") -> Fit:
+        machine: str = "", source: str = "", relative: bool = False, nonnegative_fixed: bool = False) -> Fit:
     """Least-squares profile over ``samples``."""
     if len(samples) < 4:
         raise FitError(f"need at least 4 calls with usage and seconds to fit a profile, got {len(samples)}")
@@ -108,7 +113,11 @@ def fit(samples: Sequence[Sample], name: str, *, cached_default: float = 0.0, de
     with_cached = bool(cached.any())
     columns = [np.ones_like(prompt), prompt - cached] + ([cached] if with_cached else []) + [completion]
     design = np.column_stack(columns)
-    coef, *_ = np.linalg.lstsq(design, seconds, rcond=None)
+    weight = 1.0 / np.maximum(seconds, 1e-6) if relative else np.ones_like(seconds)
+    coef, *_ = np.linalg.lstsq(design * weight[:, None], seconds * weight, rcond=None)
+    if nonnegative_fixed and coef[0] < 0:
+        rest, *_ = np.linalg.lstsq(design[:, 1:] * weight[:, None], seconds * weight, rcond=None)
+        coef = np.concatenate([[0.0], rest])
     predicted = design @ coef
     residual = float(((seconds - predicted) ** 2).sum())
     total = float(((seconds - seconds.mean()) ** 2).sum())

@@ -61,10 +61,11 @@ class CostProfile:
     source: str = ""
 
     def seconds(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
-        """Modelled duration of one call (``cached_tokens`` is part of ``prompt_tokens``)."""
+        """Modelled duration of one call (``cached_tokens`` is part of ``prompt_tokens``);
+        never below 0 (a fitted fixed cost may be slightly negative, as the 8B profile's)."""
         cached = min(max(cached_tokens, 0), prompt_tokens)
-        return (self.fixed + self.uncached * (prompt_tokens - cached) + self.cached * cached
-                + self.completion * completion_tokens)
+        return max(0.0, self.fixed + self.uncached * (prompt_tokens - cached) + self.cached * cached
+                   + self.completion * completion_tokens)
 
     def completion_seconds(self, completion: Any) -> float:
         """``seconds`` of a ``models.base.Completion`` (or anything with its token fields)."""
@@ -75,7 +76,9 @@ class CostProfile:
         cost plus the token costs summed over the batch."""
         if not usages:
             return 0.0
-        return self.fixed + sum(self.seconds(p, c, k) - self.fixed for p, c, k in usages)
+        tokens = sum(self.uncached * (p - min(max(c, 0), p)) + self.cached * min(max(c, 0), p) + self.completion * k
+                     for p, c, k in usages)
+        return max(0.0, self.fixed + tokens)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -70,3 +70,14 @@ def test_fit_on_the_published_70b_run():
     assert len(samples) >= 1000
     assert fitted.r2 >= 0.999
     assert fitted.profile.completion == pytest.approx(0.053, abs=0.002)
+
+
+def test_relative_fit_and_nonnegative_fixed():
+    true = dict(fixed=0.0, uncached=0.002, cached=0.0005, completion=0.05)
+    points = [(100, 0, 10), (300, 200, 40), (500, 100, 5), (800, 700, 60), (50, 0, 80), (400, 390, 1)]
+    # a little noise that pulls the plain intercept below zero
+    samples = [Sample(p, c, k, (true["uncached"] * (p - c) + true["cached"] * c + true["completion"] * k) * (1.08 if k > 50 else 1.0))
+               for p, c, k in points]
+    assert fit(samples, "x").profile.fixed < 0
+    guarded = fit(samples, "x", relative=True, nonnegative_fixed=True)
+    assert guarded.profile.fixed == 0.0 and guarded.profile.completion > 0

@@ -204,3 +204,15 @@ def test_prefix_cache_is_bounded(embedded_model, monkeypatch):
         embedded_model.complete([ChatRequest(user(f"Say {key}."), max_new_tokens=1, cache_key=f"bound-{key}")])
     assert list(embedded_model._prefixes)[-2:] == ["bound-b", "bound-c"]
     assert len(embedded_model._prefixes) <= 2
+
+
+@pytest.mark.model
+def test_prefill_only_fills_the_prefix_cache(embedded_model):
+    """A prefill-only call generates nothing; the next call with the same key reads the
+    prefilled prompt from the cache (prefill while typing)."""
+    typed = user("The problem so far: a train leaves at noon.\n\nOptions are:\n(A): 1 h")
+    [pre] = embedded_model.complete([ChatRequest(typed, max_new_tokens=1, cache_key="prefill-test", prefill_only=True)])
+    assert (pre.text, pre.completion_tokens) == ("", 0)
+    final = user("The problem so far: a train leaves at noon.\n\nOptions are:\n(A): 1 h\n(B): 2 h")
+    [done] = embedded_model.complete([ChatRequest(final, max_new_tokens=2, cache_key="prefill-test")])
+    assert done.cached_tokens >= pre.prompt_tokens - 8

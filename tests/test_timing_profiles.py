@@ -208,3 +208,10 @@ def test_concurrency_stops_taking_questions_on_request():
     got = solve_concurrently(lambda: LiveMindController(_scripted(1)), ROWS, TimingConfig(profile=PROFILE), 2,
                              on_record=lambda r: seen.append(r) or len(seen) >= 3)
     assert 3 <= len(got) <= 4
+
+
+def test_modelled_seconds_never_negative():
+    eight_b = CostProfile("8b", fixed=-0.060, uncached=0.000254, cached=0.0, completion=0.01014)
+    assert eight_b.seconds(10, 10, 0) == 0.0
+    assert eight_b.batch_seconds([(10, 10, 0)]) == 0.0
+    assert eight_b.seconds(1000, 0, 100) == pytest.approx(-0.060 + 0.254 + 1.014)
