@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
     reuse = args.prefill_while_typing and all(s.backend == "transformers" for s in setup.specs.values())
     loaded = cli.load_models(setup, **({"prefix_cache": True} if reuse else {}))
+    if args.concurrency > 1:
+        for model in loaded.values():
+            if hasattr(model, "batch_decode"):
+                model.batch_decode = True  # transformers: decode the batched plain requests together
     timing = TimingConfig(args.typing_speed, args.typing_jitter, args.seed, args.schedule, args.options_arrival, args.cancel_on_complete,
                           setup.profile, args.prefill_while_typing)
     extra = {"config_id": setup.config["config_id"]}

@@ -216,3 +216,19 @@ def test_prefill_only_fills_the_prefix_cache(embedded_model):
     final = user("The problem so far: a train leaves at noon.\n\nOptions are:\n(A): 1 h\n(B): 2 h")
     [done] = embedded_model.complete([ChatRequest(final, max_new_tokens=2, cache_key="prefill-test")])
     assert done.cached_tokens >= pre.prompt_tokens - 8
+
+
+@pytest.mark.model
+def test_batched_decode_matches_one_by_one(embedded_model):
+    """With ``batch_decode`` plain requests share one decode; on short greedy replies it
+    gives the one-by-one results (padding may flip near-ties on long ones)."""
+    requests = [ChatRequest(user(q), max_new_tokens=6) for q in ("Name a color.", "What is 2 + 2?", "Say hello in French.")]
+    alone = [c.text for c in embedded_model.complete(requests[:1]) + embedded_model.complete(requests[1:2])
+             + embedded_model.complete(requests[2:])]
+    embedded_model.batch_decode = True
+    try:
+        batched = embedded_model.complete(requests)
+    finally:
+        embedded_model.batch_decode = False
+    assert [c.extra.get("batched") for c in batched] == [3, 3, 3]
+    assert [c.text for c in batched] == alone

@@ -31,7 +31,8 @@ Decisions, briefly:
   special token after the assistant text: ``<|im_end|>`` for SmolLM2, ``<|eot_id|>`` for
   Llama-3).  ``completion_tokens`` counts the returned tokens and **excludes** the stop
   token; ``extra["stop_token"]`` says whether one was produced.
-* **Batches run one request at a time**; each ``Completion.seconds`` is the wall time
+* **Batches run one request at a time** (with ``batch_decode`` on, plain requests of a
+  batch share one batched decode instead, ``hf_batch.py``); each ``Completion.seconds`` is the wall time
   of that request alone (``time.perf_counter`` around prefill, decode and detokenizing;
   templating and checks happen before).  The cost of the whole batch is therefore the
   *sum* of the seconds.  ``extra["prefill_seconds"]`` is the prefill part, so decode
@@ -212,6 +213,7 @@ class TransformersChatModel:
         self.prefix_cache_size = prefix_cache_size
         self._prefixes: OrderedDict[str, _CachedPrefix] = OrderedDict()
         self.heal_prefix = heal_prefix
+        self.batch_decode = False
         self._heal_masks: dict[str, Any] = {}
 
     @classmethod
@@ -279,8 +281,18 @@ class TransformersChatModel:
 
     # ------------------------------------------------------------------ the protocol
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        """One completion per request, in order; requests run one after another."""
-        return [self._complete_one(r) for r in requests]
+        """One completion per request, in order; requests run one after another, except
+        that with ``batch_decode`` on two or more plain requests share one batched decode
+        (``hf_batch.py``; the real-time solver turns it on for ``--concurrency``)."""
+        from .hf_batch import batchable, complete_batch
+
+        encoded = [self._encode(r) for r in requests] if len(requests) > 1 and self.batch_decode else []
+        group = [i for i, (r, e) in enumerate(zip(requests, encoded)) if batchable(self, r, e[1])
+                 and (self.max_context is None or len(e[0]) + r.max_new_tokens <= self.max_context)]
+        if len(group) < 2:
+            return [self._complete_one(r) for r in requests]
+        batched = dict(zip(group, complete_batch(self, [requests[i] for i in group], [encoded[i] for i in group])))
+        return [batched[i] if i in batched else self._complete_one(r) for i, r in enumerate(requests)]
 
     def clear_prefix_cache(self) -> None:
         """Forget every kept KV cache."""
