@@ -16,6 +16,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 
 from alive_progress import alive_bar
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"config_id": setup.config["config_id"]}
     stop = _StopFlag()
     previous = signal.signal(signal.SIGINT, stop)
+    solving_started, solved_before = time.perf_counter(), len(writer.records)
     correct = sum(1 for r in writer.records if r.get("correct"))
     try:
         with alive_bar(len(todo), title="solving", enrich_print=False) as bar:
@@ -114,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     records = writer.finish([q["question_id"] for q in questions])
     print(cli.summarize(records, args.timing))
+    solved, elapsed = len(writer.records) - solved_before, time.perf_counter() - solving_started
+    if solved:
+        print(f"  solved {solved} questions in {elapsed:.1f} s wall time ({solved / elapsed:.3f} questions/s, "
+              f"concurrency {args.concurrency})")
     print(f"wrote {setup.output}")
     return 0
 
