@@ -223,12 +223,14 @@ def test_batched_decode_matches_one_by_one(embedded_model):
     """With ``batch_decode`` plain requests share one decode; on short greedy replies it
     gives the one-by-one results (padding may flip near-ties on long ones)."""
     requests = [ChatRequest(user(q), max_new_tokens=6) for q in ("Name a color.", "What is 2 + 2?", "Say hello in French.")]
-    alone = [c.text for c in embedded_model.complete(requests[:1]) + embedded_model.complete(requests[1:2])
-             + embedded_model.complete(requests[2:])]
+    requests.append(ChatRequest(user("Pick an action."), max_new_tokens=6, assistant_prefix="action",
+                                lead_choices=[" wait.", " inference."]))
+    alone = [embedded_model.complete([r])[0].text for r in requests]
     embedded_model.batch_decode = True
     try:
         batched = embedded_model.complete(requests)
     finally:
         embedded_model.batch_decode = False
-    assert [c.extra.get("batched") for c in batched] == [3, 3, 3]
+    assert [c.extra.get("batched") for c in batched] == [4, 4, 4, 4]
     assert [c.text for c in batched] == alone
+    assert batched[3].text.startswith((" wait.", " inference."))

@@ -2,11 +2,13 @@
 
 ``TransformersChatModel.complete`` runs a batch one request after another.  When several
 questions are in flight (``run_solver.py --concurrency N``) their plain requests -- no
-``choices``/``lead_choices``, no held priming whitespace, no prefill-only call and no
-prefix cache to reuse -- can share one forward pass per decoding step instead: prompts
+``choices``, no held priming whitespace, no prefill-only call and no prefix cache to
+reuse -- can share one forward pass per decoding step instead: prompts
 left-padded to one length, an attention mask over the padding, positions counted from
 each prompt's first real token, greedy argmax per row, each row stopping at its own
-end-of-turn token or token budget.  Every completion carries the batch's wall time
+end-of-turn token or token budget.  A row with ``lead_choices`` (a forced action name
+after the ``action`` priming) picks its first tokens among those its choice trie allows,
+then continues freely, as the one-by-one decode does.  Every completion carries the batch's wall time
 (``base.py``).  The other requests of the batch still run one by one.
 
 Padding changes the arithmetic a little (bfloat16 sums in another order), so a batched
@@ -25,7 +27,7 @@ from .base import ChatRequest, Completion
 def batchable(model: Any, request: ChatRequest, held: str) -> bool:
     """Whether ``request`` can join a batched decode."""
     reuse = model.prefix_cache and request.cache_key is not None
-    return not (request.choices or request.lead_choices or request.prefill_only or held or reuse)
+    return not (request.choices or request.prefill_only or held or reuse)
 
 
 def complete_batch(model: Any, requests: Sequence[ChatRequest], encoded: Sequence[tuple[list[int], str]]) -> list[Completion]:
@@ -37,6 +39,7 @@ def complete_batch(model: Any, requests: Sequence[ChatRequest], encoded: Sequenc
     ids = [e[0] for e in encoded]
     width = max(len(x) for x in ids)
     budgets = [r.max_new_tokens for r in requests]
+    tries = [model._choice_trie(r.lead_choices) if r.lead_choices else None for r in requests]
     start = time.perf_counter()
     with torch.inference_mode():
         tokens = torch.tensor([[pad] * (width - len(x)) + x for x in ids], dtype=torch.long, device=model.device)
@@ -57,10 +60,20 @@ def complete_batch(model: Any, requests: Sequence[ChatRequest], encoded: Sequenc
             for row, token in enumerate(chosen):
                 if not active[row]:
                     continue
+                trie = tries[row]
+                if trie is not None:
+                    allowed, complete = trie.step(generated[row])
+                    candidates = sorted(allowed | (model.stop_ids if complete is not None else set()))
+                    index = torch.tensor(candidates, device=logits.device)
+                    token = candidates[int(torch.argmax(logits[row][index]))]
                 if token in model.stop_ids:
                     stopped[row], active[row] = True, False
                     continue
                 generated[row].append(token)
+                if trie is not None:
+                    allowed, complete = trie.step(generated[row])
+                    if complete is not None and not allowed:
+                        tries[row] = None  # the forced opening is in place: continue freely
                 if len(generated[row]) >= budgets[row]:
                     active[row] = False
             if not any(active):
