@@ -3,7 +3,8 @@
 A simulated user types at ``seconds_per_char`` (0.25 s in the paper).  Segment *i*
 arrives when its last character is typed; the options are typed after the question
 (v1, ``typed``) or arrive with its last character (v2, ``instant``).  The model runs one
-call at a time.  Each call's *measured* wall time is charged on this simulated
+call at a time.  Each call's duration -- its measured wall time, or its time modelled
+from its tokens by a cost profile (``profiles.py``) -- is charged on this simulated
 timeline, so results do not depend on how fast the machine happens to type.
 
 v1 rules (the defaults), as the paper's real-time solver applies them:
