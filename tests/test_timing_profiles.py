@@ -15,7 +15,7 @@ import pytest
 
 from live_mind.concurrency import solve_concurrently
 from live_mind.controller import CoTController, LiveMindController
-from live_mind.models.base import ChatRequest, Completion, ModelError
+from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
 from live_mind.profiles import CostProfile, ProfileError, load_profiles, parse_profiles, read_profiles, resolve
 from live_mind.solver import TimingConfig, solve_question

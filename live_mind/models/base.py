@@ -26,7 +26,8 @@ clock (``clock.py``) can charge each call its true cost.  A backend that runs a 
 one engine call (vLLM, llama.cpp, concurrent HTTP requests) gives every completion the
 wall time of that call; the transformers backend runs requests one after another and
 gives each its own time.  The real-time solver sends one request per call, where both
-conventions agree; the batched solver reports tokens, not seconds.
+conventions agree (with ``--concurrency`` it batches several, and then charges modelled
+times only); the batched solver reports tokens, not seconds.
 """
 
 from __future__ import annotations
