@@ -11,6 +11,12 @@ LiveMind Accuracy, Accuracy Diff, Base <M>, LiveMind <M>, <M> Reduction``:
   ``time_info``, else mean completion tokens of the final call (``--metric`` forces
   one); the reduction is ``100 * (base - livemind) / base`` percent.
 
+Beside the measured latency it reports the latency *modelled* under token-cost timing
+profiles (``live_mind/timing.py``: every call re-charged from its tokens), for each
+packaged profile -- the local model's and the paper's hardware -- or the ``--profile``
+names given (``--profiles FILE`` adds a user file): mean of each run, ratio LiveMind /
+baseline and the reduction, printed and written to ``latency_modelled.csv``.
+
 Also draws ``comparison_by_len.png`` (the metric by length for both runs).  Outputs go
 into the working directory (``--out-dir`` overrides).  The two files must hold the
 same questions.  Exit status 2 on bad input.
@@ -23,8 +29,10 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import Table, load_runs
+from live_mind.analysis import AnalysisError, Table, latency, load_runs, mean_of
 from live_mind.analysis_cli import compare_table, describe, figure_prefix, output_dir, run_cli
+from live_mind.profiles import ProfileError, load_profiles
+from live_mind.timing import modelled_rows
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
@@ -35,6 +43,10 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
         print(describe(run))
     print(table.format())
     yield table.write_csv(out / "comparison.csv")
+    modelled = modelled_table(runs[0], runs[1], args.profile, args.profiles)
+    print("\nlatency by timing (mean seconds; measured = as the runs were timed):")
+    print(modelled.format(3))
+    yield modelled.write_csv(out / "latency_modelled.csv")
     if args.no_figures:
         return
     from live_mind.figures import length_figure
@@ -48,6 +60,22 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
                              res_dir=args.res, prefix=figure_prefix(runs))
 
 
+def modelled_table(base, live, names: list[str] | None, user_file: str | None) -> Table:  # noqa: ANN001
+    """Measured and profile-modelled mean latency of both runs."""
+    try:
+        known = load_profiles(user_file)
+    except ProfileError as exc:
+        raise AnalysisError(str(exc)) from None
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise AnalysisError(f"unknown profile(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    chosen = [known[n] for n in names] if names else [known[n] for n in sorted(known)]
+    mean = mean_of(latency)
+    measured = tuple(mean(run, range(len(run.records))) if run.has(latency) else None for run in (base, live))
+    return Table(["Timing", "Base Latency", "LiveMind Latency", "Ratio", "Latency Reduction"],
+                 modelled_rows(base.records, live.records, chosen, measured))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base", metavar="BASE", help="baseline output file (e.g. the CoT run)")
@@ -55,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", choices=("auto", "latency", "tokens"), default="auto",
                         help="auto: latency when both files have time_info, else final-call tokens")
     parser.add_argument("--out-dir", default=None, help="where to write (default: the working directory)")
+    parser.add_argument("--profile", action="append", default=None, metavar="NAME",
+                        help="timing profile to model latency under (repeatable; default: every known profile)")
+    parser.add_argument("--profiles", default=None, metavar="FILE", help="TOML file of extra timing profiles")
     parser.add_argument("--no-figures", action="store_true", help="write the CSV only")
     parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figure into DIR")
     args = parser.parse_args(argv)

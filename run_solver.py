@@ -4,6 +4,10 @@ Each question is typed by a simulated user (0.25 s per character); with ``--use_
 model acts on every arrived sentence and answers once the options are typed, otherwise
 the chain-of-thought baseline answers the complete question.  Writes the v1 record
 list to ``--output_file`` (journaled per question; see ``live_mind/runfiles.py``).
+
+``--timing PROFILE`` charges each call its modelled time from a token-cost profile
+instead of its measured wall time (docs/timing.md); with a profile, ``--concurrency N``
+keeps N questions in flight and sends their pending calls to the backend together.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import argparse
 import logging
 import signal
 import sys
+import time
 
 from alive_progress import alive_bar
 
 from live_mind import cli
+from live_mind.concurrency import solve_concurrently
 from live_mind.solver import TimingConfig, solve_question
 
 
@@ -27,6 +33,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--schedule", default="every", choices=["every", "latest"], help="v1 every sentence, or v2 latest")
     parser.add_argument("--options_arrival", default="typed", choices=["typed", "instant"], help="v1 typed, or v2 instant")
     parser.add_argument("--cancel_on_complete", action="store_true", help="cut an inference call running when input completes")
+    cli.add_timing_args(parser)
+    parser.add_argument("--prefill_while_typing", action="store_true",
+                        help="while options are typed and the model idles, prefill them into the prefix cache (LiveMind, options typed)")
+    parser.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="questions in flight, their calls batched (default 1; needs --timing PROFILE)")
     return parser.parse_args(argv)
 
 
@@ -35,6 +46,12 @@ def _timing_checks(args: argparse.Namespace) -> None:
         raise cli.UsageError("--typing_speed must be > 0 (seconds per character)")
     if args.typing_jitter < 0:
         raise cli.UsageError("--typing_jitter must be >= 0")
+    if args.prefill_while_typing and not (args.use_lm and args.options_arrival == "typed"):
+        raise cli.UsageError("--prefill_while_typing needs --use_lm and typed options (--options_arrival typed)")
+    if args.concurrency < 1:
+        raise cli.UsageError("--concurrency must be >= 1")
+    if args.concurrency > 1 and args.timing == "measured":
+        raise cli.UsageError("--concurrency needs --timing PROFILE: measured wall time is distorted when questions share the engine")
 
 
 class _StopFlag:
@@ -61,21 +78,36 @@ def main(argv: list[str] | None = None) -> int:
     todo = [q for q in questions if q["question_id"] not in done]
     print(f"{len(questions)} questions ({len(done)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
-    controller = cli.build_controller(setup, cli.load_models(setup))
-    timing = TimingConfig(args.typing_speed, args.typing_jitter, args.seed, args.schedule, args.options_arrival, args.cancel_on_complete)
+    reuse = args.prefill_while_typing and all(s.backend == "transformers" for s in setup.specs.values())
+    loaded = cli.load_models(setup, **({"prefix_cache": True} if reuse else {}))
+    if args.concurrency > 1:
+        for model in loaded.values():
+            if hasattr(model, "batch_decode"):
+                model.batch_decode = True  # transformers: decode the batched plain requests together
+    timing = TimingConfig(args.typing_speed, args.typing_jitter, args.seed, args.schedule, args.options_arrival, args.cancel_on_complete,
+                          setup.profile, args.prefill_while_typing)
+    extra = {"config_id": setup.config["config_id"]}
     stop = _StopFlag()
     previous = signal.signal(signal.SIGINT, stop)
+    solving_started, solved_before = time.perf_counter(), len(writer.records)
     correct = sum(1 for r in writer.records if r.get("correct"))
     try:
         with alive_bar(len(todo), title="solving", enrich_print=False) as bar:
-            for row in todo:
-                record = solve_question(controller, row, timing, {"config_id": setup.config["config_id"]})
+            def save(record: dict) -> bool:
+                nonlocal correct
                 writer.append(record)
                 correct += bool(record["correct"])
                 bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
                 bar()
-                if stop.stop:
-                    break
+                return stop.stop
+
+            if args.concurrency > 1:
+                solve_concurrently(lambda: cli.build_controller(setup, loaded), todo, timing, args.concurrency, extra, save)
+            else:
+                controller = cli.build_controller(setup, loaded)
+                for row in todo:
+                    if save(solve_question(controller, row, timing, extra)):
+                        break
     finally:
         signal.signal(signal.SIGINT, previous)
     if stop.stop and len(writer.records) < len(questions):
@@ -83,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
               f"Resume with the same command plus --resume.", file=sys.stderr)
         return 130
     records = writer.finish([q["question_id"] for q in questions])
-    print(cli.summarize(records))
+    print(cli.summarize(records, args.timing))
+    solved, elapsed = len(writer.records) - solved_before, time.perf_counter() - solving_started
+    if solved:
+        print(f"  solved {solved} questions in {elapsed:.1f} s wall time ({solved / elapsed:.3f} questions/s, "
+              f"concurrency {args.concurrency})")
     print(f"wrote {setup.output}")
     return 0
 

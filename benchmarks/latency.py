@@ -8,6 +8,8 @@ On the same model, questions and simulated typing speed it runs, question by que
 (c) ``v2``         UA-SPI + prefix KV reuse (transformers ``prefix_cache=True``) +
                    ``cancel_on_complete`` + ``--schedule_v2`` (default ``latest``);
 (d) ``v2-letter``  (c) with the constrained final answer (``--final_answer letter``);
+(e) ``v2-prefill`` (c) with prefill while typing (``--prefill_while_typing``: each options
+                   line is read into the prefix cache as it is typed, ``live_mind/prefill.py``);
 
 (the model entry's small-model defaults -- response priming, constrained action names --
 apply to b, c and d alike) and prints one table, rows in that order: mean / median / p90
@@ -19,7 +21,12 @@ accuracy and the unparsed-action rate.  ``--json FILE`` writes the same numbers.
 
 Latency is the real-time solver's simulated-typing latency (``solver.solve_question``):
 every model call's *measured* wall time is charged on the simulated timeline, so the
-numbers depend on this machine's speed but not on how fast it would type.  The
+numbers depend on this machine's speed but not on how fast it would type.  Beside it the
+benchmark gives the latency *modelled* under token-cost profiles (``live_mind/timing.py``,
+docs/timing.md): ``--profile`` (default: the model's calibrated ``local-<model>`` profile)
+gives ``latency_mean_modelled`` and ``ratio_to_baseline_modelled``, and every paper
+profile gives the same pair under ``modelled`` -- figures that do not move with the
+machine's load.  The
 questions run one after another and the four configurations are interleaved per
 question, so a slow spell of the machine hits all of them alike.  The model is loaded
 twice when its backend is transformers (one instance with the prefix cache for c/d,
@@ -49,12 +56,14 @@ from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.data import DataError, load_questions, select_questions, validate_data_path  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
 from live_mind.models import registry  # noqa: E402
+from live_mind.profiles import CostProfile, ProfileError, load_profiles  # noqa: E402
+from live_mind.timing import mean_modelled_latency  # noqa: E402
 from live_mind.solver import TimingConfig, solve_question  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "mmlu-pro-1400"
-CONFIGS = ("cot", "v1", "v2", "v2-letter")
+CONFIGS = ("cot", "v1", "v2", "v2-letter", "v2-prefill")
 LABELS = {"cot": "(a) CoT baseline", "v1": "(b) LiveMind v1 (paper)", "v2": "(c) UA-SPI+reuse+cancel",
-          "v2-letter": "(d) (c)+letter answer"}
+          "v2-letter": "(d) (c)+letter answer", "v2-prefill": "(e) (c)+prefill typing"}
 
 
 @dataclass
@@ -77,6 +86,10 @@ class Row:
     accuracy: float
     unparsed_rate: float | None
     failed: int
+    profile: str | None = None
+    latency_mean_modelled: float | None = None
+    ratio_to_baseline_modelled: float | None = None
+    modelled: dict[str, dict[str, float | None]] | None = None  # paper profiles: latency_mean, ratio_to_baseline
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -100,6 +113,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {', '.join(CONFIGS)}")
     add("--json", default=None, help="write the table as a JSON list here")
     add("--records", default=None, help="folder for each configuration's output records (JSON)")
+    add("--profile", default=None, help="timing profile of the modelled figures (default: local-<model> when defined)")
+    add("--profiles", default=None, help="TOML file of extra timing profiles")
     return p.parse_args(argv)
 
 
@@ -113,8 +128,10 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float | None) -> Row:
-    """The table row of one configuration's records."""
+def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float | None,
+              profiles: Sequence[CostProfile] = (), baseline: list[dict[str, Any]] | None = None) -> Row:
+    """The table row of one configuration's records; modelled figures under ``profiles``
+    (the first is the headline ``--profile``, the rest go under ``modelled``)."""
     ok = [r for r in records if not r.get("error")]
     lat = [r["time_info"]["latency"] for r in ok]
     final_prompt = [r["usage"]["prompt_tokens"][-1] for r in ok]
@@ -139,7 +156,37 @@ def summarize(config: str, records: list[dict[str, Any]], baseline_mean: float |
         accuracy=sum(bool(r["correct"]) for r in records) / len(records) if records else math.nan,
         unparsed_rate=(sum(s["parse_rule"] == "unparsed" for s in inference) / len(inference)) if inference else None,
         failed=len(records) - len(ok),
+        **_modelled(records, profiles, baseline),
     )
+
+
+def _modelled(records: list[dict[str, Any]], profiles: Sequence[CostProfile], baseline: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``latency_mean_modelled`` / ``ratio_to_baseline_modelled`` under each profile."""
+    pairs = {}
+    for profile in profiles:
+        mean = mean_modelled_latency(records, profile)
+        base = mean_modelled_latency(baseline, profile) if baseline else None
+        pairs[profile.name] = {"latency_mean": mean, "ratio_to_baseline": mean / base if mean is not None and base else None}
+    if not profiles:
+        return {}
+    head = pairs[profiles[0].name]
+    return {"profile": profiles[0].name, "latency_mean_modelled": head["latency_mean"],
+            "ratio_to_baseline_modelled": head["ratio_to_baseline"], "modelled": {k: v for k, v in pairs.items() if k != profiles[0].name}}
+
+
+def modelled_table(rows: Sequence[Row]) -> str:
+    """Mean modelled latency and ratio to the baseline, one column pair per profile."""
+    if not rows or rows[0].profile is None:
+        return ""
+    names = [rows[0].profile, *(rows[0].modelled or {})]
+    head = f"{'modelled latency (s)':<26}" + "".join(f"{n:>22}{'ratio':>7}" for n in names)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        pairs = [(r.latency_mean_modelled, r.ratio_to_baseline_modelled), *(((r.modelled or {})[n]["latency_mean"],
+                 (r.modelled or {})[n]["ratio_to_baseline"]) for n in names[1:])]
+        lines.append(f"{LABELS.get(r.config, r.config):<26}" + "".join(
+            f"{(m if m is not None else math.nan):>22.2f}{(f'{q:.2f}' if q is not None else '-'):>7}" for m, q in pairs))
+    return "\n".join(lines)
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -170,7 +217,7 @@ def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen
     """One controller per configuration, over one or two model instances."""
     hf = spec.backend == "transformers"
     plain = registry.build(spec, **({"prefix_cache": False} if hf else {}))
-    cached = registry.build(spec, prefix_cache=True) if hf and {"v2", "v2-letter"} & set(chosen) else plain
+    cached = registry.build(spec, prefix_cache=True) if hf and {"v2", "v2-letter", "v2-prefill"} & set(chosen) else plain
     prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
     constrain = prime and cli.resolved_constraint(args, spec)
     common = dict(action_set_name=args.action_set, prime_actions=prime, constrain_actions=constrain,
@@ -181,14 +228,27 @@ def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen
         "v1": LiveMindController(plain, prompt_format=make_format("v1"), **common),
         "v2": LiveMindController(cached, prompt_format=make_format("UA-SPI"), **common),
         "v2-letter": LiveMindController(cached, prompt_format=make_format("UA-SPI"), final_answer="letter", **common),
+        "v2-prefill": LiveMindController(cached, prompt_format=make_format("UA-SPI"), **common),
     }
     return {name: made[name] for name in chosen}
+
+
+def chosen_profiles(args: argparse.Namespace) -> list[CostProfile]:
+    """The headline profile (``--profile``, else ``local-<model>`` when defined), then the
+    paper profiles; ``ProfileError`` for an unknown ``--profile``."""
+    known = load_profiles(args.profiles)
+    name = args.profile or (f"local-{args.model}" if f"local-{args.model}" in known else None)
+    if name is not None and name not in known:
+        raise ProfileError(f"unknown profile {name!r}; known: {', '.join(sorted(known))}")
+    paper = [p for n, p in sorted(known.items()) if n.startswith("paper-") and n != name]
+    return ([known[name]] if name else []) + paper
 
 
 def timings(args: argparse.Namespace) -> dict[str, TimingConfig]:
     v1 = TimingConfig(args.typing_speed, 0.0, args.seed, "every", "typed", False)
     v2 = TimingConfig(args.typing_speed, 0.0, args.seed, args.schedule_v2, "typed", True)
-    return {"cot": v1, "v1": v1, "v2": v2, "v2-letter": v2}
+    prefill = TimingConfig(args.typing_speed, 0.0, args.seed, args.schedule_v2, "typed", True, prefill_while_typing=True)
+    return {"cot": v1, "v1": v1, "v2": v2, "v2-letter": v2, "v2-prefill": prefill}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             validate_data_path(data_path)
         spec = registry.resolve(args.model, args.models)
         registry.check_available(spec)
+        profiles = chosen_profiles(args)
         questions = select_questions(load_questions(data_path), args.num_questions, seed=args.seed)
-    except (cli.UsageError, DataError, registry.ConfigError) as exc:
+    except (cli.UsageError, DataError, registry.ConfigError, ProfileError) as exc:
         return cli.fail(str(exc))
     prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
     print(f"{len(questions)} questions from {data_path or 'the bundled sample set'}; model {args.model}; "
@@ -236,14 +297,20 @@ def main(argv: list[str] | None = None) -> int:
               f"  ({time.perf_counter() - started:.0f}s elapsed)", flush=True)
     elapsed = time.perf_counter() - started
     baseline = summarize("cot", records["cot"], None).latency_mean if "cot" in records else None
-    rows = [summarize(name, records[name], baseline) for name in chosen]
+    rows = [summarize(name, records[name], baseline, profiles, records.get("cot")) for name in chosen]
     print()
     print(table(rows))
+    if profiles:
+        print()
+        print(modelled_table(rows))
     print(f"\nmachine: {machine()}; load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}; "
           f"benchmark time {elapsed / 60:.1f} min")
     by = {r.config: r for r in rows}
     if "v2" in by:
         print(f"final-step cached share of (c): {by['v2'].final_cached_share:.2f} (target >= 0.9)")
+    if "v2-prefill" in by:
+        print(f"final-step cached share with prefill while typing (e): {by['v2-prefill'].final_cached_share:.2f} (target >= 0.9)")
+    if "v2" in by:
         if "v1" in by:
             print(f"latency ratio (c)/(b): {by['v2'].latency_mean / by['v1'].latency_mean:.2f} (target <= 0.7)")
         if "cot" in by:
@@ -252,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(r).items()} for r in rows]
+        for entry in clean:
+            entry["machine"] = machine()
         Path(args.json).write_text(json.dumps(clean, indent=1), encoding="utf-8")
         print(f"wrote {args.json}")
     if args.records:

@@ -22,6 +22,7 @@ from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import registry
+from .profiles import MEASURED, CostProfile, ProfileError, resolve as resolve_profile
 from .prompts import PromptError, PromptSet, load_prompt_set
 from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
@@ -29,6 +30,8 @@ from .segment import GRANULARITIES, split
 DEFAULT_MODEL = registry.DEFAULT_MODEL
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_PARSE = "v1"
+PREFILL_BACKENDS = ("transformers", "llamacpp", "scripted")
+"""Backends that keep a prefix cache a prefill-only call can fill (prefill while typing)."""
 
 
 class UsageError(ValueError):
@@ -73,6 +76,23 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
              "(default: per model; v1 for the paper's models)")
     add("--resume", action="store_true", help="continue an interrupted run from its .jsonl journal")
     add("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def add_timing_args(parser: argparse.ArgumentParser) -> None:
+    """``--timing`` and ``--profiles`` (real-time solver): how calls are charged on the
+    simulated timeline (see ``profiles.py`` and docs/timing.md)."""
+    parser.add_argument("--timing", default=MEASURED, metavar="measured|PROFILE",
+                        help="'measured': each call's wall time (default); PROFILE: its modelled time from a token-cost profile")
+    parser.add_argument("--profiles", default=None, metavar="FILE",
+                        help="TOML file of extra timing profiles (added to the packaged live_mind/profiles.toml)")
+
+
+def timing_profile(args: argparse.Namespace) -> CostProfile | None:
+    """The ``--timing`` profile (``None``: measured); ``UsageError`` if unknown or unreadable."""
+    try:
+        return resolve_profile(getattr(args, "timing", None), getattr(args, "profiles", None))
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def fail(message: str) -> int:
@@ -135,6 +155,7 @@ class Setup:
     specs: dict[str, registry.ModelSpec]
     prompts: PromptSet
     config: dict[str, Any]
+    profile: CostProfile | None = None
 
 
 def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None] | None = None) -> Setup:
@@ -151,6 +172,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError("--min_length must be >= 0")
     if extra_checks:
         extra_checks(args)
+    profile = timing_profile(args)
     try:
         if args.data_path is not None and is_local_source(args.data_path):
             validate_data_path(args.data_path)
@@ -161,8 +183,12 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
     check_output(output, args.resume, args.overwrite)
     config = run_config(args, kind, specs, prompts)
+    answering = specs.get("assist_model", specs["model"])
+    if getattr(args, "prefill_while_typing", False) and answering.backend not in PREFILL_BACKENDS:
+        raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache ({', '.join(PREFILL_BACKENDS)}); "
+                         f"{answering.name} uses {answering.backend}")
     check_constraint(args, specs, config)
-    return Setup(args, output, specs, prompts, config)
+    return Setup(args, output, specs, prompts, config, profile)
 
 
 def check_constraint(args: argparse.Namespace, specs: dict[str, registry.ModelSpec], config: dict[str, Any]) -> None:
@@ -204,9 +230,10 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "parse": args.parse or specs["model"].parse or DEFAULT_PARSE,
         "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
         "prompt_texts": prompts.as_dict(),
+        **({"timing_profile": _profile_dict(args)} if hasattr(args, "timing") else {}),
         "versions": library_versions(),
     }
-    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file")},
+    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file", "concurrency")},
                                        sort_keys=True, default=str).encode()).hexdigest()[:12]
     config["config_id"] = digest
     return config
@@ -216,6 +243,9 @@ def resolved_max_new_tokens(args: argparse.Namespace, specs: dict[str, registry.
     """Token limit of answering calls: the flag, else the answering model's entry."""
     answering = specs.get("assist_model", specs["model"])
     return args.max_new_tokens or answering.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+def _profile_dict(args: argparse.Namespace) -> dict[str, Any] | None:
+    profile = timing_profile(args)
+    return profile.as_dict() if profile is not None else None
 
 
 def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
@@ -269,8 +299,9 @@ def load_models(setup: Setup, **overrides: Any) -> dict[str, Any]:
     return loaded
 
 
-def summarize(records: list[dict[str, Any]]) -> str:
-    """Per-category and total accuracy, parse rates and failures, as printed at the end."""
+def summarize(records: list[dict[str, Any]], timing: str | None = None) -> str:
+    """Per-category and total accuracy, parse rates and failures, as printed at the end;
+    ``timing`` names how latency was charged (``measured`` or a profile)."""
     lines = []
     cats: dict[str, list[bool]] = {}
     for r in records:
@@ -288,7 +319,8 @@ def summarize(records: list[dict[str, Any]]) -> str:
         lines.append(f"  inference responses parsed: {parsed}/{len(steps)} ({100.0 * parsed / len(steps):.1f}%; strict {strict}, lenient {parsed - strict})")
     latencies = [r["time_info"]["latency"] for r in records if r.get("time_info")]
     if latencies:
-        lines.append(f"  mean latency: {sum(latencies) / len(latencies):.3f} s over {len(latencies)} questions")
+        how = "" if timing is None else (" (timing: measured wall time)" if timing == MEASURED else f" (timing: profile {timing})")
+        lines.append(f"  mean latency: {sum(latencies) / len(latencies):.3f} s over {len(latencies)} questions{how}")
     failed = [r for r in records if r.get("error")]
     if failed:
         reasons: dict[str, int] = {}

@@ -3,7 +3,8 @@
 A simulated user types at ``seconds_per_char`` (0.25 s in the paper).  Segment *i*
 arrives when its last character is typed; the options are typed after the question
 (v1, ``typed``) or arrive with its last character (v2, ``instant``).  The model runs one
-call at a time.  Each call's *measured* wall time is charged on this simulated
+call at a time.  Each call's duration -- its measured wall time, or its time modelled
+from its tokens by a cost profile (``profiles.py``) -- is charged on this simulated
 timeline, so results do not depend on how fast the machine happens to type.
 
 v1 rules (the defaults), as the paper's real-time solver applies them:
@@ -140,6 +141,15 @@ class SimulatedClock:
         self.calls.append(call)
         self.free_at = end
         self.consumed = segments
+        return call
+
+    def charge_prefill(self, arrival: float, start: float, seconds: float) -> CallTime:
+        """Charge a prefill-only call (prefill while typing) that read the text arrived by
+        ``arrival``; it occupies the model like any call, so one still running when the
+        input completes delays the final call."""
+        call = CallTime(len(self.arrivals), arrival, start, start + seconds)
+        self.calls.append(call)
+        self.free_at = call.end
         return call
 
     def charge_final(self, seconds: float) -> CallTime:

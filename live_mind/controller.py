@@ -48,7 +48,7 @@ FINAL_ANSWERS = ("free", "letter")
 class StepResult:
     """One model call of one question."""
 
-    kind: str  # "inference" or "final"
+    kind: str  # "inference", "prefill" (prompt read into the cache, nothing generated) or "final"
     segments: int
     messages: list[Message]
     response: str
@@ -122,6 +122,18 @@ class LiveMindController:
         if self.final_answer == "letter":
             return ChatRequest(messages, 1, LETTER_PRIME, self.cache_key, letter_choices(options_count))
         return ChatRequest(messages, self.final_max_new_tokens or self.max_new_tokens, "", self.cache_key)
+
+    def prefill_request(self, segments: Sequence[str], options_so_far: str, options_count: int = 10) -> ChatRequest:
+        """A call that only reads the output-stage prompt built from the text typed so far
+        into the output model's prefix cache (prefill while typing, ``prefill.py``)."""
+        request = self.request(segments, True, options_so_far, options_count)
+        return ChatRequest(request.messages, 1, "", self.cache_key, prefill_only=True)
+
+    def accept_prefill(self, request: ChatRequest, completion: Completion, segments: int) -> StepResult:
+        """Log a prefill call as a step of kind ``prefill`` (no response, no memory)."""
+        step = StepResult("prefill", segments, request.messages, "", completion)
+        self.steps.append(step)
+        return step
 
     def accept(self, request: ChatRequest, completion: Completion, segments: int, complete: bool) -> StepResult:
         """Digest a completion: parse and remember an action, or take the final answer."""

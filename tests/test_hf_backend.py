@@ -246,3 +246,33 @@ def test_text_stream_hides_held_whitespace_and_broken_characters():
         stream.update(raw)
     stream.finish("inference. café!")
     assert pieces == ["infer", "ence.", " café", "!"] and "".join(pieces) == "inference. café!"
+
+
+@pytest.mark.model
+def test_prefill_only_fills_the_prefix_cache(embedded_model):
+    """A prefill-only call generates nothing; the next call with the same key reads the
+    prefilled prompt from the cache (prefill while typing)."""
+    typed = user("The problem so far: a train leaves at noon.\n\nOptions are:\n(A): 1 h")
+    [pre] = embedded_model.complete([ChatRequest(typed, max_new_tokens=1, cache_key="prefill-test", prefill_only=True)])
+    assert (pre.text, pre.completion_tokens) == ("", 0)
+    final = user("The problem so far: a train leaves at noon.\n\nOptions are:\n(A): 1 h\n(B): 2 h")
+    [done] = embedded_model.complete([ChatRequest(final, max_new_tokens=2, cache_key="prefill-test")])
+    assert done.cached_tokens >= pre.prompt_tokens - 8
+
+
+@pytest.mark.model
+def test_batched_decode_matches_one_by_one(embedded_model):
+    """With ``batch_decode`` plain requests share one decode; on short greedy replies it
+    gives the one-by-one results (padding may flip near-ties on long ones)."""
+    requests = [ChatRequest(user(q), max_new_tokens=6) for q in ("Name a color.", "What is 2 + 2?", "Say hello in French.")]
+    requests.append(ChatRequest(user("Pick an action."), max_new_tokens=6, assistant_prefix="action",
+                                lead_choices=[" wait.", " inference."]))
+    alone = [embedded_model.complete([r])[0].text for r in requests]
+    embedded_model.batch_decode = True
+    try:
+        batched = embedded_model.complete(requests)
+    finally:
+        embedded_model.batch_decode = False
+    assert [c.extra.get("batched") for c in batched] == [4, 4, 4, 4]
+    assert [c.text for c in batched] == alone
+    assert batched[3].text.startswith((" wait.", " inference."))

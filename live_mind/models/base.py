@@ -17,6 +17,9 @@ list plus the few knobs the LiveMind protocol needs:
 * ``lead_choices`` -- when set, the output must *begin* with one of these strings and
   continues freely after it (used to force a valid action name right after the
   ``"action"`` priming prefix).  Same support rules as ``choices``.
+* ``prefill_only`` -- only read the prompt into the prefix cache of ``cache_key`` and
+  generate nothing (a backend that must sample generates one token); used to prefill the
+  text the user has typed so far while the model is idle (``prefill.py``).
 
 Streaming and stopping (used by the live session, ``live.py``):
 
@@ -37,7 +40,8 @@ clock (``clock.py``) can charge each call its true cost.  A backend that runs a 
 one engine call (vLLM, llama.cpp, concurrent HTTP requests) gives every completion the
 wall time of that call; the transformers backend runs requests one after another and
 gives each its own time.  The real-time solver sends one request per call, where both
-conventions agree; the batched solver reports tokens, not seconds.
+conventions agree (with ``--concurrency`` it batches several, and then charges modelled
+times only); the batched solver reports tokens, not seconds.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class ChatRequest:
     lead_choices: list[str] | None = None
     on_token: Callable[[str], None] | None = None
     stop: StopSignal | None = None
+    prefill_only: bool = False
 
 
 @dataclass

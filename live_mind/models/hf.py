@@ -17,15 +17,18 @@ its true cost.
 * **Stopping** at the tokenizer's and generation config's EOS, the known end-of-turn
   tokens (``mapping.end_of_turn_ids``) and the one the chat template itself writes
   after an assistant turn.  ``completion_tokens`` excludes the stop token.
-* **Batches run one request at a time**; each ``Completion.seconds`` is that request's
-  own wall time (prefill, decode, detokenizing), ``extra["prefill_seconds"]`` its
-  prefill part, ``extra["token_ids"]`` the generated ids.
+* **Batches run one request at a time** (with ``batch_decode`` on, the plain requests of
+  a batch share one batched decode instead, ``hf_batch.py``); each ``Completion.seconds``
+  is that request's own wall time (prefill, decode, detokenizing),
+  ``extra["prefill_seconds"]`` its prefill part, ``extra["token_ids"]`` the generated ids.
 * **Constrained output**: ``choices`` and ``lead_choices`` decode greedily over a
   ``decoding.ChoiceTrie``; the text of ``choices`` is the chosen string exactly, with
   ``lead_choices`` decoding goes on freely once a lead string is complete.
 * **Prefix KV reuse** (``prefix_cache=True``): ``decoding.PrefixCache`` keeps the
   latest cache per ``cache_key``; ``cached_tokens`` reports the reused prompt tokens.
-  Sliding-window or otherwise non-croppable caches fall back to full prefill.
+  Sliding-window or otherwise non-croppable caches fall back to full prefill.  A
+  ``prefill_only`` request prefills and stores its prompt and generates nothing (prefill
+  while typing).
 * ``ChatRequest.on_token`` receives the reply's text as it is decoded, and
   ``ChatRequest.stop`` ends decoding between two steps; the KV cache stays consistent
   and is kept for the next call.
@@ -151,6 +154,7 @@ class TransformersChatModel:
         self.stop_ids = self._find_stop_ids()
         self.prefixes = PrefixCache(self._new_cache, prefix_cache_size, prefix_cache and self._cache_is_croppable())
         self.heal_prefix = heal_prefix
+        self.batch_decode = False
         self._heal_masks: dict[str, Any] = {}
 
     @classmethod
@@ -211,8 +215,18 @@ class TransformersChatModel:
 
     # ------------------------------------------------------------------ the protocol
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        """One completion per request, in order; requests run one after another."""
-        return [self._complete_one(r) for r in requests]
+        """One completion per request, in order; requests run one after another, except
+        that with ``batch_decode`` on two or more plain requests share one batched decode
+        (``hf_batch.py``; the real-time solver turns it on for ``--concurrency``)."""
+        from .hf_batch import batchable, complete_batch
+
+        encoded = [self._encode(r) for r in requests] if len(requests) > 1 and self.batch_decode else []
+        group = [i for i, (r, e) in enumerate(zip(requests, encoded)) if batchable(self, r, e[1])
+                 and (self.max_context is None or len(e[0]) + r.max_new_tokens <= self.max_context)]
+        if len(group) < 2:
+            return [self._complete_one(r) for r in requests]
+        batched = dict(zip(group, complete_batch(self, [requests[i] for i in group], [encoded[i] for i in group])))
+        return [batched[i] if i in batched else self._complete_one(r) for i, r in enumerate(requests)]
 
     def clear_prefix_cache(self) -> None:
         """Forget every kept KV cache."""
@@ -257,7 +271,9 @@ class TransformersChatModel:
         trie = None
         lead = request.lead_choices is not None and request.choices is None
         budget = request.max_new_tokens
-        if request.choices is not None:
+        if request.prefill_only:
+            budget = 0  # read the prompt into the prefix cache, generate nothing
+        elif request.choices is not None:
             trie = self._choice_trie(request.choices)
             budget = trie.longest()
         elif lead:

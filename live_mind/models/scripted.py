@@ -69,7 +69,7 @@ class ScriptedModel:
         out = []
         for request in requests:
             self.calls.append(request)
-            text = self._reply(request)
+            text = "" if request.prefill_only else self._reply(request)
             if self.fail_on and re.search(self.fail_on, request.messages[-1]["content"]):
                 raise ModelError(f"scripted failure on {self.fail_on!r}")
             if request.choices:
@@ -84,7 +84,7 @@ class ScriptedModel:
                 Completion(
                     text=text,
                     prompt_tokens=render_prompt_words(request),
-                    completion_tokens=max(1, len(text.split())),
+                    completion_tokens=0 if request.prefill_only else max(1, len(text.split())),
                     seconds=self._charge(),
                     finish_reason="cancelled" if cancelled else "stop",
                 )

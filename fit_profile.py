@@ -1,0 +1,45 @@
+"""Fit a token-cost timing profile from run files (docs/timing.md).
+
+Usage: ``python fit_profile.py RUN.json [RUN.json ...] --name NAME``
+
+Reads every call with usage and seconds -- each step of this toolkit's records, or the
+final call of each record with ``overhead_time`` 0 in the authors' v1 files (there the
+latency is that call's time) -- fits ``seconds = fixed + uncached·(prompt - cached) +
+cached·cached_tokens + completion·completion_tokens`` by least squares, and prints the
+coefficients, R², the median and p90 relative error, and the ``[profiles.NAME]`` entry to
+paste into a profiles file (``--profiles FILE``).  Exit status 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from live_mind.fitting import FitError, fit_files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN.json", help="output files (all.json) with per-call usage")
+    parser.add_argument("--name", required=True, help="profile name for the TOML entry")
+    parser.add_argument("--cached", type=float, default=0.0,
+                        help="seconds per cached prompt token when the runs report no cached tokens (default 0)")
+    parser.add_argument("--description", default="", help="one line saved in the entry")
+    parser.add_argument("--machine", default="", help="the machine the runs were measured on, saved in the entry")
+    args = parser.parse_args(argv)
+    if not args.name.replace("-", "").replace("_", "").isalnum() or args.name == "measured":
+        print(f"error: --name must be letters, digits, '-' or '_' (and not 'measured'): {args.name!r}", file=sys.stderr)
+        return 2
+    try:
+        fitted = fit_files(args.runs, args.name, cached_default=args.cached, description=args.description, machine=args.machine)
+    except FitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(fitted.report())
+    print()
+    print(fitted.profile.toml_entry(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
