@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
              "(shared with other jobs)")
     fitted = fit(samples, args.name or f"local-{args.model}", description=f"{args.model} measured by benchmarks/calibrate.py",
                  machine=where, relative=True, nonnegative_fixed=True,
-                 source=f"relative least squares (fixed >= 0) on a calibration sweep: fastest of {args.repeats} per point, {len(samples)} points, prompt words {lengths}, "
+                 source=f"relative least squares (fixed >= 0) on a calibration sweep: fastest of {args.repeats} per point, "
+                        f"{len(samples)} points, prompt words {lengths}, "
                                        f"completion limits {limits}, {args.repeats} repeats")
     cached = sum(1 for s in samples if s.cached)
     print(f"\n{len(samples)} points ({cached} with a cached prefix); machine: {where}")

@@ -22,7 +22,8 @@ from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import registry
-from .profiles import MEASURED, CostProfile, ProfileError, resolve as resolve_profile
+from .profiles import MEASURED, CostProfile, ProfileError
+from .profiles import resolve as resolve_profile
 from .prompts import PromptError, PromptSet, load_prompt_set
 from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
@@ -230,7 +231,7 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "parse": args.parse or specs["model"].parse or DEFAULT_PARSE,
         "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
         "prompt_texts": prompts.as_dict(),
-        **({"timing_profile": _profile_dict(args)} if hasattr(args, "timing") else {}),
+        "timing_profile": _profile_dict(args),  # None: measured wall time
         "versions": library_versions(),
     }
     digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file", "concurrency")},

@@ -11,8 +11,9 @@ cue) is new.
 
 Schedule (deterministic, on the question's simulated timeline): options line ``j`` --
 the header ``Options are:`` is line 0 -- has arrived when its last character is typed
-(the options block is typed at a uniform rate between the last segment's arrival and the
-options' arrival).  A prefill starts at ``max(model free, arrival of the next
+(the options block, as typed -- a newline after every option, as in the paper's v1
+protocol -- is typed at a uniform rate between the last segment's arrival and the
+options' arrival, which is 0.25 s per character under the default clock).  A prefill starts at ``max(model free, arrival of the next
 unprefilled line)`` and reads every line arrived by then; no prefill starts once the
 options are complete (the last line belongs to the final call).  Each prefill is charged
 on the timeline like any call: one still running when the input completes delays the
@@ -35,11 +36,12 @@ class OptionsPrefix:
 
 def options_prefixes(options_text: str, typing_start: float, options_at: float) -> list[OptionsPrefix]:
     """Every whole-line prefix of the options block except the complete block, with the
-    time its last character is typed."""
+    time its last character (its newline) is typed.  ``options_text`` is the block as
+    typed; a newline that ends it closes the complete block and yields no prefix."""
     total = len(options_text)
     out = []
     position = options_text.find("\n")
-    while position != -1:
+    while position != -1 and position < total - 1:
         arrival = typing_start + (options_at - typing_start) * (position + 1) / total
         out.append(OptionsPrefix(arrival, options_text[:position]))
         position = options_text.find("\n", position + 1)

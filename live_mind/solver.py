@@ -82,7 +82,8 @@ def baseline_input_complete(question: str, options_text: str, timing: TimingConf
     return sum(delays) if timing.options_arrival == "typed" else delays[0]
 
 
-def solve_question(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def solve_question(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Solve one MMLU-Pro row in real-time mode (LiveMind or the CoT baseline)."""
     calls = question_calls(controller, row, timing, extra)
     try:
@@ -129,7 +130,7 @@ def question_calls(controller: LiveMindController | CoTController, row: dict[str
                 else:
                     controller.accept(request, completion, visible, False)
             if timing.prefill_while_typing and timing.options_arrival == "typed":
-                prefixes = options_prefixes(options_text, arrivals[-1] if arrivals else 0.0, options_at)
+                prefixes = options_prefixes(typed_options(row["options"]), arrivals[-1] if arrivals else 0.0, options_at)
                 done = 0
                 while (prefill := next_prefill(prefixes, done, clock.free_at, options_at)) is not None:
                     done, start = prefill

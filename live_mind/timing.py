@@ -85,8 +85,8 @@ def modelled_rows(base: Iterable[Record], live: Iterable[Record], profiles: Iter
     the measured latencies as the runs report them, then each profile's re-modelled ones."""
     base, live = list(base), list(live)
     rows = []
-    for name, (b, l) in [("measured (as run)", measured),
+    for name, (b, lm) in [("measured (as run)", measured),
                          *[(p.name, (mean_modelled_latency(base, p), mean_modelled_latency(live, p))) for p in profiles]]:
-        ratio = l / b if b and l is not None else None
-        rows.append([name, b, l, ratio, 100 * (1 - ratio) if ratio is not None else None])
+        ratio = lm / b if b and lm is not None else None
+        rows.append([name, b, lm, ratio, 100 * (1 - ratio) if ratio is not None else None])
     return rows

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import shared_path
+
 from live_mind.answer import extract_answer, is_correct
 from live_mind.data import (
     MMLU_PRO_CATEGORIES,
@@ -152,7 +152,7 @@ def test_error_not_a_parquet_file(tmp_path):
 
 
 def test_error_wrong_columns_named(tmp_path):
-    file = _write_parquet(tmp_path / "data" / "test-00000-of-00001.parquet", [{"question": "q", "answer": "A"}])
+    _write_parquet(tmp_path / "data" / "test-00000-of-00001.parquet", [{"question": "q", "answer": "A"}])
     with pytest.raises(DataError, match="missing column.*question_id, options, answer_index, cot_content, category, src"):
         validate_data_path(tmp_path)
     with pytest.raises(DataError, match="missing column"):

@@ -9,14 +9,14 @@ at 13.5 s.
 from __future__ import annotations
 
 import pytest
+from test_timing_profiles import PROFILE, ROW, TokenModel
+from test_validation import assert_rejected, run_script
 
 from live_mind.controller import LiveMindController
 from live_mind.formats import make_format
 from live_mind.models.scripted import ScriptedModel
 from live_mind.prefill import OptionsPrefix, next_prefill, options_prefixes
 from live_mind.solver import TimingConfig, solve_question
-from test_timing_profiles import PROFILE, ROW, TokenModel
-from test_validation import assert_rejected, run_script
 
 OPTIONS = "Options are:\n(A): red\n(B): blue"
 
@@ -28,6 +28,9 @@ def test_options_prefixes_and_schedule():
     assert next_prefill(prefixes, 0, 14.0, 15.75) == (2, 14.0)  # busy until both lines arrived: one prefill
     assert next_prefill(prefixes, 1, 16.0, 15.75) is None  # input complete: the final call takes over
     assert next_prefill(prefixes, 2, 0.0, 15.75) is None
+    # as typed in the v1 protocol (a newline after every option): 0.25 s per character
+    typed = options_prefixes(OPTIONS + "\n", 7.75, 15.75)
+    assert typed == [OptionsPrefix(pytest.approx(11.0), "Options are:"), OptionsPrefix(pytest.approx(13.25), "Options are:\n(A): red")]
 
 
 def _run(usages, **timing):
@@ -37,12 +40,14 @@ def _run(usages, **timing):
 
 
 def test_prefills_on_an_idle_model():
-    # inference 4.25-6.75 and 8.0-11.1; prefill 0.95 s at 11.25; prefill 0.78 s at 13.5; final 1.29 s at 15.75
+    # v1 typing: arrivals 4.0 and 7.75; options typed 7.75-15.75 at 0.25 s per character,
+    # "Options are:\n" typed by 11.0 and "(A): red\n" by 13.25.
+    # inference 4.0-6.5 and 7.75-10.85; prefill 0.95 s at 11.0; prefill 0.78 s at 13.25; final 1.29 s at 15.75
     record, model = _run([(100, 0, 10), (150, 100, 20), (180, 150, 0), (190, 180, 0), (200, 190, 5)])
     steps = record["steps"]
     assert [s["kind"] for s in steps] == ["inference", "inference", "prefill", "prefill", "final"]
     assert [t for s in steps for t in (s["start"], s["end"])] == pytest.approx(
-        [4.25, 6.75, 8.0, 11.1, 11.25, 12.2, 13.5, 14.28, 15.75, 17.04])
+        [4.0, 6.5, 7.75, 10.85, 11.0, 11.95, 13.25, 14.03, 15.75, 17.04])
     assert record["time_info"] == pytest.approx({"current_time": 17.04, "latency": 1.29, "total_gen_time": 8.62,
                                                  "overhead_time": 0.0})
     prefill_requests = [r for r in model.seen if r.prefill_only]
@@ -53,17 +58,17 @@ def test_prefills_on_an_idle_model():
 
 
 def test_busy_model_skips_prefills_that_would_start_after_completion():
-    # second inference call runs 8.0-19.1: past the options' arrival, so no prefill at all
+    # second inference call runs 7.75-18.85: past the options' arrival, so no prefill at all
     record, _ = _run([(100, 0, 10), (150, 100, 100), (200, 150, 5)])
     assert [s["kind"] for s in record["steps"]] == ["inference", "inference", "final"]
 
 
 def test_a_prefill_running_at_completion_delays_the_final_call():
-    # second inference 8.0-14.1 (6.1 s); one prefill of both lines 14.1-17.15 (3.05 s); final 17.15-18.44
+    # second inference 7.75-13.85 (6.1 s); one prefill of both lines 13.85-16.9 (3.05 s); final 16.9-18.19
     record, _ = _run([(100, 0, 10), (150, 100, 50), (300, 50, 0), (200, 190, 5)])
     assert [s["kind"] for s in record["steps"]] == ["inference", "inference", "prefill", "final"]
-    assert record["time_info"]["overhead_time"] == pytest.approx(17.15 - 15.75)
-    assert record["time_info"]["latency"] == pytest.approx(18.44 - 15.75)
+    assert record["time_info"]["overhead_time"] == pytest.approx(16.9 - 15.75)
+    assert record["time_info"]["latency"] == pytest.approx(18.19 - 15.75)
 
 
 def test_ua_spi_prefill_prompts_are_prefixes_of_the_final_prompt():

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, shared_path
+
 from live_mind.controller import CoTController, LiveMindController
 from live_mind.models.scripted import ScriptedModel
 from live_mind.profiles import CostProfile, load_profiles

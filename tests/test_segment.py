@@ -7,10 +7,10 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_path
 from live_mind.segment import (
     GRANULARITIES,
     count_sentences,

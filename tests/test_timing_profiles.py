@@ -117,20 +117,22 @@ def _livemind(usages):
 
 
 def test_model_idle_when_input_completes():
-    # 2.5 s: 4.25-6.75; 3.1 s: 8.0-11.1; final 1.65 s: 15.75-17.4
+    # v1 typing: sentences as Punkt returns them (16 + 15 characters), then the options
+    # with a newline after each (32 characters): arrivals 4.0, 7.75, options 15.75.
+    # 2.5 s: 4.0-6.5; 3.1 s: 7.75-10.85; final 1.65 s: 15.75-17.4
     record = _livemind([(100, 0, 10), (150, 100, 20), (200, 150, 5)])
-    assert _spans(record) == pytest.approx([4.25, 6.75, 8.0, 11.1, 15.75, 17.4])
+    assert _spans(record) == pytest.approx([4.0, 6.5, 7.75, 10.85, 15.75, 17.4])
     assert record["time_info"] == pytest.approx({"current_time": 17.4, "latency": 1.65, "total_gen_time": 7.25,
                                                  "overhead_time": 0.0})
     assert all(s["seconds"] != s["end"] - s["start"] for s in record["steps"])  # measured seconds kept as measured
 
 
 def test_model_busy_when_input_completes():
-    # second call 11.1 s: 8.0-19.1, still busy at 15.75 (overhead 3.35); final 19.1-20.75
+    # second call 11.1 s: 7.75-18.85, still busy at 15.75 (overhead 3.1); final 18.85-20.5
     record = _livemind([(100, 0, 10), (150, 100, 100), (200, 150, 5)])
-    assert _spans(record) == pytest.approx([4.25, 6.75, 8.0, 19.1, 19.1, 20.75])
-    assert record["time_info"] == pytest.approx({"current_time": 20.75, "latency": 5.0, "total_gen_time": 15.25,
-                                                 "overhead_time": 3.35})
+    assert _spans(record) == pytest.approx([4.0, 6.5, 7.75, 18.85, 18.85, 20.5])
+    assert record["time_info"] == pytest.approx({"current_time": 20.5, "latency": 4.75, "total_gen_time": 15.25,
+                                                 "overhead_time": 3.1})
 
 
 def test_cancel_on_complete_under_a_profile():
@@ -142,7 +144,8 @@ def test_cancel_on_complete_under_a_profile():
 
 def test_baseline_latency_is_the_modelled_call():
     record = solve_question(CoTController(TokenModel([(300, 0, 40)])), ROW, TimingConfig(profile=PROFILE))
-    assert record["time_info"] == pytest.approx({"current_time": 15.75 + 7.5, "latency": 7.5, "total_gen_time": 7.5,
+    # the v1 baseline types the whole question (32 characters, the space included) + options
+    assert record["time_info"] == pytest.approx({"current_time": 16.0 + 7.5, "latency": 7.5, "total_gen_time": 7.5,
                                                  "overhead_time": 0.0})
 
 

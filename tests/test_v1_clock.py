@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import shared_path
+
 from live_mind.batch import solve_batch
 from live_mind.controller import CoTController, LiveMindController
 from live_mind.data import typed_options

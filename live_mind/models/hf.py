@@ -1,9 +1,7 @@
 """Local chat backend on Hugging Face ``transformers`` (the inference and output models of §3).
 
-Runs a causal LM in-process -- by default the embedded SmolLM2-135M-Instruct GGUF
-(``embedded.py``); any local Hugging Face folder, hub id or GGUF file works the same
-way -- and times every call around the real generation, so the simulated clock charges
-its true cost.
+Runs a causal LM in-process (default: the embedded SmolLM2-135M GGUF; any local folder,
+hub id or GGUF file works) and times every call around the real generation.
 
 * **Greedy loop of our own** (``argmax`` each step, no sampling or repetition penalty,
   what ``generate(do_sample=False)`` computes), because LiveMind needs exact token
@@ -17,18 +15,16 @@ its true cost.
 * **Stopping** at the tokenizer's and generation config's EOS, the known end-of-turn
   tokens (``mapping.end_of_turn_ids``) and the one the chat template itself writes
   after an assistant turn.  ``completion_tokens`` excludes the stop token.
-* **Batches run one request at a time** (with ``batch_decode`` on, the plain requests of
-  a batch share one batched decode instead, ``hf_batch.py``); each ``Completion.seconds``
-  is that request's own wall time (prefill, decode, detokenizing),
-  ``extra["prefill_seconds"]`` its prefill part, ``extra["token_ids"]`` the generated ids.
+* **Batches run one request at a time** (``batch_decode``: plain requests share one
+  batched decode, ``hf_batch.py``); ``Completion.seconds`` is the request's own wall
+  time, ``extra["prefill_seconds"]`` its prefill part.
 * **Constrained output**: ``choices`` and ``lead_choices`` decode greedily over a
   ``decoding.ChoiceTrie``; the text of ``choices`` is the chosen string exactly, with
   ``lead_choices`` decoding goes on freely once a lead string is complete.
 * **Prefix KV reuse** (``prefix_cache=True``): ``decoding.PrefixCache`` keeps the
   latest cache per ``cache_key``; ``cached_tokens`` reports the reused prompt tokens.
-  Sliding-window or otherwise non-croppable caches fall back to full prefill.  A
-  ``prefill_only`` request prefills and stores its prompt and generates nothing (prefill
-  while typing).
+  Non-croppable caches fall back to full prefill.  A ``prefill_only`` request only
+  prefills and stores its prompt (prefill while typing).
 * ``ChatRequest.on_token`` receives the reply's text as it is decoded, and
   ``ChatRequest.stop`` ends decoding between two steps; the KV cache stays consistent
   and is kept for the next call.
