@@ -23,6 +23,25 @@ def shared_path(rel: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def two_questions(tmp_path_factory) -> Path:
+    """A parquet file with the two shortest sample questions (two categories): the small
+    data set of the live-engine end-to-end tests."""
+    import json
+
+    import pandas as pd
+
+    rows = json.loads((ROOT / "live_mind" / "sample_questions.json").read_text())
+    picked: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: len(r["question"])):
+        picked.setdefault(row["category"], row)
+        if len(picked) == 2:
+            break
+    path = tmp_path_factory.mktemp("data") / "two.parquet"
+    pd.DataFrame(list(picked.values())).to_parquet(path)
+    return path
+
+
 # ---------------------------------------------------------------- the real model
 
 

@@ -86,22 +86,6 @@ def server(tmp_path_factory):
             process.wait(timeout=15)
 
 
-@pytest.fixture(scope="module")
-def two_questions(tmp_path_factory) -> Path:
-    """A parquet file with the two shortest sample questions (two categories)."""
-    import pandas as pd
-
-    rows = json.loads((REPO / "live_mind" / "sample_questions.json").read_text())
-    picked: dict[str, dict] = {}
-    for row in sorted(rows, key=lambda r: len(r["question"])):
-        picked.setdefault(row["category"], row)
-        if len(picked) == 2:
-            break
-    path = tmp_path_factory.mktemp("data") / "two.parquet"
-    pd.DataFrame(list(picked.values())).to_parquet(path)
-    return path
-
-
 def _run(script: str, url: str, data: Path, output: Path, *extra: str) -> None:
     command = [sys.executable, script, "--model", "smollm2-135m-server", "--use_lm", "--num_questions", "1",
                "--data_path", str(data), "--output_file", str(output), "--max_new_tokens", "48", *extra]

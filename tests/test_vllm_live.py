@@ -48,22 +48,6 @@ SENTENCES = ["A train leaves the station at 9 am and travels 60 km in 1.5 hours.
              "It then stops for 20 minutes.", "What is its average speed while moving, in km/h?"]
 
 
-@pytest.fixture(scope="module")
-def two_questions(tmp_path_factory) -> Path:
-    """A parquet file with the two shortest sample questions (two categories)."""
-    import pandas as pd
-
-    rows = json.loads((REPO / "live_mind" / "sample_questions.json").read_text())
-    picked: dict[str, dict] = {}
-    for row in sorted(rows, key=lambda r: len(r["question"])):
-        picked.setdefault(row["category"], row)
-        if len(picked) == 2:
-            break
-    path = tmp_path_factory.mktemp("data") / "two.parquet"
-    pd.DataFrame(list(picked.values())).to_parquet(path)
-    return path
-
-
 def _run(script: str, data: Path, output: Path, *extra: str) -> list[dict]:
     command = [sys.executable, script, "--model", "smollm2-135m-vllm", "--use_lm", "--num_questions", "1",
                "--data_path", str(data), "--output_file", str(output), "--max_new_tokens", "48", *extra]
