@@ -30,10 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from .tomlfile import read_toml
 
 PACKAGED_PROFILES = Path(__file__).resolve().parent / "profiles.toml"
 MEASURED = "measured"
@@ -130,14 +127,7 @@ def parse_profiles(data: dict[str, Any], source: str) -> dict[str, CostProfile]:
 
 def read_profiles(path: str | Path) -> dict[str, CostProfile]:
     """The profiles of one TOML file."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ProfileError(f"profiles file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read profiles ({exc})".replace("\n", " ")) from None
+    data = read_toml(path, ProfileError, "profiles file")
     return parse_profiles(data, str(path))
 
 

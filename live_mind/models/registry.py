@@ -39,14 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..tomlfile import read_toml
 from .base import ChatModel
 from .embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
 from .envvars import expand, referenced_variables
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 DEFAULT_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.toml"
 """The packaged configuration (``live_mind/models.toml``)."""
@@ -261,17 +257,7 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
 def load_specs(path: str | os.PathLike[str] | None = None) -> dict[str, ModelSpec]:
     """Read and validate a configuration file; raise ``ConfigError`` on any problem."""
     file = models_file(path)
-    try:
-        with open(file, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"models file not found: {file}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"models file is a directory: {file}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: invalid TOML: {str(exc).splitlines()[0]}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{file}: not a UTF-8 text file") from None
+    data = read_toml(file, ConfigError, "models file")
     models = data.get("models")
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"{file}: no [models.NAME] tables found")
