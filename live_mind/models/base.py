@@ -65,6 +65,19 @@ class UnsupportedFeature(ModelError):
     """The backend cannot honour a request option (e.g. ``choices``)."""
 
 
+class BackendUnavailable(RuntimeError):
+    """An infrastructure failure: the engine or server is away (connection refused or
+    reset, timeout, HTTP 5xx or 429, an engine that died or ran out of memory).
+
+    Deliberately *not* a ``ModelError``: it says nothing about the question, so it is
+    never recorded against one.  The caller waits for the backend to come back (within
+    an outage budget) or stops the run resumably."""
+
+
+class OutageExceeded(BackendUnavailable):
+    """The backend stayed away longer than the run's outage budget (``--max_outage``)."""
+
+
 class StopSignal(Protocol):
     """What ``ChatRequest.stop`` needs: ``threading.Event`` has it."""
 
