@@ -34,9 +34,9 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.action_analysis import action_tables
-from live_mind.analysis import load_runs
-from live_mind.analysis_cli import add_common_arguments, describe, figure_prefix, output_dir, run_cli
+from live_mind.analysis.actions import action_tables
+from live_mind.analysis.tables import load_runs
+from live_mind.analysis.cli import add_common_arguments, describe, figure_prefix, output_dir, run_cli
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
@@ -65,7 +65,7 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
     if not any(row[0] != "All" for row in tables.per_step.rows):
         print("no per-step information: actions_per_step.png not drawn")
         return
-    from live_mind.figures import action_figure
+    from live_mind.analysis.figures import action_figure
 
     yield from action_figure(tables.per_step, [r.name for r in runs], out / "actions_per_step.png",
                              res_dir=args.res, prefix=figure_prefix(runs))

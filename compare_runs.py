@@ -29,10 +29,10 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import AnalysisError, Table, latency, load_runs, mean_of
-from live_mind.analysis_cli import compare_table, describe, figure_prefix, output_dir, run_cli
+from live_mind.analysis.tables import AnalysisError, Table, latency, load_runs, mean_of
+from live_mind.analysis.cli import compare_table, describe, figure_prefix, output_dir, run_cli
 from live_mind.profiles import ProfileError, load_profiles
-from live_mind.timing import modelled_rows
+from live_mind.analysis.remodel import modelled_rows
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
@@ -49,7 +49,7 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
     yield modelled.write_csv(out / "latency_modelled.csv")
     if args.no_figures:
         return
-    from live_mind.figures import length_figure
+    from live_mind.analysis.figures import length_figure
 
     label = table.header[-1].split()[0]  # Latency or Tokens
     by_len = Table(["Length", "Total", f"File 1 {label}", f"File 2 {label}"],

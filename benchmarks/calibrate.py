@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from live_mind import cli  # noqa: E402
-from live_mind.fitting import Sample, fit  # noqa: E402
+from live_mind.analysis.fit import Sample, fit  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest  # noqa: E402
 

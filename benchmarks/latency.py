@@ -58,7 +58,7 @@ from live_mind.formats import make_format  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.profiles import CostProfile, ProfileError, load_profiles  # noqa: E402
 from live_mind.solver import TimingConfig, solve_question  # noqa: E402
-from live_mind.timing import mean_modelled_latency  # noqa: E402
+from live_mind.analysis.remodel import mean_modelled_latency  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "mmlu-pro-1400"
 CONFIGS = ("cot", "v1", "v2", "v2-letter", "v2-prefill")

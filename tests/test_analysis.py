@@ -18,9 +18,9 @@ import analyze_actions  # noqa: E402
 import analyze_batched  # noqa: E402
 import analyze_time_info  # noqa: E402
 import compare_runs  # noqa: E402
-from live_mind import analysis  # noqa: E402
-from live_mind.action_analysis import record_actions  # noqa: E402
-from live_mind.analysis import AnalysisError, load_run  # noqa: E402
+from live_mind.analysis import tables as analysis  # noqa: E402
+from live_mind.analysis.actions import record_actions  # noqa: E402
+from live_mind.analysis.tables import AnalysisError, load_run  # noqa: E402
 from live_mind.segment import count_sentences  # noqa: E402
 
 PUBLISHED = ROOT.parent / "shared" / "data" / "livemind-v1" / "llama_3_70b_lm"

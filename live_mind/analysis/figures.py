@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from live_mind.analysis import ACTION_TYPES, Table
+from .tables import ACTION_TYPES, Table
 
 ACTION_COLORS = {"background": "#4C72B0", "inference": "#55A868", "hypothesize": "#DD8452",
                  "wait": "#BBBBBB", "unparsed": "#C44E52"}

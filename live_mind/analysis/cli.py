@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .analysis import AnalysisError, Run, Table, accuracy, check_agreement, final_tokens, groups, latency, load_runs, mean_of
-from .analysis import _no_gc as no_gc
+from .tables import AnalysisError, Run, Table, accuracy, check_agreement, final_tokens, groups, latency, load_runs, mean_of
+from .tables import _no_gc as no_gc
 
 # --- comparison of a baseline and a LiveMind run -------------------------------------
 

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from live_mind.answer import is_correct
-from live_mind.segment import count_sentences, punkt_tokenizer
+from ..answer import is_correct
+from ..segment import count_sentences, punkt_tokenizer
 
 ACTION_TYPES: tuple[str, ...] = ("background", "inference", "hypothesize", "wait", "unparsed")
 Record = dict[str, Any]
