@@ -61,7 +61,7 @@ def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = 
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .hf import _dense_gguf_option
+    from .hf.model import _dense_gguf_option
 
     gguf = embedded_gguf_path()
     torch_dtype = getattr(torch, dtype)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion
+from ..base import ChatRequest, Completion
 
 
 def batchable(model: Any, request: ChatRequest, held: str) -> bool:

@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
-from .decoding import ChoiceTrie, PrefixCache
-from .embedded import embedded_gguf_path
-from .mapping import chat_prompt_ids, end_of_turn_ids, load_chat_tokenizer, split_for_healing
+from ..base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
+from ..decoding import ChoiceTrie, PrefixCache
+from ..embedded import embedded_gguf_path
+from ..mapping import chat_prompt_ids, end_of_turn_ids, load_chat_tokenizer, split_for_healing
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class TransformersChatModel:
         """One completion per request, in order; requests run one after another, except
         that with ``batch_decode`` on two or more plain requests share one batched decode
         (``hf_batch.py``; the real-time solver turns it on for ``--concurrency``)."""
-        from .hf_batch import batchable, complete_batch
+        from .batch import batchable, complete_batch
 
         encoded = [self._encode(r) for r in requests] if len(requests) > 1 and self.batch_decode else []
         group = [i for i, (r, e) in enumerate(zip(requests, encoded)) if batchable(self, r, e[1])
