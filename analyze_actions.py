@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Iterator
 
 from live_mind.analysis.actions import action_tables
-from live_mind.analysis.tables import load_runs
 from live_mind.analysis.cli import add_common_arguments, describe, figure_prefix, output_dir, run_cli
+from live_mind.analysis.tables import load_runs
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:

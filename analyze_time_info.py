@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis.tables import time_info_tables
 from live_mind.analysis.cli import add_common_arguments, length_report, run_cli
+from live_mind.analysis.tables import time_info_tables
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:

@@ -29,10 +29,10 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis.tables import AnalysisError, Table, latency, load_runs, mean_of
 from live_mind.analysis.cli import compare_table, describe, figure_prefix, output_dir, run_cli
-from live_mind.profiles import ProfileError, load_profiles
 from live_mind.analysis.remodel import modelled_rows
+from live_mind.analysis.tables import AnalysisError, Table, latency, load_runs, mean_of
+from live_mind.profiles import ProfileError, load_profiles
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:

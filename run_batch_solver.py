@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import time
 
@@ -18,6 +17,7 @@ from alive_progress import alive_bar
 
 from live_mind import cli
 from live_mind.batch import batches, order_by_length, solve_batch
+from live_mind.interrupt import GracefulStop, stopped_early
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,32 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     models = cli.load_models(setup)
     make_controller = lambda: cli.build_controller(setup, models)  # noqa: E731
     ordered = order_by_length([q for q in questions if q["question_id"] not in done], make_controller().segmenter)
-    stop = {"flag": False}
-
-    def on_sigint(signum, frame) -> None:  # noqa: ANN001
-        if stop["flag"]:
-            raise KeyboardInterrupt
-        stop["flag"] = True
-        print("\ninterrupt: finishing the current batch, then stopping (Ctrl-C again to abort)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     solving = time.perf_counter()
-    try:
-        with alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
-            for batch in batches(ordered, args.batch_size):
-                records = solve_batch(make_controller, batch, args.typing_speed, {"config_id": setup.config["config_id"]})
-                writer.append_many(records)
-                correct = sum(1 for r in writer.records if r.get("correct"))
-                bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
-                bar(len(batch))
-                if stop["flag"]:
-                    break
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if stop["flag"] and len(writer.records) < len(questions):
-        print(f"stopped after {len(writer.records)}/{len(questions)} questions; saved in {setup.output.with_suffix('.jsonl')}. "
-              f"Resume with the same command plus --resume.", file=sys.stderr)
-        return 130
+    with GracefulStop("batch") as stop, alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
+        for batch in batches(ordered, args.batch_size):
+            writer.append_many(solve_batch(make_controller, batch, args.typing_speed))
+            correct = sum(1 for r in writer.records if r.get("correct"))
+            bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
+            bar(len(batch))
+            if stop.requested:
+                break
+    if (code := stopped_early(stop, len(writer.records), len(questions), setup.output)) is not None:
+        return code
     seconds = time.perf_counter() - solving
     records = writer.finish()
     print(cli.summarize(records))

@@ -72,8 +72,7 @@ def solve_batch(
         return _solve_lockstep(make_controller, rows, typing_speed, extra)
     except ModelError as exc:
         row = rows[0]
-        mode = "livemind" if isinstance(make_controller(), LiveMindController) else "cot"
-        return [error_record(row, mode, f"{type(exc).__name__}: {exc}", extra)]
+        return [error_record(row, make_controller().mode, f"{type(exc).__name__}: {exc}", extra)]
 
 
 def _solve_lockstep(make_controller: Callable[[], Controller], rows: Sequence[dict[str, Any]], typing_speed: float,
@@ -86,7 +85,7 @@ def _solve_lockstep(make_controller: Callable[[], Controller], rows: Sequence[di
         segments = controller.segmenter(question) if question.strip() else []
         states.append((row, controller, segments, format_options(row["options"])))
     live = [s for s in states if s[2]]
-    if live and isinstance(live[0][1], LiveMindController):
+    if live and live[0][1].mode == "livemind":
         for k in range(1, max(len(s[2]) for s in live) + 1):
             members = [(c, c.request(segs[:k], False), k, False) for _, c, segs, _ in live if len(segs) >= k]
             _run_batch_call(live[0][1].model_for(False), members)
@@ -95,12 +94,11 @@ def _solve_lockstep(make_controller: Callable[[], Controller], rows: Sequence[di
         _run_batch_call(live[0][1].model_for(True), members)
     records = []
     for row, controller, segments, options_text in states:
-        mode = "livemind" if isinstance(controller, LiveMindController) else "cot"
         if not segments:
-            records.append(error_record(row, mode, "empty question", extra))
+            records.append(error_record(row, controller.mode, "empty question", extra))
             continue
         delays = typing_delays([*typed_pieces(row["question"], segments), typed_options(row["options"])], typing_speed)
         fields = {"timestamp": delays, "action": [s.action.render() for s in controller.steps
                                                    if s.action is not None and not s.action.is_wait]}
-        records.append(build_record(row, controller.steps, mode, extra={**fields, **(extra or {})}))
+        records.append(build_record(row, controller.steps, controller.mode, extra={**fields, **(extra or {})}))
     return records
