@@ -12,7 +12,7 @@ Writes, in the layout of ``analyze_time_info.py`` (one column group per file):
 * ``tokens_by_len.png``: mean final-call tokens by length, one line per file.
 
 Accuracy is in percent.  Outputs go beside a single file, else into the working
-directory (``--out-dir`` overrides).  Several files must hold the same questions.
+directory (``--out_dir`` overrides).  Several files must hold the same questions.
 ``--compare`` (two files: baseline, LiveMind) also writes ``comparison.csv`` with the
 token reduction.  Exit status 2 on bad input.
 """
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis.cli import add_common_arguments, length_report, run_cli
+from live_mind.analysis.cli import add_common_arguments, add_compare_argument, length_report, script_main
 from live_mind.analysis.tables import batched_tables
 
 
@@ -33,13 +33,7 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--compare", action="store_true",
-                        help="with two files (baseline, LiveMind): also print and write comparison.csv")
-    args = parser.parse_args(argv)
-    return run_cli(lambda: analyze(args))
-
+    return script_main(argv, __doc__, analyze, lambda p: (add_common_arguments(p), add_compare_argument(p)))
 
 if __name__ == "__main__":
     sys.exit(main())

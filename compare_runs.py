@@ -18,7 +18,7 @@ names given (``--profiles FILE`` adds a user file): mean of each run, ratio Live
 baseline and the reduction, printed and written to ``latency_modelled.csv``.
 
 Also draws ``comparison_by_len.png`` (the metric by length for both runs).  Outputs go
-into the working directory (``--out-dir`` overrides).  The two files must hold the
+into the working directory (``--out_dir`` overrides).  The two files must hold the
 same questions.  Exit status 2 on bad input.
 """
 
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis.cli import compare_table, describe, figure_prefix, output_dir, run_cli
+from live_mind.analysis.cli import add_output_arguments, compare_table, describe, figure_prefix, output_dir, script_main
 from live_mind.analysis.remodel import modelled_rows
 from live_mind.analysis.tables import AnalysisError, Table, latency, load_runs, mean_of
 from live_mind.profiles import ProfileError, load_profiles
@@ -76,20 +76,19 @@ def modelled_table(base, live, names: list[str] | None, user_file: str | None) -
                  modelled_rows(base.records, live.records, chosen, measured))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", metavar="BASE", help="baseline output file (e.g. the CoT run)")
     parser.add_argument("live", metavar="LIVEMIND", help="LiveMind output file")
     parser.add_argument("--metric", choices=("auto", "latency", "tokens"), default="auto",
                         help="auto: latency when both files have time_info, else final-call tokens")
-    parser.add_argument("--out-dir", default=None, help="where to write (default: the working directory)")
     parser.add_argument("--profile", action="append", default=None, metavar="NAME",
                         help="timing profile to model latency under (repeatable; default: every known profile)")
     parser.add_argument("--profiles", default=None, metavar="FILE", help="TOML file of extra timing profiles")
-    parser.add_argument("--no-figures", action="store_true", help="write the CSV only")
-    parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figure into DIR")
-    args = parser.parse_args(argv)
-    return run_cli(lambda: analyze(args))
+    add_output_arguments(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main(argv, __doc__, analyze, add_arguments)
 
 
 if __name__ == "__main__":

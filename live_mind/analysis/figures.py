@@ -11,7 +11,7 @@ always shows exactly the numbers of the CSV beside it:
 
 matplotlib is imported lazily and used through ``matplotlib.figure.Figure`` (no
 pyplot, no global state, no display; PNGs are rendered by Agg): the scripts stay
-fast with ``--no-figures``.  PNGs go beside the CSVs; with a
+fast with ``--no_figures``.  PNGs go beside the CSVs; with a
 ``res_dir`` a copy named ``<run>_<figure>.png`` goes there too (for the README).
 """
 
