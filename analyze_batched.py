@@ -19,21 +19,16 @@ token reduction.  Exit status 2 on bad input.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
-from typing import Iterator
 
-from live_mind.analysis.cli import add_common_arguments, add_compare_argument, length_report, script_main
+from live_mind.analysis.cli import length_main
 from live_mind.analysis.tables import batched_tables
 
 
-def analyze(args: argparse.Namespace) -> Iterator[Path]:
-    return length_report(args, batched_tables, "tokens", "Tokens", "tokens_by_len.png", "final-call completion tokens")
-
-
 def main(argv: list[str] | None = None) -> int:
-    return script_main(argv, __doc__, analyze, lambda p: (add_common_arguments(p), add_compare_argument(p)))
+    return length_main(argv, __doc__, batched_tables, "tokens", "Tokens", "tokens_by_len.png",
+                       "final-call completion tokens")
+
 
 if __name__ == "__main__":
     sys.exit(main())

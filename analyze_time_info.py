@@ -19,21 +19,15 @@ also writes ``comparison.csv`` as ``compare_runs.py`` does.  Exit status 2 on ba
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
-from typing import Iterator
 
-from live_mind.analysis.cli import add_common_arguments, add_compare_argument, length_report, script_main
+from live_mind.analysis.cli import length_main
 from live_mind.analysis.tables import time_info_tables
 
 
-def analyze(args: argparse.Namespace) -> Iterator[Path]:
-    return length_report(args, time_info_tables, "latency", "Latency", "latency_by_len.png", "latency (s)")
-
-
 def main(argv: list[str] | None = None) -> int:
-    return script_main(argv, __doc__, analyze, lambda p: (add_common_arguments(p), add_compare_argument(p)))
+    return length_main(argv, __doc__, time_info_tables, "latency", "Latency", "latency_by_len.png", "latency (s)")
+
 
 if __name__ == "__main__":
     sys.exit(main())

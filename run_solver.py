@@ -13,7 +13,6 @@ keeps N questions in flight and sends their pending calls to the backend togethe
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 
@@ -43,8 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _timing_checks(args: argparse.Namespace) -> None:
-    if args.typing_speed <= 0:
-        raise cli.UsageError("--typing_speed must be > 0 (seconds per character)")
     if args.typing_jitter < 0:
         raise cli.UsageError("--typing_jitter must be >= 0")
     if args.prefill_while_typing and not (args.use_lm and args.options_arrival == "typed"):
@@ -56,15 +53,11 @@ def _timing_checks(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    started = cli.start_run(args, "time_info", _timing_checks)
+    started = cli.start_run(parse_args(argv), "time_info", _timing_checks)
     if isinstance(started, int):
         return started
-    setup, questions, writer = started.setup, started.questions, started.writer
-    done = writer.done_ids()
-    todo = [q for q in questions if q["question_id"] not in done]
-    print(f"{len(questions)} questions ({len(done)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
+    args, setup, questions, writer, todo = started.setup.args, started.setup, started.questions, started.writer, started.todo
+    print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
     switchable = all(capabilities(s).prefix_cache for s in setup.specs.values())
     loaded = cli.load_models(setup, **({"prefix_cache": True} if args.prefill_while_typing and switchable else {}))

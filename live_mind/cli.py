@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -187,7 +188,10 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
 
 
 def check_limits(args: argparse.Namespace) -> None:
-    """The token limits and the merge length, shared by the solvers and the live session."""
+    """The typing speed, the token limits and the merge length, shared by the solvers and
+    the live session."""
+    if getattr(args, "typing_speed", 1.0) <= 0:
+        raise UsageError("--typing_speed must be > 0 (seconds per character)")
     if args.max_new_tokens is not None and args.max_new_tokens <= 0:
         raise UsageError("--max_new_tokens must be > 0")
     if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
@@ -348,18 +352,32 @@ class Started:
     questions: list[dict[str, Any]]
     writer: Any  # runfiles.RunWriter
 
+    @property
+    def todo(self) -> list[dict[str, Any]]:
+        """The selected questions the journal does not hold yet (all, unless resuming)."""
+        done = self.writer.done_ids()
+        return [q for q in self.questions if q["question_id"] not in done]
+
+
+def list_models(args: argparse.Namespace) -> int | None:
+    """With ``--list_models``: print the configured models and return the exit code."""
+    if not args.list_models:
+        return None
+    try:
+        print(registry.list_models_text(args.models))
+    except registry.ConfigError as exc:
+        return fail(str(exc))
+    return 0
+
 
 def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None]) -> Started | int:
-    """``--list_models``, validation, question selection and the journal, shared by both
-    solvers: returns the started run, or the exit code to stop with (0 or 2)."""
+    """Logging, ``--list_models``, validation, question selection and the journal, shared by
+    both solvers: returns the started run, or the exit code to stop with (0 or 2)."""
     from .runfiles import RunWriter
 
-    if args.list_models:
-        try:
-            print(registry.list_models_text(args.models))
-        except registry.ConfigError as exc:
-            return fail(str(exc))
-        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if (code := list_models(args)) is not None:
+        return code
     try:
         setup = validate(args, kind, extra_checks)
         questions = load_selected_questions(args)

@@ -203,8 +203,6 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
 
 def validate(args: argparse.Namespace) -> cli.Setup:
     """Check flags and files, resolve the models and the run configuration; nothing loads."""
-    if args.typing_speed <= 0:
-        raise cli.UsageError("--typing_speed must be > 0")
     cli.check_limits(args)
     if args.output_file and not args.output_file.endswith(".json"):
         raise cli.UsageError(f"--output_file must end in .json: {args.output_file}")
@@ -239,12 +237,8 @@ def build(setup: cli.Setup) -> tuple[LiveMindController, CoTController | None]:
 def main(argv: list[str] | None = None, description: str = "Live LiveMind session in the terminal") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv, description)
-    if args.list_models:
-        try:
-            print(registry.list_models_text(args.models))
-        except registry.ConfigError as exc:
-            return cli.fail(str(exc))
-        return 0
+    if (code := cli.list_models(args)) is not None:
+        return code
     try:
         item = load_replay(args.replay, args.index) if args.replay else None
         options = item["options"] if item else [o.strip() for o in (args.options or "").split("|") if o.strip()]

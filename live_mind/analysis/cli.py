@@ -121,6 +121,18 @@ def run_cli(body: Callable[[], Iterable[Path]]) -> int:
     return 0
 
 
+def length_main(argv: list[str] | None, doc: str | None, make_tables: Any, metric: str, column: str, figure_file: str,
+                ylabel: str) -> int:
+    """The whole ``main`` of ``analyze_time_info.py`` and ``analyze_batched.py``: the common
+    arguments plus ``--compare``, then ``length_report``."""
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        add_common_arguments(parser)
+        add_compare_argument(parser)
+
+    return script_main(argv, doc, lambda args: length_report(args, make_tables, metric, column, figure_file, ylabel),
+                       add_arguments)
+
+
 def length_report(args: Any, make_tables: Any, metric: str, column: str, figure_file: str, ylabel: str) -> Iterator[Path]:
     """The shared body of ``analyze_time_info.py`` and ``analyze_batched.py``: tables by
     category and by length (+ the optional comparison and the by-length figure)."""

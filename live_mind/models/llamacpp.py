@@ -50,18 +50,8 @@ import os
 import time
 from typing import Any, Sequence
 
-from .base import (
-    Capabilities,
-    ChatRequest,
-    Completion,
-    ContextLengthExceeded,
-    ModelError,
-    TextStream,
-    error_line,
-    read_stream,
-    reject_lead_choices,
-    stop_requested,
-)
+from . import base
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, error_line, read_stream, reject_lead_choices, stop_requested
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
@@ -95,7 +85,7 @@ def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
 class LlamaCppChatModel:
     """A ``ChatModel`` over an in-process ``llama_cpp.Llama``."""
 
-    capabilities = Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads")
+    capabilities = base.Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads")
 
     def __init__(
         self,
