@@ -12,7 +12,7 @@ LiveMind Accuracy, Accuracy Diff, Base <M>, LiveMind <M>, <M> Reduction``:
   one); the reduction is ``100 * (base - livemind) / base`` percent.
 
 Beside the measured latency it reports the latency *modelled* under token-cost timing
-profiles (``live_mind/timing.py``: every call re-charged from its tokens), for each
+profiles (``live_mind/analysis/remodel.py``: every call re-charged from its tokens), for each
 packaged profile -- the local model's and the paper's hardware -- or the ``--profile``
 names given (``--profiles FILE`` adds a user file): mean of each run, ratio LiveMind /
 baseline and the reduction, printed and written to ``latency_modelled.csv``.

@@ -22,7 +22,7 @@ accuracy and the unparsed-action rate.  ``--json FILE`` writes the same numbers.
 Latency is the real-time solver's simulated-typing latency (``solver.solve_question``):
 every model call's *measured* wall time is charged on the simulated timeline, so the
 numbers depend on this machine's speed but not on how fast it would type.  Beside it the
-benchmark gives the latency *modelled* under token-cost profiles (``live_mind/timing.py``,
+benchmark gives the latency *modelled* under token-cost profiles (``live_mind/analysis/remodel.py``,
 docs/timing.md): ``--profile`` (default: the model's calibrated ``local-<model>`` profile)
 gives ``latency_mean_modelled`` and ``ratio_to_baseline_modelled``, and every paper
 profile gives the same pair under ``modelled`` -- figures that do not move with the

@@ -1,4 +1,4 @@
-"""Re-modelling a finished run's latency under a profile (``live_mind/timing.py``) and the
+"""Re-modelling a finished run's latency under a profile (``live_mind/analysis/remodel.py``) and the
 modelled-latency table of ``compare_runs.py``."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ Decisions, each chosen to reproduce the authors' published CSVs to the last digi
   a record without the measured field (e.g. a failed one without ``time_info``) is left
   out of that mean but still counts in ``Total`` and accuracy.
 
-Actions (Fig. 8): ``action_analysis.py``.
+Actions (Fig. 8): ``actions.py``.
 """
 
 from __future__ import annotations

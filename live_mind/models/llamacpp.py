@@ -21,7 +21,7 @@ last prompt token is evaluated again to get fresh logits).  There is one cache p
 model object: interleaving questions (the batched solver) reuses only what the
 previous prompt shares, which the reported counts show honestly.
 
-Prefix healing (as in ``hf.py``; ``heal_prefix=False`` turns it off): trailing
+Prefix healing (as in ``hf/model.py``, one rule: ``mapping.healing_split``; ``heal_prefix=False`` turns it off): trailing
 whitespace of the priming prefix is held back and the first generated token must
 start with it.  Done in two steps so that the grammar does not slow every step: the
 first token is sampled under a one-rule grammar, then greedy decoding continues from

@@ -16,7 +16,7 @@ hub id or GGUF file works) and times every call around the real generation.
   tokens (``mapping.end_of_turn_ids``) and the one the chat template itself writes
   after an assistant turn.  ``completion_tokens`` excludes the stop token.
 * **Batches run one request at a time** (``batch_decode``: plain requests share one
-  batched decode, ``hf_batch.py``); ``Completion.seconds`` is the request's own wall
+  batched decode, ``batch.py``); ``Completion.seconds`` is the request's own wall
   time, ``extra["prefill_seconds"]`` its prefill part.
 * **Constrained output**: ``choices`` and ``lead_choices`` decode greedily over a
   ``decoding.ChoiceTrie``; the text of ``choices`` is the chosen string exactly, with
@@ -218,7 +218,7 @@ class TransformersChatModel:
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """One completion per request, in order; requests run one after another, except
         that with ``batch_decode`` on two or more plain requests share one batched decode
-        (``hf_batch.py``; the real-time solver turns it on for ``--concurrency``)."""
+        (``batch.py``; the real-time solver turns it on for ``--concurrency``)."""
         from .batch import batchable, complete_batch
 
         encoded = [self._encode(r) for r in requests] if len(requests) > 1 and self.batch_decode else []
