@@ -1,6 +1,6 @@
 """Share of each action type per inference step and per question length (Fig. 8).
 
-Usage: ``python analyze_actions.py FILE [FILE ...] [--assume-kept-last] [--res res/]``
+Usage: ``python analyze_actions.py FILE [FILE ...] [--assume_kept_last] [--res res/]``
 
 Writes (shares in percent of a file's inference calls; with several files the columns are
 metric-major, ``File 1 Calls, File 2 Calls, File 1 Background, ...``, as in v1):
@@ -17,11 +17,11 @@ options arrived produced no action and are left out.  Files in the original v1 b
 keep only the non-wait actions (``action``: ``["action NAME. content", ...]``); their
 inference calls number ``len(usage.completion_tokens) - 1`` and the missing ones were
 waits.  Where the waits happened is read with the v1 analysis rule: a call with 4
-completion tokens was a wait (``--wait-tokens`` changes the count, 0 turns the rule
+completion tokens was a wait (``--wait_tokens`` changes the count, 0 turns the rule
 off).  The rule is used for a record only when its counts add up (calls that are not
 waits = kept actions), and the printout says for how many records it was applied.
 Other such records count in ``actions_per_len.csv`` (exact) but are left out of
-``actions_per_step.csv`` (the printout says how many).  ``--assume-kept-last`` instead
+``actions_per_step.csv`` (the printout says how many).  ``--assume_kept_last`` instead
 places the waits first and the kept actions at the last steps -- an assumption, not a
 measurement.  Kept strings that do not start with a known ``action NAME`` count as
 ``unparsed``.  Several files must hold the same questions.  Exit status 2 on bad input.
@@ -34,9 +34,9 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.action_analysis import action_tables
-from live_mind.analysis import load_runs
-from live_mind.analysis_cli import add_common_arguments, describe, figure_prefix, output_dir, run_cli
+from live_mind.analysis.actions import action_tables
+from live_mind.analysis.cli import add_common_arguments, describe, figure_prefix, output_dir, script_main
+from live_mind.analysis.tables import load_runs
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
@@ -51,7 +51,7 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
                      " completion tokens counts as a wait; counts checked)")
         if unpositioned:
             line += (f"; {unpositioned} with kept actions only, left out of actions_per_step.csv"
-                     " (see --assume-kept-last)")
+                     " (see --assume_kept_last)")
         if missing:
             line += f"; {missing} without action information, left out"
         if cancelled:
@@ -65,21 +65,22 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
     if not any(row[0] != "All" for row in tables.per_step.rows):
         print("no per-step information: actions_per_step.png not drawn")
         return
-    from live_mind.figures import action_figure
+    from live_mind.analysis.figures import action_figure
 
     yield from action_figure(tables.per_step, [r.name for r in runs], out / "actions_per_step.png",
                              res_dir=args.res, prefix=figure_prefix(runs))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("--assume-kept-last", action="store_true",
+    parser.add_argument("--assume_kept_last", "--assume-kept-last", action="store_true",
                         help="v1 kept-action files: place waits first, kept actions at the last steps")
-    parser.add_argument("--wait-tokens", type=int, default=4, metavar="N",
+    parser.add_argument("--wait_tokens", "--wait-tokens", type=int, default=4, metavar="N",
                         help="v1 kept-action files: a call with N completion tokens was a wait (default 4; 0: off)")
-    args = parser.parse_args(argv)
-    return run_cli(lambda: analyze(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main(argv, __doc__, analyze, add_arguments)
 
 
 if __name__ == "__main__":

@@ -12,33 +12,22 @@ Writes, in the layout of ``analyze_time_info.py`` (one column group per file):
 * ``tokens_by_len.png``: mean final-call tokens by length, one line per file.
 
 Accuracy is in percent.  Outputs go beside a single file, else into the working
-directory (``--out-dir`` overrides).  Several files must hold the same questions.
+directory (``--out_dir`` overrides).  Several files must hold the same questions.
 ``--compare`` (two files: baseline, LiveMind) also writes ``comparison.csv`` with the
 token reduction.  Exit status 2 on bad input.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
-from typing import Iterator
 
-from live_mind.analysis import batched_tables
-from live_mind.analysis_cli import add_common_arguments, length_report, run_cli
-
-
-def analyze(args: argparse.Namespace) -> Iterator[Path]:
-    return length_report(args, batched_tables, "tokens", "Tokens", "tokens_by_len.png", "final-call completion tokens")
+from live_mind.analysis.cli import length_main
+from live_mind.analysis.tables import batched_tables
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--compare", action="store_true",
-                        help="with two files (baseline, LiveMind): also print and write comparison.csv")
-    args = parser.parse_args(argv)
-    return run_cli(lambda: analyze(args))
+    return length_main(argv, __doc__, batched_tables, "tokens", "Tokens", "tokens_by_len.png",
+                       "final-call completion tokens")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ LiveMind Accuracy, Accuracy Diff, Base <M>, LiveMind <M>, <M> Reduction``:
   one); the reduction is ``100 * (base - livemind) / base`` percent.
 
 Beside the measured latency it reports the latency *modelled* under token-cost timing
-profiles (``live_mind/timing.py``: every call re-charged from its tokens), for each
+profiles (``live_mind/analysis/remodel.py``: every call re-charged from its tokens), for each
 packaged profile -- the local model's and the paper's hardware -- or the ``--profile``
 names given (``--profiles FILE`` adds a user file): mean of each run, ratio LiveMind /
 baseline and the reduction, printed and written to ``latency_modelled.csv``.
 
 Also draws ``comparison_by_len.png`` (the metric by length for both runs).  Outputs go
-into the working directory (``--out-dir`` overrides).  The two files must hold the
+into the working directory (``--out_dir`` overrides).  The two files must hold the
 same questions.  Exit status 2 on bad input.
 """
 
@@ -29,10 +29,10 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from live_mind.analysis import AnalysisError, Table, latency, load_runs, mean_of
-from live_mind.analysis_cli import compare_table, describe, figure_prefix, output_dir, run_cli
+from live_mind.analysis.cli import add_output_arguments, compare_table, describe, figure_prefix, output_dir, script_main
+from live_mind.analysis.remodel import modelled_rows
+from live_mind.analysis.tables import AnalysisError, Table, latency, load_runs, mean_of
 from live_mind.profiles import ProfileError, load_profiles
-from live_mind.timing import modelled_rows
 
 
 def analyze(args: argparse.Namespace) -> Iterator[Path]:
@@ -49,7 +49,7 @@ def analyze(args: argparse.Namespace) -> Iterator[Path]:
     yield modelled.write_csv(out / "latency_modelled.csv")
     if args.no_figures:
         return
-    from live_mind.figures import length_figure
+    from live_mind.analysis.figures import length_figure
 
     label = table.header[-1].split()[0]  # Latency or Tokens
     by_len = Table(["Length", "Total", f"File 1 {label}", f"File 2 {label}"],
@@ -76,20 +76,19 @@ def modelled_table(base, live, names: list[str] | None, user_file: str | None) -
                  modelled_rows(base.records, live.records, chosen, measured))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("base", metavar="BASE", help="baseline output file (e.g. the CoT run)")
     parser.add_argument("live", metavar="LIVEMIND", help="LiveMind output file")
     parser.add_argument("--metric", choices=("auto", "latency", "tokens"), default="auto",
                         help="auto: latency when both files have time_info, else final-call tokens")
-    parser.add_argument("--out-dir", default=None, help="where to write (default: the working directory)")
     parser.add_argument("--profile", action="append", default=None, metavar="NAME",
                         help="timing profile to model latency under (repeatable; default: every known profile)")
     parser.add_argument("--profiles", default=None, metavar="FILE", help="TOML file of extra timing profiles")
-    parser.add_argument("--no-figures", action="store_true", help="write the CSV only")
-    parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figure into DIR")
-    args = parser.parse_args(argv)
-    return run_cli(lambda: analyze(args))
+    add_output_arguments(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main(argv, __doc__, analyze, add_arguments)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from live_mind.fitting import FitError, fit_files
+from live_mind.analysis.fit import FitError, fit_files
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,6 @@ after every batch.
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
 import time
 
@@ -18,6 +16,7 @@ from alive_progress import alive_bar
 
 from live_mind import cli
 from live_mind.batch import batches, order_by_length, solve_batch
+from live_mind.interrupt import GracefulStop, stopped_early
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,59 +27,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _batch_checks(args: argparse.Namespace) -> None:
-    if args.batch_size <= 0:
-        raise cli.UsageError("--batch_size must be > 0")
-    if args.typing_speed <= 0:
-        raise cli.UsageError("--typing_speed must be > 0 (seconds per character)")
-
-
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    started = cli.start_run(args, "batched", _batch_checks)
+    started = cli.start_run(parse_args(argv), "batched", _batch_checks)
     if isinstance(started, int):
         return started
-    setup, questions, writer = started.setup, started.questions, started.writer
-    done = writer.done_ids()
-    print(f"{len(questions)} questions ({len(done)} already done), batched {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
+    args, setup, questions, writer, todo = started.setup.args, started.setup, started.questions, started.writer, started.todo
+    done = len(questions) - len(todo)
+    print(f"{len(questions)} questions ({done} already done), batched {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"batch size {args.batch_size}, model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
     models = cli.load_models(setup)
     make_controller = lambda: cli.build_controller(setup, models)  # noqa: E731
-    ordered = order_by_length([q for q in questions if q["question_id"] not in done], make_controller().segmenter)
-    stop = {"flag": False}
-
-    def on_sigint(signum, frame) -> None:  # noqa: ANN001
-        if stop["flag"]:
-            raise KeyboardInterrupt
-        stop["flag"] = True
-        print("\ninterrupt: finishing the current batch, then stopping (Ctrl-C again to abort)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    ordered = order_by_length(todo, make_controller().segmenter)
     solving = time.perf_counter()
-    try:
-        with alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
-            for batch in batches(ordered, args.batch_size):
-                records = solve_batch(make_controller, batch, args.typing_speed, {"config_id": setup.config["config_id"]})
-                writer.append_many(records)
-                correct = sum(1 for r in writer.records if r.get("correct"))
-                bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
-                bar(len(batch))
-                if stop["flag"]:
-                    break
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if stop["flag"] and len(writer.records) < len(questions):
-        print(f"stopped after {len(writer.records)}/{len(questions)} questions; saved in {setup.output.with_suffix('.jsonl')}. "
-              f"Resume with the same command plus --resume.", file=sys.stderr)
-        return 130
+    with GracefulStop("batch") as stop, alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
+        for batch in batches(ordered, args.batch_size):
+            writer.append_many(solve_batch(make_controller, batch, args.typing_speed))
+            correct = sum(1 for r in writer.records if r.get("correct"))
+            bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
+            bar(len(batch))
+            if stop.requested:
+                break
+    if (code := stopped_early(stop, len(writer.records), len(questions), setup.output)) is not None:
+        return code
     seconds = time.perf_counter() - solving
     records = writer.finish()
     print(cli.summarize(records))
-    solved = len(writer.records) - len(done)
+    solved = len(writer.records) - done
     print(f"solved {solved} questions in {seconds:.1f} s after the model loaded: {solved / max(seconds, 1e-9):.3f} questions/s")
     print(f"wrote {setup.output}")
     return 0
+
+
+def _batch_checks(args: argparse.Namespace) -> None:
+    if args.batch_size <= 0:
+        raise cli.UsageError("--batch_size must be > 0")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ keeps N questions in flight and sends their pending calls to the backend togethe
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
 import time
 
@@ -22,6 +20,8 @@ from alive_progress import alive_bar
 
 from live_mind import cli
 from live_mind.concurrency import solve_concurrently
+from live_mind.interrupt import GracefulStop, stopped_early
+from live_mind.models.capabilities import capabilities
 from live_mind.solver import TimingConfig, solve_question
 
 
@@ -42,8 +42,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _timing_checks(args: argparse.Namespace) -> None:
-    if args.typing_speed <= 0:
-        raise cli.UsageError("--typing_speed must be > 0 (seconds per character)")
     if args.typing_jitter < 0:
         raise cli.UsageError("--typing_jitter must be >= 0")
     if args.prefill_while_typing and not (args.use_lm and args.options_arrival == "typed"):
@@ -54,66 +52,43 @@ def _timing_checks(args: argparse.Namespace) -> None:
         raise cli.UsageError("--concurrency needs --timing PROFILE: measured wall time is distorted when questions share the engine")
 
 
-class _StopFlag:
-    """Ctrl-C finishes the current question, then stops with everything saved."""
-
-    def __init__(self) -> None:
-        self.stop = False
-
-    def __call__(self, signum, frame) -> None:  # noqa: ANN001
-        if self.stop:
-            raise KeyboardInterrupt
-        self.stop = True
-        print("\ninterrupt: finishing the current question, then stopping (Ctrl-C again to abort)", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    started = cli.start_run(args, "time_info", _timing_checks)
+    started = cli.start_run(parse_args(argv), "time_info", _timing_checks)
     if isinstance(started, int):
         return started
-    setup, questions, writer = started.setup, started.questions, started.writer
-    done = writer.done_ids()
-    todo = [q for q in questions if q["question_id"] not in done]
-    print(f"{len(questions)} questions ({len(done)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
+    args, setup, questions, writer, todo = started.setup.args, started.setup, started.questions, started.writer, started.todo
+    print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
-    reuse = args.prefill_while_typing and all(s.backend == "transformers" for s in setup.specs.values())
-    loaded = cli.load_models(setup, **({"prefix_cache": True} if reuse else {}))
+    switchable = all(capabilities(s).prefix_cache for s in setup.specs.values())
+    loaded = cli.load_models(setup, **({"prefix_cache": True} if args.prefill_while_typing and switchable else {}))
     if args.concurrency > 1:
         for model in loaded.values():
-            if hasattr(model, "batch_decode"):
-                model.batch_decode = True  # transformers: decode the batched plain requests together
-    timing = TimingConfig(args.typing_speed, args.typing_jitter, args.seed, args.schedule, args.options_arrival, args.cancel_on_complete,
-                          setup.profile, args.prefill_while_typing)
-    extra = {"config_id": setup.config["config_id"]}
-    stop = _StopFlag()
-    previous = signal.signal(signal.SIGINT, stop)
+            if capabilities(model).batch_decode:
+                model.batch_decode = True  # decode the batched plain requests together
+    timing = TimingConfig(typing_speed=args.typing_speed, jitter_sigma=args.typing_jitter, seed=args.seed,
+                          schedule=args.schedule, options_arrival=args.options_arrival,
+                          cancel_on_complete=args.cancel_on_complete, profile=setup.profile,
+                          prefill_while_typing=args.prefill_while_typing)
     solving_started, solved_before = time.perf_counter(), len(writer.records)
     correct = sum(1 for r in writer.records if r.get("correct"))
-    try:
-        with alive_bar(len(todo), title="solving", enrich_print=False) as bar:
-            def save(record: dict) -> bool:
-                nonlocal correct
-                writer.append(record)
-                correct += bool(record["correct"])
-                bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
-                bar()
-                return stop.stop
+    with GracefulStop("question") as stop, alive_bar(len(todo), title="solving", enrich_print=False) as bar:
+        def save(record: dict) -> bool:
+            nonlocal correct
+            writer.append(record)
+            correct += bool(record["correct"])
+            bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
+            bar()
+            return stop.requested
 
-            if args.concurrency > 1:
-                solve_concurrently(lambda: cli.build_controller(setup, loaded), todo, timing, args.concurrency, extra, save)
-            else:
-                controller = cli.build_controller(setup, loaded)
-                for row in todo:
-                    if save(solve_question(controller, row, timing, extra)):
-                        break
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if stop.stop and len(writer.records) < len(questions):
-        print(f"stopped after {len(writer.records)}/{len(questions)} questions; saved in {setup.output.with_suffix('.jsonl')}. "
-              f"Resume with the same command plus --resume.", file=sys.stderr)
-        return 130
+        if args.concurrency > 1:
+            solve_concurrently(lambda: cli.build_controller(setup, loaded), todo, timing, args.concurrency, None, save)
+        else:
+            controller = cli.build_controller(setup, loaded)
+            for row in todo:
+                if save(solve_question(controller, row, timing)):
+                    break
+    if (code := stopped_early(stop, len(writer.records), len(questions), setup.output)) is not None:
+        return code
     records = writer.finish([q["question_id"] for q in questions])
     print(cli.summarize(records, args.timing))
     solved, elapsed = len(writer.records) - solved_before, time.perf_counter() - solving_started

@@ -54,13 +54,13 @@ from live_mind.actions import Action  # noqa: E402
 from live_mind.data import format_options, load_sample_questions  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest  # noqa: E402
+from live_mind.models.capabilities import capabilities  # noqa: E402
 from live_mind.prompts import PromptSet, inference_messages, output_messages  # noqa: E402
 from live_mind.segment import split_sentences  # noqa: E402
 
 DEFAULT_BACKENDS = ("smollm2-135m", "smollm2-135m-llamacpp", "smollm2-135m-server") + (
     ("smollm2-135m-vllm",) if importlib.util.find_spec("vllm") else ())
 REPO = Path(__file__).resolve().parents[1]
-THREAD_PARAM = {"transformers": "threads", "llamacpp": "n_threads"}
 
 
 @dataclass
@@ -121,7 +121,8 @@ def start_server(threads: int) -> tuple[subprocess.Popen, str]:
 
 def measure(name: str, args: argparse.Namespace) -> Row:
     spec = registry.resolve(name, args.models)
-    overrides = {THREAD_PARAM[spec.backend]: args.threads} if spec.backend in THREAD_PARAM else {}
+    option = capabilities(spec).threads_option
+    overrides = {option: args.threads} if option else {}
     start = time.perf_counter()
     model = registry.build(spec, **overrides)
     load_s = time.perf_counter() - start

@@ -31,9 +31,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from live_mind import cli  # noqa: E402
-from live_mind.fitting import Sample, fit  # noqa: E402
+from live_mind.analysis.fit import Sample, fit  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest  # noqa: E402
+from live_mind.models.capabilities import capabilities  # noqa: E402
 
 FILLER = ("The committee reviewed the annual report, compared the figures with last year's, "
           "and noted every change in the budget lines one by one. ")
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail("--prompt_words, --completion_limits and --repeats take positive integers")
     except registry.ConfigError as exc:
         return cli.fail(str(exc))
-    model = registry.build(spec, **({"prefix_cache": True} if spec.backend == "transformers" else {}))
+    model = registry.build(spec, **({"prefix_cache": True} if capabilities(spec).prefix_cache else {}))
     load_before = os.getloadavg()
     model.complete([sweep_request(50, 4, None)])  # warm-up
     best: dict[tuple, Sample] = {}

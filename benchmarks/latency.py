@@ -22,7 +22,7 @@ accuracy and the unparsed-action rate.  ``--json FILE`` writes the same numbers.
 Latency is the real-time solver's simulated-typing latency (``solver.solve_question``):
 every model call's *measured* wall time is charged on the simulated timeline, so the
 numbers depend on this machine's speed but not on how fast it would type.  Beside it the
-benchmark gives the latency *modelled* under token-cost profiles (``live_mind/timing.py``,
+benchmark gives the latency *modelled* under token-cost profiles (``live_mind/analysis/remodel.py``,
 docs/timing.md): ``--profile`` (default: the model's calibrated ``local-<model>`` profile)
 gives ``latency_mean_modelled`` and ``ratio_to_baseline_modelled``, and every paper
 profile gives the same pair under ``modelled`` -- figures that do not move with the
@@ -52,13 +52,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from live_mind import cli  # noqa: E402
+from live_mind.analysis.remodel import mean_modelled_latency  # noqa: E402
 from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.data import DataError, load_questions, select_questions, validate_data_path  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
 from live_mind.models import registry  # noqa: E402
+from live_mind.models.capabilities import capabilities  # noqa: E402
 from live_mind.profiles import CostProfile, ProfileError, load_profiles  # noqa: E402
 from live_mind.solver import TimingConfig, solve_question  # noqa: E402
-from live_mind.timing import mean_modelled_latency  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "mmlu-pro-1400"
 CONFIGS = ("cot", "v1", "v2", "v2-letter", "v2-prefill")
@@ -215,9 +216,9 @@ def machine() -> str:
 
 def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen: list[str]) -> dict[str, Any]:
     """One controller per configuration, over one or two model instances."""
-    hf = spec.backend == "transformers"
-    plain = registry.build(spec, **({"prefix_cache": False} if hf else {}))
-    cached = registry.build(spec, prefix_cache=True) if hf and {"v2", "v2-letter", "v2-prefill"} & set(chosen) else plain
+    switchable = capabilities(spec).prefix_cache  # else one instance with what the backend has
+    plain = registry.build(spec, **({"prefix_cache": False} if switchable else {}))
+    cached = registry.build(spec, prefix_cache=True) if switchable and {"v2", "v2-letter", "v2-prefill"} & set(chosen) else plain
     prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
     constrain = prime and cli.resolved_constraint(args, spec)
     common = dict(action_set_name=args.action_set, prime_actions=prime, constrain_actions=constrain,
@@ -245,9 +246,10 @@ def chosen_profiles(args: argparse.Namespace) -> list[CostProfile]:
 
 
 def timings(args: argparse.Namespace) -> dict[str, TimingConfig]:
-    v1 = TimingConfig(args.typing_speed, 0.0, args.seed, "every", "typed", False)
-    v2 = TimingConfig(args.typing_speed, 0.0, args.seed, args.schedule_v2, "typed", True)
-    prefill = TimingConfig(args.typing_speed, 0.0, args.seed, args.schedule_v2, "typed", True, prefill_while_typing=True)
+    v1 = TimingConfig(typing_speed=args.typing_speed, seed=args.seed, schedule="every")
+    v2 = TimingConfig(typing_speed=args.typing_speed, seed=args.seed, schedule=args.schedule_v2, cancel_on_complete=True)
+    prefill = TimingConfig(typing_speed=args.typing_speed, seed=args.seed, schedule=args.schedule_v2, cancel_on_complete=True,
+                           prefill_while_typing=True)
     return {"cot": v1, "v1": v1, "v2": v2, "v2-letter": v2, "v2-prefill": prefill}
 
 

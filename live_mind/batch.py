@@ -68,16 +68,13 @@ def solve_batch(
         except ModelError as exc:
             log.warning("batched call failed (%s); retrying the batch one question at a time", exc)
             return [r for row in rows for r in solve_batch(make_controller, [row], typing_speed, extra)]
-    try:
-        return _solve_lockstep(make_controller, rows, typing_speed, extra)
-    except ModelError as exc:
-        row = rows[0]
-        mode = "livemind" if isinstance(make_controller(), LiveMindController) else "cot"
-        return [error_record(row, mode, f"{type(exc).__name__}: {exc}", extra)]
+    return _solve_lockstep(make_controller, rows, typing_speed, extra, record_failure=True)
 
 
 def _solve_lockstep(make_controller: Callable[[], Controller], rows: Sequence[dict[str, Any]], typing_speed: float,
-                    extra: dict[str, Any] | None) -> list[dict[str, Any]]:
+                    extra: dict[str, Any] | None, record_failure: bool = False) -> list[dict[str, Any]]:
+    """The lockstep batch; a ``ModelError`` propagates, or with ``record_failure`` (one
+    question) becomes that question's error record."""
     states = []
     for row in rows:
         controller = make_controller()
@@ -86,21 +83,26 @@ def _solve_lockstep(make_controller: Callable[[], Controller], rows: Sequence[di
         segments = controller.segmenter(question) if question.strip() else []
         states.append((row, controller, segments, format_options(row["options"])))
     live = [s for s in states if s[2]]
-    if live and isinstance(live[0][1], LiveMindController):
-        for k in range(1, max(len(s[2]) for s in live) + 1):
-            members = [(c, c.request(segs[:k], False), k, False) for _, c, segs, _ in live if len(segs) >= k]
-            _run_batch_call(live[0][1].model_for(False), members)
-    if live:
-        members = [(c, c.request(segs, True, opts, len(row["options"])), len(segs), True) for row, c, segs, opts in live]
-        _run_batch_call(live[0][1].model_for(True), members)
+    try:
+        if live and live[0][1].mode == "livemind":
+            for k in range(1, max(len(s[2]) for s in live) + 1):
+                members = [(c, c.request(segs[:k], False), k, False) for _, c, segs, _ in live if len(segs) >= k]
+                _run_batch_call(live[0][1].model_for(False), members)
+        if live:
+            members = [(c, c.request(segs, True, opts, len(row["options"])), len(segs), True) for row, c, segs, opts in live]
+            _run_batch_call(live[0][1].model_for(True), members)
+    except ModelError as exc:
+        if not record_failure:
+            raise
+        row, controller = states[0][0], states[0][1]
+        return [error_record(row, controller.mode, f"{type(exc).__name__}: {exc}", extra)]
     records = []
     for row, controller, segments, options_text in states:
-        mode = "livemind" if isinstance(controller, LiveMindController) else "cot"
         if not segments:
-            records.append(error_record(row, mode, "empty question", extra))
+            records.append(error_record(row, controller.mode, "empty question", extra))
             continue
         delays = typing_delays([*typed_pieces(row["question"], segments), typed_options(row["options"])], typing_speed)
         fields = {"timestamp": delays, "action": [s.action.render() for s in controller.steps
                                                    if s.action is not None and not s.action.is_wait]}
-        records.append(build_record(row, controller.steps, mode, extra={**fields, **(extra or {})}))
+        records.append(build_record(row, controller.steps, controller.mode, extra={**fields, **(extra or {})}))
     return records

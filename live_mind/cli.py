@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import registry
+from .models.capabilities import capabilities
 from .profiles import MEASURED, CostProfile, ProfileError
 from .profiles import resolve as resolve_profile
 from .prompts import PromptError, PromptSet, load_prompt_set
@@ -31,8 +33,6 @@ from .segment import GRANULARITIES, split
 DEFAULT_MODEL = registry.DEFAULT_MODEL
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_PARSE = "v1"
-PREFILL_BACKENDS = ("transformers", "llamacpp", "scripted")
-"""Backends that keep a prefix cache a prefill-only call can fill (prefill while typing)."""
 
 
 class UsageError(ValueError):
@@ -165,12 +165,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError("--assist_model needs --use_lm (collaborative inference is a LiveMind mode)")
     if args.num_questions is not None and args.num_questions <= 0:
         raise UsageError("--num_questions must be > 0")
-    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
-        raise UsageError("--max_new_tokens must be > 0")
-    if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
-        raise UsageError("--inference_max_new_tokens must be > 0")
-    if args.min_length < 0:
-        raise UsageError("--min_length must be >= 0")
+    check_limits(args)
     if extra_checks:
         extra_checks(args)
     profile = timing_profile(args)
@@ -183,20 +178,39 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError(str(exc)) from None
     output = Path(args.output_file) if args.output_file else default_output(args, kind)
     check_output(output, args.resume, args.overwrite)
-    config = run_config(args, kind, specs, prompts)
-    answering = specs.get("assist_model", specs["model"])
-    if getattr(args, "prefill_while_typing", False) and answering.backend not in PREFILL_BACKENDS:
-        raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache ({', '.join(PREFILL_BACKENDS)}); "
-                         f"{answering.name} uses {answering.backend}")
+    config = run_config(args, kind, specs, prompts, profile)
+    final = answering(specs)
+    if getattr(args, "prefill_while_typing", False) and not capabilities(final).prefill_only:
+        raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache a prefill-only call can fill; "
+                         f"{final.name} uses {final.backend}")
     check_constraint(args, specs, config)
     return Setup(args, output, specs, prompts, config, profile)
 
 
+def check_limits(args: argparse.Namespace) -> None:
+    """The typing speed, the token limits and the merge length, shared by the solvers and
+    the live session."""
+    if getattr(args, "typing_speed", 1.0) <= 0:
+        raise UsageError("--typing_speed must be > 0 (seconds per character)")
+    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
+        raise UsageError("--max_new_tokens must be > 0")
+    if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
+        raise UsageError("--inference_max_new_tokens must be > 0")
+    if args.min_length < 0:
+        raise UsageError("--min_length must be >= 0")
+
+
+def answering(by_role: dict[str, Any]) -> Any:
+    """The answering (output) model of a role -> model mapping: the assist model when there
+    is one (collaborative inference), else the model; specs or loaded models alike."""
+    return by_role.get("assist_model") or by_role["model"]
+
+
 def check_constraint(args: argparse.Namespace, specs: dict[str, registry.ModelSpec], config: dict[str, Any]) -> None:
     """Constrained action names need a backend that supports ``lead_choices``."""
-    if config["constrain_actions"] and args.use_lm and specs["model"].backend not in ("transformers", "vllm", "scripted"):
+    if config["constrain_actions"] and args.use_lm and not capabilities(specs["model"]).lead_choices:
         raise UsageError(
-            f"--constrain_actions needs the transformers or vLLM backend; {args.model} uses {specs['model'].backend}"
+            f"--constrain_actions needs a backend that can force a reply's opening; {args.model} uses {specs['model'].backend}"
         )
     # A vLLM streaming-input session only ever appends to a question's request, so the
     # question's calls must extend one another: the append-only layout.
@@ -217,8 +231,10 @@ def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:
     return specs
 
 
-def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet) -> dict[str, Any]:
-    """The resolved configuration saved beside the output (no secrets)."""
+def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet,
+               profile: CostProfile | None = None) -> dict[str, Any]:
+    """The resolved configuration saved beside the output (no secrets); ``profile`` is the
+    already resolved ``--timing`` profile (None: measured)."""
     flags = {k: v for k, v in sorted(vars(args).items()) if k != "list_models"}
     config = {
         "script": kind,
@@ -231,7 +247,7 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "parse": args.parse or specs["model"].parse or DEFAULT_PARSE,
         "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
         "prompt_texts": prompts.as_dict(),
-        "timing_profile": _profile_dict(args),  # None: measured wall time
+        "timing_profile": profile.as_dict() if profile is not None else None,  # None: measured wall time
         "versions": library_versions(),
     }
     digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file", "concurrency")},
@@ -242,11 +258,8 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
 
 def resolved_max_new_tokens(args: argparse.Namespace, specs: dict[str, registry.ModelSpec]) -> int:
     """Token limit of answering calls: the flag, else the answering model's entry."""
-    answering = specs.get("assist_model", specs["model"])
-    return args.max_new_tokens or answering.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-def _profile_dict(args: argparse.Namespace) -> dict[str, Any] | None:
-    profile = timing_profile(args)
-    return profile.as_dict() if profile is not None else None
+    return args.max_new_tokens or answering(specs).max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
 
 
 def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
@@ -339,18 +352,32 @@ class Started:
     questions: list[dict[str, Any]]
     writer: Any  # runfiles.RunWriter
 
+    @property
+    def todo(self) -> list[dict[str, Any]]:
+        """The selected questions the journal does not hold yet (all, unless resuming)."""
+        done = self.writer.done_ids()
+        return [q for q in self.questions if q["question_id"] not in done]
+
+
+def list_models(args: argparse.Namespace) -> int | None:
+    """With ``--list_models``: print the configured models and return the exit code."""
+    if not args.list_models:
+        return None
+    try:
+        print(registry.list_models_text(args.models))
+    except registry.ConfigError as exc:
+        return fail(str(exc))
+    return 0
+
 
 def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None]) -> Started | int:
-    """``--list_models``, validation, question selection and the journal, shared by both
-    solvers: returns the started run, or the exit code to stop with (0 or 2)."""
+    """Logging, ``--list_models``, validation, question selection and the journal, shared by
+    both solvers: returns the started run, or the exit code to stop with (0 or 2)."""
     from .runfiles import RunWriter
 
-    if args.list_models:
-        try:
-            print(registry.list_models_text(args.models))
-        except registry.ConfigError as exc:
-            return fail(str(exc))
-        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if (code := list_models(args)) is not None:
+        return code
     try:
         setup = validate(args, kind, extra_checks)
         questions = load_selected_questions(args)

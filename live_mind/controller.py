@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 from .actions import PARSE_RULES, UNPARSED, Action, action_set, parse_reply
 from .answer import LETTERS
@@ -73,6 +73,8 @@ def letter_choices(options_count: int) -> list[str]:
 class LiveMindController:
     """One question's LiveMind state machine over pluggable models and formats."""
 
+    mode: ClassVar[str] = "livemind"
+    """The record's ``mode``."""
     inference_model: ChatModel
     output_model: ChatModel | None = None
     action_set_name: str = "CAS"
@@ -172,6 +174,7 @@ class LiveMindController:
 class CoTController:
     """The chain-of-thought baseline: one call on the complete question."""
 
+    mode: ClassVar[str] = "cot"
     model: ChatModel
     prompts: PromptSet = field(default_factory=PromptSet)
     segmenter: Callable[[str], list[str]] = split

@@ -32,6 +32,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
 
+from .models.base import error_line
+
 MMLU_PRO_COLUMNS: tuple[str, ...] = (
     "question_id",
     "question",
@@ -177,7 +179,7 @@ def load_questions(
         try:
             dataset = datasets.load_dataset(text, split=split, cache_dir=cache_dir)
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = error_line(exc)
             raise DataError(
                 f"cannot load {text!r} (split {split!r}): no such local path, and the hub says: {reason}"
             ) from None

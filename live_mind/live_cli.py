@@ -29,6 +29,7 @@ from .controller import CoTController, LiveMindController
 from .data import DataError, format_options
 from .live import LiveEvent, LiveResult, LiveSession, replay, run_baseline
 from .models import registry
+from .models.capabilities import capabilities
 from .prompts import PromptError, load_prompt_set
 from .records import build_record
 
@@ -202,14 +203,7 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
 
 def validate(args: argparse.Namespace) -> cli.Setup:
     """Check flags and files, resolve the models and the run configuration; nothing loads."""
-    if args.typing_speed <= 0:
-        raise cli.UsageError("--typing_speed must be > 0")
-    if args.max_new_tokens is not None and args.max_new_tokens <= 0:
-        raise cli.UsageError("--max_new_tokens must be > 0")
-    if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
-        raise cli.UsageError("--inference_max_new_tokens must be > 0")
-    if args.min_length < 0:
-        raise cli.UsageError("--min_length must be >= 0")
+    cli.check_limits(args)
     if args.output_file and not args.output_file.endswith(".json"):
         raise cli.UsageError(f"--output_file must end in .json: {args.output_file}")
     try:
@@ -225,29 +219,26 @@ def validate(args: argparse.Namespace) -> cli.Setup:
 def build(setup: cli.Setup) -> tuple[LiveMindController, CoTController | None]:
     """Load the model(s) and build the controllers, as the solvers do.
 
-    ``--prefix_cache`` applies when every model runs on the transformers backend (the
-    only one with that switch); otherwise each entry's own setting holds."""
+    ``--prefix_cache`` applies when every model's backend has that switch
+    (``Capabilities.prefix_cache``); otherwise each entry's own setting holds.  The
+    baseline answers with the answering model under the resolved token limit
+    (``--max_new_tokens``, else the model entry's, else the default)."""
     args = setup.args
-    backends = {spec.backend for spec in setup.specs.values()}
-    overrides = {"prefix_cache": args.prefix_cache} if backends == {"transformers"} else {}
-    loaded = cli.load_models(setup, **overrides)
+    switchable = all(capabilities(spec).prefix_cache for spec in setup.specs.values())
+    loaded = cli.load_models(setup, **({"prefix_cache": args.prefix_cache} if switchable else {}))
     controller = cli.build_controller(setup, loaded)
     baseline = None
     if args.baseline:
-        baseline = CoTController(loaded.get("assist_model") or loaded["model"], setup.prompts, controller.segmenter,
-                                 args.max_new_tokens, args.final_answer)
+        baseline = CoTController(cli.answering(loaded), setup.prompts, controller.segmenter,
+                                 setup.config["max_new_tokens"], args.final_answer)
     return controller, baseline
 
 
 def main(argv: list[str] | None = None, description: str = "Live LiveMind session in the terminal") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv, description)
-    if args.list_models:
-        try:
-            print(registry.list_models_text(args.models))
-        except registry.ConfigError as exc:
-            return cli.fail(str(exc))
-        return 0
+    if (code := cli.list_models(args)) is not None:
+        return code
     try:
         item = load_replay(args.replay, args.index) if args.replay else None
         options = item["options"] if item else [o.strip() for o in (args.options or "").split("|") if o.strip()]

@@ -24,7 +24,7 @@ The record schema (one JSON object per question; an output file is a list of the
   (``config_id``, the live session's ``live``/``baseline``...).
 
 The v1 files of the original authors have the MMLU-Pro fields, ``solution``, ``usage``
-and ``time_info`` only; ``analysis.py`` reads both.
+and ``time_info`` only; ``analysis/tables.py`` reads both.
 """
 
 from __future__ import annotations

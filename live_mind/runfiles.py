@@ -93,10 +93,12 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
 
 @dataclass
 class RunWriter:
-    """Appends records to the journal and writes the final JSON list."""
+    """Appends records to the journal and writes the final JSON list; every record it
+    journals is stamped with the run's ``config_id`` (the solvers need not carry it)."""
 
     output: Path
     records: list[dict[str, Any]]
+    config_id: str | None = None
 
     @classmethod
     def open(cls, output: Path, config: dict[str, Any], resume: bool) -> "RunWriter":
@@ -120,7 +122,7 @@ class RunWriter:
         else:
             journal.unlink(missing_ok=True)
         write_json_atomic(cfg, config)
-        return cls(output, records)
+        return cls(output, records, config.get("config_id"))
 
     def done_ids(self) -> set[Any]:
         return {r.get("question_id") for r in self.records}
@@ -130,7 +132,7 @@ class RunWriter:
 
     def append_many(self, records: Iterable[dict[str, Any]]) -> None:
         """Journal finished records durably (flush + fsync) before going on."""
-        records = list(records)
+        records = [{**r, "config_id": self.config_id} if self.config_id else r for r in records]
         with journal_path(self.output).open("a", encoding="utf-8") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=True) + "\n")

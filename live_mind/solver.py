@@ -32,9 +32,9 @@ from .segment import typed_pieces
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TimingConfig:
-    """How the simulated user types and how calls are scheduled."""
+    """How the simulated user types and how calls are scheduled (built by keyword)."""
 
     typing_speed: float = 0.25  # seconds per character
     jitter_sigma: float = 0.0
@@ -103,22 +103,22 @@ def question_calls(controller: LiveMindController | CoTController, row: dict[str
                    extra: dict[str, Any] | None = None) -> QuestionCalls:
     """``solve_question`` as a generator: yields ``(model, request)``, receives the
     ``Completion`` (a ``ModelError`` thrown in makes the error record), returns the record."""
-    mode = "cot" if isinstance(controller, CoTController) else "livemind"
+    mode = controller.mode
     question = row.get("question") or ""
     if not question.strip():
         return error_record(row, mode, "empty question", extra)
-    options_text = format_options(row["options"])
+    options_text, typed = format_options(row["options"]), typed_options(row["options"])
     segments = controller.segmenter(question)
-    arrivals, options_at, _ = question_timeline(question, typed_options(row["options"]), segments, timing, salt=_salt(row))
     controller.reset(cache_key=str(row.get("question_id")))
     try:
         if mode == "cot":
             request = controller.request(segments, True, options_text, len(row["options"]))
             step = controller.accept(request, (yield controller.model_for(True), request), len(segments), True)
-            options_at = baseline_input_complete(question, typed_options(row["options"]), timing, salt=_salt(row))
+            options_at = baseline_input_complete(question, typed, timing, salt=_salt(row))
             info = baseline_time_info(options_at, timing.charge(step.completion))
             timings = [CallTime(len(segments), options_at, options_at, info.current_time)]
         else:
+            arrivals, options_at, _ = question_timeline(question, typed, segments, timing, salt=_salt(row))
             clock = SimulatedClock(arrivals, options_at, timing.schedule, timing.cancel_on_complete)
             while (plan := clock.next_inference()) is not None:
                 visible, start = plan
@@ -130,7 +130,7 @@ def question_calls(controller: LiveMindController | CoTController, row: dict[str
                 else:
                     controller.accept(request, completion, visible, False)
             if timing.prefill_while_typing and timing.options_arrival == "typed":
-                prefixes = options_prefixes(typed_options(row["options"]), arrivals[-1] if arrivals else 0.0, options_at)
+                prefixes = options_prefixes(typed, arrivals[-1] if arrivals else 0.0, options_at)
                 done = 0
                 while (prefill := next_prefill(prefixes, done, clock.free_at, options_at)) is not None:
                     done, start = prefill

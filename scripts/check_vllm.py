@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest, ModelError  # noqa: E402
+from live_mind.models.capabilities import backend_class  # noqa: E402
+from live_mind.models.vllm_backend import VLLMChatModel  # noqa: E402
 
 SYSTEM = {"role": "system", "content": "You are a careful assistant. Answer briefly."}
 QUESTION = ("A train leaves at 9:00 and travels 180 km at a constant 60 km/h. "
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [args.model] + ([args.assist_model] if args.assist_model else [])
         specs = [registry.resolve(name, args.models) for name in names]
         for spec in specs:
-            if spec.backend != "vllm":
+            if backend_class(spec.backend) is not VLLMChatModel:
                 print(f"error: {spec.name} uses the {spec.backend} backend, not vllm", file=sys.stderr)
                 return 2
             registry.check_available(spec)

@@ -1,4 +1,59 @@
-"""Shared test setup: import the package from the repo root; locate ../shared data."""
+"""Shared test setup: import the package from the repo root; locate ../shared data.
+
+Module -> tests (``test_package_layout.py`` checks that every module is listed here and
+every named file exists).  Cross-cutting files: ``test_fuzz.py`` (random inputs through
+the whole pipeline), ``test_resume.py``/``test_validation.py``/``test_security.py`` (the
+scripts end to end: interruption, bad input, secrets), ``test_v1_*.py`` (agreement with
+the published v1 runs).
+
+    live_mind/__init__.py              test_package_layout.py
+    live_mind/actions.py               test_actions.py, test_v1_parse.py
+    live_mind/answer.py                test_data.py, test_controller.py
+    live_mind/batch.py                 test_v1_clock.py, test_v1_parse.py
+    live_mind/cli.py                   test_cli.py, test_v1_config.py, test_validation.py
+    live_mind/clock.py                 test_clock.py, test_v1_clock.py
+    live_mind/concurrency.py           test_timing_profiles.py
+    live_mind/controller.py            test_controller.py
+    live_mind/data.py                  test_data.py
+    live_mind/formats.py               test_formats.py
+    live_mind/interrupt.py             test_cli.py, test_resume.py
+    live_mind/live.py                  test_live_session.py
+    live_mind/live_cli.py              test_live_session.py
+    live_mind/prefill.py               test_prefill.py
+    live_mind/profiles.py              test_timing_profiles.py, test_timing_cli.py
+    live_mind/prompts.py               test_prompts.py
+    live_mind/records.py               test_records.py, test_solver.py
+    live_mind/runfiles.py              test_runfiles.py, test_records.py, test_resume.py
+    live_mind/segment.py               test_segment.py
+    live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
+    live_mind/tomlfile.py              test_registry.py, test_timing_profiles.py
+    live_mind/analysis/__init__.py     test_analysis.py
+    live_mind/analysis/actions.py      test_analysis.py
+    live_mind/analysis/cli.py          test_analysis.py
+    live_mind/analysis/figures.py      test_analysis.py
+    live_mind/analysis/fit.py          test_fitting.py
+    live_mind/analysis/remodel.py      test_remodel.py
+    live_mind/analysis/tables.py       test_analysis.py
+    live_mind/models/__init__.py       test_registry.py
+    live_mind/models/aio.py            test_aio.py
+    live_mind/models/base.py           test_streaming.py, test_capabilities.py
+    live_mind/models/capabilities.py   test_capabilities.py
+    live_mind/models/decoding.py       test_hf_backend.py
+    live_mind/models/embedded.py       test_registry.py, test_validation.py
+    live_mind/models/envvars.py        test_registry.py, test_security.py
+    live_mind/models/export.py         test_vllm_live.py
+    live_mind/models/hf/__init__.py    test_hf_backend.py
+    live_mind/models/hf/batch.py       test_hf_backend.py
+    live_mind/models/hf/loading.py     test_hf_backend.py
+    live_mind/models/hf/model.py       test_hf_backend.py
+    live_mind/models/llamacpp.py       test_streaming.py, test_llamacpp_server.py
+    live_mind/models/mapping.py        test_vllm_mapping.py, test_hf_backend.py
+    live_mind/models/openai_compat.py  test_openai_backend.py
+    live_mind/models/registry.py       test_registry.py
+    live_mind/models/scripted.py       test_controller.py, test_capabilities.py
+    live_mind/models/vllm_backend.py   test_vllm_mapping.py, test_vllm_live.py
+    live_mind/models/vllm_sessions.py  test_vllm_live.py
+"""
 
 from __future__ import annotations
 

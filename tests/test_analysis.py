@@ -18,9 +18,9 @@ import analyze_actions  # noqa: E402
 import analyze_batched  # noqa: E402
 import analyze_time_info  # noqa: E402
 import compare_runs  # noqa: E402
-from live_mind import analysis  # noqa: E402
-from live_mind.action_analysis import record_actions  # noqa: E402
-from live_mind.analysis import AnalysisError, load_run  # noqa: E402
+from live_mind.analysis import tables as analysis  # noqa: E402
+from live_mind.analysis.actions import record_actions  # noqa: E402
+from live_mind.analysis.tables import AnalysisError, load_run  # noqa: E402
 from live_mind.segment import count_sentences  # noqa: E402
 
 PUBLISHED = ROOT.parent / "shared" / "data" / "livemind-v1" / "llama_3_70b_lm"
@@ -74,7 +74,7 @@ def timed_run() -> list[dict]:
 
 def test_time_info_single_file_cells(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = write(tmp_path / "all.json", timed_run())
-    assert analyze_time_info.main([path, "--no-figures"]) == 0
+    assert analyze_time_info.main([path, "--no_figures"]) == 0
     assert "4 records, 1 failed (counted as wrong)" in capsys.readouterr().out
     assert rows(tmp_path / "timeinfo_by_category.csv") == [
         ["Category", "Total", "File 1 Accuracy", "File 1 Latency", "File 1 Gen Time"],
@@ -100,7 +100,7 @@ def test_time_info_several_files_go_to_cwd(tmp_path: Path, monkeypatch: pytest.M
     out = tmp_path / "cwd"
     out.mkdir()
     monkeypatch.chdir(out)
-    assert analyze_time_info.main([first, second, "--no-figures"]) == 0
+    assert analyze_time_info.main([first, second, "--no_figures"]) == 0
     table = rows(out / "timeinfo_by_category.csv")
     # metric-major, as the v1 scripts order several files
     assert table[0] == ["Category", "Total", "File 1 Accuracy", "File 2 Accuracy", "File 1 Latency",
@@ -113,13 +113,13 @@ def test_time_info_several_files_go_to_cwd(tmp_path: Path, monkeypatch: pytest.M
 def test_files_that_disagree_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     first = write(tmp_path / "a.json", timed_run())
     second = write(tmp_path / "b.json", timed_run()[:3])
-    assert analyze_time_info.main([first, second, "--no-figures"]) == 2
+    assert analyze_time_info.main([first, second, "--no_figures"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "disagree" in err and "law" in err
     moved = timed_run()
     moved[3]["question"] = TWO  # same categories, different lengths
     third = write(tmp_path / "c.json", moved)
-    assert analyze_time_info.main([first, third, "--no-figures"]) == 2
+    assert analyze_time_info.main([first, third, "--no_figures"]) == 2
     assert "length" in capsys.readouterr().err
 
 
@@ -137,10 +137,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     if content is not None:
         path.write_text(content)
     for script in (analyze_time_info, analyze_batched, analyze_actions):
-        assert script.main([str(path), "--no-figures"]) == 2
+        assert script.main([str(path), "--no_figures"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err
-    assert compare_runs.main([str(path), str(path), "--no-figures"]) == 2
+    assert compare_runs.main([str(path), str(path), "--no_figures"]) == 2
     assert message in capsys.readouterr().err
 
 
@@ -150,17 +150,17 @@ def test_read_only_folder_is_not_written(tmp_path: Path, capsys: pytest.CaptureF
     path = write(folder / "all.json", timed_run())
     folder.chmod(0o555)  # like the shared data; root could write anyway, the scripts must not
     try:
-        assert analyze_time_info.main([path, "--no-figures"]) == 2
+        assert analyze_time_info.main([path, "--no_figures"]) == 2
         assert "read-only" in capsys.readouterr().err
         assert sorted(p.name for p in folder.iterdir()) == ["all.json"]
-        assert analyze_time_info.main([path, "--no-figures", "--out-dir", str(tmp_path / "out")]) == 0
+        assert analyze_time_info.main([path, "--no_figures", "--out_dir", str(tmp_path / "out")]) == 0
     finally:
         folder.chmod(0o755)
 
 
 def test_time_info_needs_time_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = write(tmp_path / "all.json", [record(1, "math", ONE, RIGHT, tokens=[1, 2])])
-    assert analyze_time_info.main([path, "--no-figures"]) == 2
+    assert analyze_time_info.main([path, "--no_figures"]) == 2
     assert "analyze_batched.py" in capsys.readouterr().err
 
 
@@ -168,7 +168,7 @@ def test_time_info_needs_time_info(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_batched_cells(tmp_path: Path) -> None:
     path = write(tmp_path / "all.json", timed_run())
-    assert analyze_batched.main([path, "--no-figures"]) == 0
+    assert analyze_batched.main([path, "--no_figures"]) == 0
     assert rows(tmp_path / "timeinfo_by_category.csv") == [
         ["Category", "Total", "File 1 Accuracy", "File 1 Tokens"],
         cells("All", 4, 25.0, (10 + 30 + 40) / 3),
@@ -207,7 +207,7 @@ ACTION_HEADER = ["File 1 Calls", "File 1 Background", "File 1 Inference", "File 
 
 def test_actions_cells(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = write(tmp_path / "all.json", action_run())
-    assert analyze_actions.main([path, "--no-figures"]) == 0
+    assert analyze_actions.main([path, "--no_figures"]) == 0
     out = capsys.readouterr().out
     assert "1 with kept actions only" in out and "1 without action information" in out
     assert "1 cancelled inference calls, left out" in out
@@ -227,7 +227,7 @@ def test_actions_cells(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 def test_actions_assume_kept_last(tmp_path: Path) -> None:
     path = write(tmp_path / "all.json", action_run())
-    assert analyze_actions.main([path, "--no-figures", "--assume-kept-last"]) == 0
+    assert analyze_actions.main([path, "--no_figures", "--assume_kept_last"]) == 0
     assert rows(tmp_path / "actions_per_step.csv")[1:] == [
         cells("All", 7, 100 * 1 / 7, 100 * 2 / 7, 100 * 1 / 7, 100 * 2 / 7, 100 * 1 / 7),
         cells(1, 4, 25.0, 0.0, 25.0, 50.0, 0.0),
@@ -241,7 +241,7 @@ def test_actions_two_files_and_missing_steps(tmp_path: Path, monkeypatch: pytest
     other[0]["steps"] = steps("wait")
     second = write(tmp_path / "b.json", other)
     monkeypatch.chdir(tmp_path)
-    assert analyze_actions.main([first, second, "--no-figures"]) == 0
+    assert analyze_actions.main([first, second, "--no_figures"]) == 0
     table = rows(tmp_path / "actions_per_step.csv")
     assert table[0] == ["Step", *(h for pair in zip(ACTION_HEADER, (h.replace("File 1", "File 2") for h in ACTION_HEADER))
                                   for h in pair)]  # metric-major
@@ -252,7 +252,7 @@ def test_actions_two_files_and_missing_steps(tmp_path: Path, monkeypatch: pytest
 
 def test_actions_need_action_information(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = write(tmp_path / "all.json", timed_run())
-    assert analyze_actions.main([path, "--no-figures"]) == 2
+    assert analyze_actions.main([path, "--no_figures"]) == 2
     assert "no action information" in capsys.readouterr().err
 
 
@@ -283,11 +283,11 @@ def test_v1_wait_rule_positions_kept_actions(tmp_path: Path, capsys: pytest.Capt
     mismatch = record(2, "math", ONE, RIGHT, tokens=[4, 30, 5, 12, 9], action=kept)  # 3 non-4 calls, 2 kept
     assert (record_actions(mismatch).positioned, record_actions(mismatch).wait_rule) == (False, False)
     path = write(tmp_path / "all.json", [rec, mismatch])
-    assert analyze_actions.main([path, "--no-figures"]) == 0
+    assert analyze_actions.main([path, "--no_figures"]) == 0
     out = capsys.readouterr().out
     assert "v1 wait rule applied to 1 with kept actions only" in out and "1 with kept actions only, left out" in out
     assert rows(tmp_path / "actions_per_step.csv")[1] == cells("All", 4, 25.0, 25.0, 0.0, 50.0, 0.0)
-    assert analyze_actions.main([path, "--no-figures", "--wait-tokens", "0"]) == 0
+    assert analyze_actions.main([path, "--no_figures", "--wait_tokens", "0"]) == 0
     assert "wait rule applied" not in capsys.readouterr().out
 
 
@@ -301,7 +301,7 @@ def test_compare_runs_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         r.pop("time_info", None)
     paths = [write(tmp_path / "base.json", base), write(tmp_path / "lm.json", live)]
     monkeypatch.chdir(tmp_path)
-    assert compare_runs.main([*paths, "--no-figures"]) == 0
+    assert compare_runs.main([*paths, "--no_figures"]) == 0
     table = rows(tmp_path / "comparison.csv")
     assert table[0] == ["Group", "Key", "Total", "Base Accuracy", "LiveMind Accuracy", "Accuracy Diff",
                         "Base Tokens", "LiveMind Tokens", "Tokens Reduction"]
@@ -318,17 +318,17 @@ def test_compare_flag_latency(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
         if "time_info" in r:
             r["time_info"]["latency"] *= 4
     paths = [write(tmp_path / "base.json", base), write(tmp_path / "lm.json", timed_run())]
-    assert analyze_time_info.main([*paths, "--compare", "--no-figures", "--out-dir", str(tmp_path)]) == 0
+    assert analyze_time_info.main([*paths, "--compare", "--no_figures", "--out_dir", str(tmp_path)]) == 0
     assert "Latency Reduction" in capsys.readouterr().out
     assert rows(tmp_path / "comparison.csv")[1] == cells("all", "All", 4, 25.0, 25.0, 0.0, 8.0, 2.0, 75.0)
-    assert analyze_time_info.main([paths[0], "--compare", "--no-figures"]) == 2
-    assert compare_runs.main([*paths, "--metric", "latency", "--no-figures", "--out-dir", str(tmp_path)]) == 0
+    assert analyze_time_info.main([paths[0], "--compare", "--no_figures"]) == 2
+    assert compare_runs.main([*paths, "--metric", "latency", "--no_figures", "--out_dir", str(tmp_path)]) == 0
 
 
 def test_compare_latency_needs_time_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     paths = [write(tmp_path / "a.json", [record(1, "m", ONE, RIGHT, tokens=[2])]),
              write(tmp_path / "b.json", [record(1, "m", ONE, RIGHT, tokens=[1, 2])])]
-    assert compare_runs.main([*paths, "--metric", "latency", "--no-figures"]) == 2
+    assert compare_runs.main([*paths, "--metric", "latency", "--no_figures"]) == 2
     assert "time_info" in capsys.readouterr().err
 
 
@@ -342,7 +342,7 @@ def test_figures_are_written_and_copied_to_res(tmp_path: Path) -> None:
     assert analyze_batched.main([path, "--res", str(res)]) == 0
     timed = write(tmp_path / "run1" / "timed.json", timed_run())
     assert analyze_time_info.main([timed, "--res", str(res)]) == 0
-    assert compare_runs.main([timed, timed, "--out-dir", str(tmp_path), "--res", str(res)]) == 0
+    assert compare_runs.main([timed, timed, "--out_dir", str(tmp_path), "--res", str(res)]) == 0
     for png in (tmp_path / "run1" / "actions_per_step.png", res / "run1_actions_per_step.png",
                 tmp_path / "run1" / "tokens_by_len.png", res / "run1_tokens_by_len.png",
                 tmp_path / "run1" / "latency_by_len.png", res / "timed_latency_by_len.png",
@@ -379,13 +379,13 @@ def test_records_of_our_real_time_solver(tmp_path: Path) -> None:
             for r in rows_in]
     paths = [write(tmp_path / "cot.json", base), write(tmp_path / "lm.json", live)]
     out = str(tmp_path / "out")
-    assert analyze_time_info.main([*paths, "--no-figures", "--out-dir", out, "--compare"]) == 0
+    assert analyze_time_info.main([*paths, "--no_figures", "--out_dir", out, "--compare"]) == 0
     assert rows(tmp_path / "out" / "timeinfo_by_category.csv")[1][:3] == cells("All", 3, 0.0)
-    assert analyze_batched.main([paths[1], "--no-figures", "--out-dir", out]) == 0
-    assert analyze_actions.main([paths[1], "--no-figures", "--out-dir", out]) == 0
+    assert analyze_batched.main([paths[1], "--no_figures", "--out_dir", out]) == 0
+    assert analyze_actions.main([paths[1], "--no_figures", "--out_dir", out]) == 0
     per_step = rows(tmp_path / "out" / "actions_per_step.csv")
     assert per_step[1][0] == "All" and int(per_step[1][1]) >= 3
-    assert compare_runs.main([*paths, "--no-figures", "--out-dir", out]) == 0
+    assert compare_runs.main([*paths, "--no_figures", "--out_dir", out]) == 0
     assert rows(tmp_path / "out" / "comparison.csv")[1][:6] == cells("all", "All", 3, 0.0, 100.0, 100.0)
 
 
@@ -394,7 +394,7 @@ def test_records_of_our_real_time_solver(tmp_path: Path) -> None:
 def test_reproduces_published_csvs(tmp_path: Path) -> None:
     if not (PUBLISHED / "all.json").exists():
         pytest.skip(f"shared data not found at {PUBLISHED} (published LiveMind v1 run)")
-    assert analyze_time_info.main([str(PUBLISHED / "all.json"), "--no-figures", "--out-dir", str(tmp_path)]) == 0
+    assert analyze_time_info.main([str(PUBLISHED / "all.json"), "--no_figures", "--out_dir", str(tmp_path)]) == 0
     assert len(load_run(PUBLISHED / "all.json").records) == 1400
     for name in ("timeinfo_by_category.csv", "timeinfo_by_len.csv"):
         ours, theirs = rows(tmp_path / name), rows(PUBLISHED / name)
@@ -402,3 +402,13 @@ def test_reproduces_published_csvs(tmp_path: Path) -> None:
         for i, (mine, published) in enumerate(zip(ours, theirs)):
             assert mine == published, f"{name} row {i}"
         assert (tmp_path / name).read_bytes() == (PUBLISHED / name).read_bytes()
+
+
+def test_the_dashed_spellings_of_the_analysis_flags_still_work(tmp_path: Path) -> None:
+    """The flags are snake_case like the solvers'; the earlier dashed spellings are aliases."""
+    path = write(tmp_path / "all.json", action_run())
+    out = tmp_path / "dashed"
+    assert analyze_actions.main([path, "--no-figures", "--assume-kept-last", "--wait-tokens", "0", "--out-dir", str(out)]) == 0
+    assert (out / "actions_per_step.csv").is_file() and not list(out.glob("*.png"))
+    assert compare_runs.main([path, path, "--metric", "tokens", "--no-figures", "--out-dir", str(out)]) == 0
+    assert (out / "comparison.csv").is_file()

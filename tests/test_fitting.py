@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import ROOT, shared_path
 
-from live_mind.fitting import FitError, Sample, file_samples, fit, record_samples
+from live_mind.analysis.fit import FitError, Sample, file_samples, fit, record_samples
 
 TRUE = dict(fixed=0.2, uncached=0.002, cached=0.0005, completion=0.05)
 

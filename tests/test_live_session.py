@@ -311,3 +311,40 @@ def test_stop_signal_keeps_the_cache_and_tokens_stream(embedded_model):
     pieces: list[str] = []
     [again] = embedded_model.complete([ChatRequest(messages, max_new_tokens=8, cache_key="stop-test", on_token=pieces.append)])
     assert again.cached_tokens > 0 and "".join(pieces) == again.text and len(pieces) > 1
+
+
+# --------------------------------------------------------------------------- the baseline's token limit
+
+SAMPLE = Path(__file__).resolve().parent.parent / "live_mind" / "sample_questions.json"
+
+
+def test_live_baseline_without_max_new_tokens_uses_the_resolved_limit(tmp_path, monkeypatch, capsys):
+    """``--baseline`` without ``--max_new_tokens``: the baseline's request carries the
+    resolved limit (the entry's, else the default), as the LiveMind answer's does."""
+    models = tmp_path / "models.toml"
+    models.write_text(ENTRY)
+    built = []
+    real_build = registry.build
+    monkeypatch.setattr(registry, "build", lambda spec, **kw: built.append(real_build(spec, **kw)) or built[-1])
+    code = live_cli.main(["--models", str(models), "--model", "live-scripted", "--replay", str(SAMPLE),
+                          "--typing_speed", "0.001", "--quiet", "--baseline"])
+    assert code == 0
+    [model] = built
+    baseline, answer = model.calls[-1], model.calls[-2]
+    assert baseline.max_new_tokens == answer.max_new_tokens == cli.DEFAULT_MAX_NEW_TOKENS
+    assert "baseline (CoT) latency" in capsys.readouterr().out
+
+
+@pytest.mark.model
+def test_live_baseline_on_the_embedded_model_without_max_new_tokens(embedded_model, tmp_path, monkeypatch, capsys):
+    """The README's ``live_session.py --replay live_mind/sample_questions.json --baseline`` on
+    the transformers backend (whose request validation rejects a missing limit); the limit
+    comes from the model entry, not from the flag."""
+    models = tmp_path / "models.toml"
+    models.write_text('[models.small]\nbackend = "transformers"\ngguf = "embedded"\nprime_actions = true\n'
+                      'constrain_actions = true\nmax_new_tokens = 16\ninference_max_new_tokens = 8\n')
+    monkeypatch.setattr(live_cli.registry, "build", lambda spec, **kw: embedded_model)
+    code = live_session.main(["--models", str(models), "--model", "small", "--replay", str(SAMPLE),
+                              "--typing_speed", "0.01", "--quiet", "--baseline"])
+    assert code == 0
+    assert "baseline (CoT) latency" in capsys.readouterr().out

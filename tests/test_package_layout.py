@@ -56,3 +56,18 @@ def test_no_import_cycles():
 def test_no_module_over_400_lines():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def test_every_module_is_in_the_test_index():
+    """``tests/conftest.py`` maps every module to its test files, and those files exist."""
+    index = (Path(__file__).parent / "conftest.py").read_text(encoding="utf-8").split('"""')[1]
+    listed = {}
+    for line in index.splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("live_mind/"):
+            listed[parts[0]] = [name.rstrip(",") for name in parts[1:]]
+    modules = {str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")}
+    assert not modules - set(listed), f"modules missing from the index: {sorted(modules - set(listed))}"
+    assert not set(listed) - modules, f"index names modules that do not exist: {sorted(set(listed) - modules)}"
+    missing = {t for tests in listed.values() for t in tests if not (Path(__file__).parent / t).is_file()}
+    assert not missing, missing

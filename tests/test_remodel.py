@@ -1,4 +1,4 @@
-"""Re-modelling a finished run's latency under a profile (``live_mind/timing.py``) and the
+"""Re-modelling a finished run's latency under a profile (``live_mind/analysis/remodel.py``) and the
 modelled-latency table of ``compare_runs.py``."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import sys
 import pytest
 from conftest import ROOT, shared_path
 
+from live_mind.analysis.remodel import mean_modelled_latency, modelled_latency
 from live_mind.controller import CoTController, LiveMindController
 from live_mind.models.scripted import ScriptedModel
 from live_mind.profiles import CostProfile, load_profiles
 from live_mind.solver import TimingConfig, solve_question
-from live_mind.timing import mean_modelled_latency, modelled_latency
 
 PROFILE = CostProfile("test", fixed=0.5, uncached=0.01, cached=0.001, completion=0.1)
 SLOW = CostProfile("slow", fixed=1.0, uncached=0.05, cached=0.0, completion=0.5)

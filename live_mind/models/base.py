@@ -47,7 +47,7 @@ times only); the batched solver reports tokens, not seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 Message = dict[str, str]
 """One chat message: ``{"role": "system"|"user"|"assistant", "content": str}``."""
@@ -117,6 +117,30 @@ class Completion:
         return self.prompt_tokens + self.completion_tokens
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, declared once on its model class (``capabilities`` class
+    attribute) and asked through ``models.capabilities.capabilities`` -- never inferred
+    from the backend's name, so a new backend only declares its own set."""
+
+    prefix_cache: bool = False
+    """KV reuse across one question's calls can be switched on at load (``prefix_cache=``)."""
+    prefill_only: bool = False
+    """A ``prefill_only`` request fills a prefix cache the next call reuses (prefill while typing)."""
+    choices: bool = False
+    """``choices``: the output is constrained to one of several strings."""
+    lead_choices: bool = False
+    """``lead_choices``: the output is forced to begin with one of several strings."""
+    streaming: bool = False
+    """``on_token`` receives the reply while it is generated."""
+    stop: bool = False
+    """``stop`` ends generation between two decoding steps."""
+    batch_decode: bool = False
+    """Several plain requests of one ``complete`` call can share one batched decode (``batch_decode``)."""
+    threads_option: str | None = None
+    """The constructor option setting CPU threads (None: the backend has none)."""
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A chat model: ``complete`` maps a batch of requests to completions, in order."""
@@ -168,3 +192,39 @@ class TextStream:
         if self.on_token is not None and text.startswith(self.shown) and text != self.shown:
             self.on_token(text[len(self.shown):])
             self.shown = text
+
+
+def read_stream(
+    chunks: Iterable[Any], request: ChatRequest, stream: TextStream, pieces_of: Callable[[Any], Iterable[tuple[str | None, str | None]]],
+    shown_before: str = "",
+) -> tuple[list[str], str | None]:
+    """Read a streamed reply until it ends or the request's stop signal is set.
+
+    ``pieces_of(chunk)`` gives the chunk's ``(text piece, finish reason)`` pairs; each
+    chunk's text goes to ``stream`` after ``shown_before`` (text decoded before the
+    stream started).  Returns the text pieces and the finish reason (``"cancelled"``
+    when stopped); the chunk iterator is closed either way, which ends the generation
+    (llama.cpp) or the HTTP response (OpenAI-compatible servers)."""
+    pieces: list[str] = []
+    finish = None
+    try:
+        for chunk in chunks:
+            if stop_requested(request):
+                finish = "cancelled"
+                break
+            for piece, reason in pieces_of(chunk):
+                pieces.append(piece or "")
+                finish = reason or finish
+            stream.update(shown_before + "".join(pieces))
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return pieces, finish
+
+
+def error_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception as one line (its first line, at most ``limit`` characters), or its
+    type's name when it has no text: for one-line error messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

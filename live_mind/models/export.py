@@ -61,14 +61,12 @@ def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = 
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .hf import _dense_gguf_option
+    from .hf.loading import load_options
 
     gguf = embedded_gguf_path()
     torch_dtype = getattr(torch, dtype)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch_dtype, **_dense_gguf_option(gguf.name)
-    )
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **load_options(dtype, gguf.name))
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))

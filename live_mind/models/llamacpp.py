@@ -21,7 +21,7 @@ last prompt token is evaluated again to get fresh logits).  There is one cache p
 model object: interleaving questions (the batched solver) reuses only what the
 previous prompt shares, which the reported counts show honestly.
 
-Prefix healing (as in ``hf.py``; ``heal_prefix=False`` turns it off): trailing
+Prefix healing (as in ``hf/model.py``, one rule: ``mapping.healing_split``; ``heal_prefix=False`` turns it off): trailing
 whitespace of the priming prefix is held back and the first generated token must
 start with it.  Done in two steps so that the grammar does not slow every step: the
 first token is sampled under a one-rule grammar, then greedy decoding continues from
@@ -50,16 +50,24 @@ import os
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, reject_lead_choices, stop_requested
+from . import base
+from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, error_line, read_stream, reject_lead_choices, stop_requested
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
     common_prefix_length,
     healing_grammar,
+    healing_split,
     load_chat_tokenizer,
-    split_for_healing,
+    strip_held,
     strip_leading_bos,
 )
+
+
+def _chunk_pieces(chunk: dict) -> list[tuple[str | None, str | None]]:
+    """(text, finish reason) of one streamed llama.cpp completion chunk."""
+    choice = chunk["choices"][0]
+    return [(choice.get("text"), choice.get("finish_reason"))]
 
 
 def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
@@ -76,6 +84,8 @@ def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
 
 class LlamaCppChatModel:
     """A ``ChatModel`` over an in-process ``llama_cpp.Llama``."""
+
+    capabilities = base.Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads")
 
     def __init__(
         self,
@@ -111,14 +121,9 @@ class LlamaCppChatModel:
         self.n_ctx = n_ctx
         self.heal_prefix = heal_prefix
 
-    def _split(self, request: ChatRequest) -> tuple[str, str]:
-        if not self.heal_prefix:
-            return request.assistant_prefix, ""
-        return split_for_healing(request.assistant_prefix, request.choices)
-
     def prompt_tokens(self, request: ChatRequest) -> list[int]:
         """Token ids of the rendered chat, as llama.cpp's server would tokenize the text."""
-        prefix, _ = self._split(request)
+        prefix, _ = healing_split(request, self.heal_prefix)
         text = strip_leading_bos(chat_prompt_text(self.tokenizer, request.messages, prefix), self.tokenizer)
         tokens = list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
         bos = self.llm.token_bos()
@@ -156,7 +161,7 @@ class LlamaCppChatModel:
             stream.update(first_text)
             max_tokens -= 1
             if max_tokens <= 0:
-                text = first_text[len(held):] if first_text.startswith(held) else first_text
+                text = strip_held(first_text, held)
                 stream.finish(text)
                 return text, 1, "length"
         grammar = choices_grammar(request.choices) if request.choices else None
@@ -167,9 +172,7 @@ class LlamaCppChatModel:
             new_text, count, reason = choice["text"], int(result["usage"]["completion_tokens"]), choice.get("finish_reason")
         else:
             new_text, count, reason = self._stream(tokens + first, options, request, stream, first_text)
-        text = first_text + new_text
-        if first:
-            text = text[len(held):] if text.startswith(held) else text
+        text = strip_held(first_text + new_text, held)
         stream.finish(text)
         finish = reason if reason == "cancelled" else ("length" if reason == "length" else "stop")
         return text, len(first) + count, finish
@@ -177,29 +180,15 @@ class LlamaCppChatModel:
     def _stream(self, tokens: list[int], options: dict, request: ChatRequest, stream: TextStream,
                 shown_before: str) -> tuple[str, int, str | None]:
         """Streamed ``create_completion``: (text, its token count, finish reason)."""
-        pieces: list[str] = []
-        reason = None
         chunks = self.llm.create_completion(tokens, stream=True, **options)
-        try:
-            for chunk in chunks:
-                if stop_requested(request):
-                    reason = "cancelled"
-                    break
-                choice = chunk["choices"][0]
-                pieces.append(choice.get("text") or "")
-                stream.update(shown_before + "".join(pieces))
-                reason = choice.get("finish_reason") or reason
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        pieces, reason = read_stream(chunks, request, stream, _chunk_pieces, shown_before)
         text = "".join(pieces)
         count = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
         return text, count, reason
 
     def _complete_one(self, request: ChatRequest) -> Completion:
         tokens = self.prompt_tokens(request)
-        _, held = self._split(request)
+        _, held = healing_split(request, self.heal_prefix)
         if len(tokens) + 1 > self.n_ctx:
             raise ContextLengthExceeded(f"prompt of {len(tokens)} tokens does not fit n_ctx {self.n_ctx}")
         max_tokens = max(1, min(request.max_new_tokens, self.n_ctx - len(tokens)))
@@ -208,7 +197,7 @@ class LlamaCppChatModel:
         try:
             text, completion_tokens, finish = self._generate(tokens, request, held, max_tokens)
         except ValueError as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = error_line(exc)
             if "context" in message:
                 raise ContextLengthExceeded(message) from exc
             raise ModelError(f"llama.cpp failed: {message}") from exc

@@ -19,7 +19,8 @@ is testable without vLLM or a GPU:
 * ``choices_grammar`` writes the GBNF grammar llama.cpp uses to constrain an answer to
   one of ``choices``.
 * ``split_for_healing`` / ``healing_grammar`` implement *prefix healing* as the
-  transformers backend does (see ``hf.py``): a priming prefix ending in whitespace
+  transformers backend does (see ``hf/model.py``); ``healing_split`` is the one rule
+  every backend decides by, ``strip_held`` cuts the held text from a reply: a priming prefix ending in whitespace
   (``"action "``) would end the prompt on a lone space token that byte-level BPE models
   almost never see before a word, so the whitespace is held back from the prompt and
   the first generated token must start with it.
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .base import ChatRequest, Completion, Message
+from .embedded import EMBEDDED, embedded_gguf_path
 
 END_OF_TURN_TOKENS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
 """End-of-turn / end-of-text tokens of common chat models, used when present in the vocabulary."""
@@ -40,9 +42,7 @@ def load_chat_tokenizer(source: str) -> Any:
     """A Hugging Face tokenizer from ``"embedded"``, a ``.gguf`` file, or a local folder / Hub id."""
     from transformers import AutoTokenizer
 
-    if source == "embedded":
-        from .embedded import embedded_gguf_path
-
+    if source == EMBEDDED:
         source = str(embedded_gguf_path())
     if source.endswith(".gguf"):
         path = Path(source).expanduser().resolve()
@@ -156,6 +156,21 @@ def split_for_healing(prefix: str, choices: Sequence[str] | None = None) -> tupl
         return prefix, ""
     kept = prefix.rstrip()
     return kept, prefix[len(kept):]
+
+
+def healing_split(request: ChatRequest, enabled: bool = True) -> tuple[str, str]:
+    """The one rule every backend heals by: ``(assistant prefix to send, held whitespace)``.
+
+    Nothing is held when healing is off, or when the output is constrained (``choices``
+    or ``lead_choices``: the constraint itself decides the first tokens)."""
+    if not enabled:
+        return request.assistant_prefix, ""
+    return split_for_healing(request.assistant_prefix, request.choices or request.lead_choices)
+
+
+def strip_held(text: str, held: str) -> str:
+    """The reply without the held whitespace it starts with (the prefix already ends in it)."""
+    return text[len(held):] if held and text.startswith(held) else text
 
 
 def healing_grammar(held: str) -> str:

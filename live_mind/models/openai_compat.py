@@ -51,21 +51,24 @@ from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 from .base import (
+    Capabilities,
     ChatRequest,
     Completion,
     ContextLengthExceeded,
     ModelError,
     TextStream,
     UnsupportedFeature,
+    error_line,
+    read_stream,
     reject_lead_choices,
-    stop_requested,
 )
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
     healing_grammar,
+    healing_split,
     load_chat_tokenizer,
-    split_for_healing,
+    strip_held,
     strip_leading_bos,
 )
 
@@ -92,12 +95,13 @@ def _retry_after(exc: Exception) -> float | None:
 
 
 def _one_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return error_line(exc, 300)
 
 
 class OpenAIChatModel:
     """A ``ChatModel`` over an OpenAI-compatible HTTP endpoint."""
+
+    capabilities = Capabilities(choices=True, streaming=True, stop=True)
 
     def __init__(
         self,
@@ -170,26 +174,17 @@ class OpenAIChatModel:
         self, response: Any, request: ChatRequest, stream: TextStream, held: str, chat: bool
     ) -> tuple[str, Any, str]:
         """Text, usage and finish reason of a streamed response (closed early on ``stop``)."""
-        pieces: list[str] = []
-        usage, finish = None, None
-        try:
-            for chunk in response:
-                if stop_requested(request):
-                    finish = "cancelled"
-                    break
-                usage = getattr(chunk, "usage", None) or usage
-                for choice in chunk.choices or []:
-                    pieces.append((choice.delta.content if chat else choice.text) or "")
-                    finish = choice.finish_reason or finish
-                stream.update("".join(pieces))
-        finally:
-            close = getattr(response, "close", None)
-            if close is not None:
-                close()
+        usage = None
+
+        def pieces_of(chunk: Any) -> list[tuple[str | None, str | None]]:
+            nonlocal usage
+            usage = getattr(chunk, "usage", None) or usage
+            return [(choice.delta.content if chat else choice.text, choice.finish_reason) for choice in chunk.choices or []]
+
+        pieces, finish = read_stream(response, request, stream, pieces_of)
         if usage is None:
             usage = SimpleNamespace(prompt_tokens=0, completion_tokens=sum(1 for p in pieces if p), estimated=True)
-        text = "".join(pieces)
-        return (text[len(held):] if held and text.startswith(held) else text), usage, finish
+        return strip_held("".join(pieces), held), usage, finish
 
     def _send(self, request: ChatRequest, stream: TextStream | None = None) -> tuple[str, Any, str]:
         """One HTTP call: returns (text, usage, finish_reason)."""
@@ -200,11 +195,9 @@ class OpenAIChatModel:
         if self.stop:
             common["stop"] = self.stop
         if self.priming == "completions":
-            prefix, held = request.assistant_prefix, ""
-            if self.heal_prefix:
-                prefix, held = split_for_healing(prefix, request.choices)
-                if held:
-                    body["grammar"] = healing_grammar(held)
+            prefix, held = healing_split(request, self.heal_prefix)
+            if held:
+                body["grammar"] = healing_grammar(held)
             prompt = chat_prompt_text(self.tokenizer, request.messages, prefix)
             prompt = strip_leading_bos(prompt, self.tokenizer)
             response = self.client.completions.create(prompt=prompt, extra_body=body or None, **common, **common_stream)
@@ -212,10 +205,7 @@ class OpenAIChatModel:
                 stream.held = held
                 return self._read_stream(response, request, stream, held, chat=False)
             choice = response.choices[0]
-            text = choice.text or ""
-            if held and text.startswith(held):
-                text = text[len(held):]
-            return text, response.usage, choice.finish_reason
+            return strip_held(choice.text or "", held), response.usage, choice.finish_reason
         messages = [dict(m) for m in request.messages]
         if request.assistant_prefix:
             if self.priming == "none":

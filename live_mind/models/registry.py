@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..actions import PARSE_RULES
 from ..tomlfile import read_toml
 from .base import ChatModel
-from .embedded import EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
+from .embedded import EMBEDDED, EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
 from .envvars import expand, referenced_variables
 
 DEFAULT_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.toml"
@@ -52,7 +53,6 @@ MODELS_ENV = "LIVEMIND_MODELS"
 
 DEFAULT_MODEL = "smollm2-135m"
 
-EMBEDDED = "embedded"
 
 _TRANSFORMERS = ("transformers", "pip install transformers")
 
@@ -127,7 +127,6 @@ def backend_schema(backend: str) -> dict[str, tuple[type, ...]]:
 
 _ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
                "max_new_tokens", "parse"}
-PARSE_RULES = ("v1", "lenient")  # as live_mind.actions.PARSE_RULES
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
 
 

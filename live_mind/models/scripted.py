@@ -21,9 +21,9 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
+from .base import Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
 
 Responder = Callable[[ChatRequest], str]
 
@@ -42,6 +42,9 @@ class ScriptedModel:
     ``seconds`` is charged per call (a float, or a list consumed one per call).
     Every request seen is appended to ``calls`` for assertions.
     """
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True)
 
     name: str = "scripted"
     rules: list[tuple[str, str]] = field(default_factory=list)

@@ -48,12 +48,13 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import replace
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature
-from .mapping import chat_prompt_text, completion_from_request_output, end_of_turn_ids, sampling_kwargs, split_for_healing
+from .base import Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
+from .embedded import EMBEDDED
+from .mapping import chat_prompt_text, completion_from_request_output, end_of_turn_ids, healing_split, sampling_kwargs, strip_held
 
-EMBEDDED = "embedded"
 """``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
 
 
@@ -130,7 +131,15 @@ def environment_problem() -> str | None:
 
 
 class VLLMChatModel:
-    """A ``ChatModel`` over one in-process ``vllm.LLM``."""
+    """A ``ChatModel`` over one in-process ``vllm.LLM``.  The offline engine returns whole
+    batches (no streaming, no stopping); a model with streaming-input sessions does both."""
+
+    capabilities = Capabilities(choices=True, lead_choices=True)
+
+    @classmethod
+    def entry_capabilities(cls, params: dict[str, Any]) -> Capabilities:
+        """Streaming-input sessions (``streaming_sessions``) stream and stop."""
+        return replace(cls.capabilities, streaming=True, stop=True) if params.get("streaming_sessions") else cls.capabilities
 
     def __init__(
         self,
@@ -187,11 +196,12 @@ class VLLMChatModel:
         self.heal_prefix = heal_prefix
         self.engine_args = args
         self.sessions = None
+        self.capabilities = self.entry_capabilities({"streaming_sessions": streaming_sessions})
         if streaming_sessions:
             from .vllm_sessions import SessionEngine
 
             self.llm = None
-            self.sessions = SessionEngine(args, max_sessions=max_sessions, stop_tokens=stop_tokens)
+            self.sessions = SessionEngine(args, max_sessions=max_sessions)
             self.tokenizer = self.sessions.tokenizer
         else:
             from vllm import LLM
@@ -203,9 +213,7 @@ class VLLMChatModel:
 
     def _render(self, request: ChatRequest) -> tuple[str, str]:
         """Prompt text, and the whitespace of the priming prefix held back for healing."""
-        prefix, held = request.assistant_prefix, ""
-        if self.heal_prefix and not request.lead_choices:
-            prefix, held = split_for_healing(prefix, request.choices)
+        prefix, held = healing_split(request, self.heal_prefix)
         return chat_prompt_text(self.tokenizer, request.messages, prefix), held
 
     def _encode(self, request: ChatRequest) -> tuple[list[int], str]:
@@ -243,7 +251,7 @@ class VLLMChatModel:
         try:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
         except ValueError as exc:  # vLLM reports over-long prompts as ValueError
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = error_line(exc)
             if "longer than" in message or "context" in message or "max_model_len" in message:
                 raise ContextLengthExceeded(message) from exc
             raise ModelError(f"vLLM generate failed: {message}") from exc
@@ -251,7 +259,6 @@ class VLLMChatModel:
         completions = []
         for output, (_, held) in zip(outputs, encoded):
             completion = completion_from_request_output(output, seconds)
-            if held and completion.text.startswith(held):
-                completion.text = completion.text[len(held):]
+            completion.text = strip_held(completion.text, held)
             completions.append(completion)
         return completions

@@ -44,9 +44,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from .base import ChatRequest, Completion, ModelError, TextStream, stop_requested
+from .base import ChatRequest, Completion, ModelError, TextStream, error_line, stop_requested
 from .decoding import ChoiceTrie
-from .mapping import end_of_turn_ids
+from .mapping import strip_held
 
 
 @dataclass
@@ -89,7 +89,7 @@ class _Plan:
 class SessionEngine:
     """An ``AsyncLLM`` on a private event-loop thread, serving streaming-input sessions."""
 
-    def __init__(self, engine_args: dict[str, Any], max_sessions: int = 32, stop_tokens: Sequence[str] = ()) -> None:
+    def __init__(self, engine_args: dict[str, Any], max_sessions: int = 32) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -105,7 +105,6 @@ class SessionEngine:
 
         self.engine = self._run(start())
         self.tokenizer = self.engine.get_tokenizer()
-        self._stop_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
         atexit.register(self.shutdown)  # scripts exit without closing their models
         self._healing: dict[str, list[int]] = {}
 
@@ -177,7 +176,7 @@ class SessionEngine:
         try:
             results = self._run(self._serve(plans, list(stop_token_ids)))
         except Exception as exc:  # the engine reports failures as exceptions of its own types
-            raise ModelError(f"vLLM streaming session failed: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
+            raise ModelError(f"vLLM streaming session failed: {error_line(exc)}") from exc
         seconds = time.perf_counter() - start
 
         completions = []
@@ -188,8 +187,7 @@ class SessionEngine:
             session.text = plan.text + self.tokenizer.decode(kept, skip_special_tokens=False)
             session.tokens = (0 if plan.state == "new" else plan.cached) + len(plan.ids) + len(kept)
             session.chunks += 1
-            if plan.held and reply.startswith(plan.held):
-                reply = reply[len(plan.held):]
+            reply = strip_held(reply, plan.held)
             completions.append(Completion(
                 text=reply,
                 prompt_tokens=(0 if plan.state == "new" else plan.cached) + len(plan.ids),
@@ -229,27 +227,27 @@ class SessionEngine:
                     forced = left[0][len(opening):]  # one opening left: append its rest as prompt
                     opening, pending = opening + forced, pending + forced
                     break
-                token = await self._chunk(plan, pending, 1, sorted(allowed | (set(stop_ids) if complete else set())))
+                token = await self._chunk(plan, pending, 1, sorted(allowed | (set(stop_ids) if complete else set())), stop_ids)
                 if token[0] in stop_ids:  # a complete choice that also prefixes a longer one
                     return opening, opening, complete or "", "stop"
                 opening, pending = opening + token, token[:]
             if request.choices:
                 return opening, opening[:-1], trie.step(opening)[1] or "", "stop"
         elif plan.held:
-            opening = await self._chunk(plan, pending, 1, self._starting_with(plan.held, stop_ids))
+            opening = await self._chunk(plan, pending, 1, self._starting_with(plan.held, stop_ids), stop_ids)
             if opening[0] in stop_ids:
                 return opening, [], "", "stop"
             pending = opening[:]
         head = self.tokenizer.decode(opening, skip_special_tokens=True)
         stream = TextStream(request.on_token, plan.held)
-        free = await self._chunk(plan, pending, max(1, budget - len(opening)), None, full=True,
+        free = await self._chunk(plan, pending, max(1, budget - len(opening)), None, stop_ids, full=True,
                                  watch=lambda so_far: stream.update(head + so_far))
         text = head + free.text
-        stream.finish(text[len(plan.held):] if plan.held and text.startswith(plan.held) else text)
+        stream.finish(strip_held(text, plan.held))
         return opening + free.token_ids, opening + free.token_ids[:-1], text, free.finish_reason
 
     async def _chunk(self, plan: "_Plan", prompt_ids: list[int], max_tokens: int, allowed: list[int] | None,
-                     full: bool = False, watch: Callable[[str], None] | None = None):
+                     stop_ids: Sequence[int], full: bool = False, watch: Callable[[str], None] | None = None):
         """Send one chunk and read its reply: the token ids (or, with ``full``, the output).
 
         ``watch`` sees the reply's text as it grows (streaming).  When the request's stop
@@ -260,7 +258,7 @@ class SessionEngine:
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind
 
-        params = SamplingParams(temperature=0.0, max_tokens=max_tokens, stop_token_ids=self._stop_ids,
+        params = SamplingParams(temperature=0.0, max_tokens=max_tokens, stop_token_ids=list(stop_ids),
                                 skip_special_tokens=True, allowed_token_ids=allowed or None,
                                 output_kind=RequestOutputKind.DELTA)
         session = plan.session

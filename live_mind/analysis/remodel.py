@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Iterable
 
-from .profiles import CostProfile
+from ..profiles import CostProfile
 
 Record = dict[str, Any]
 
@@ -74,7 +74,7 @@ def mean_modelled_latency(records: Iterable[Record], profile: CostProfile) -> fl
 
 def default_profiles(user_file: Any = None) -> list[CostProfile]:
     """The profiles compare_runs reports by default: every packaged (and user) profile."""
-    from .profiles import load_profiles
+    from ..profiles import load_profiles
 
     return [p for _, p in sorted(load_profiles(user_file).items())]
 

@@ -11,7 +11,7 @@ always shows exactly the numbers of the CSV beside it:
 
 matplotlib is imported lazily and used through ``matplotlib.figure.Figure`` (no
 pyplot, no global state, no display; PNGs are rendered by Agg): the scripts stay
-fast with ``--no-figures``.  PNGs go beside the CSVs; with a
+fast with ``--no_figures``.  PNGs go beside the CSVs; with a
 ``res_dir`` a copy named ``<run>_<figure>.png`` goes there too (for the README).
 """
 
@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from live_mind.analysis import ACTION_TYPES, Table
+from .tables import ACTION_TYPES, Table
 
 ACTION_COLORS = {"background": "#4C72B0", "inference": "#55A868", "hypothesize": "#DD8452",
                  "wait": "#BBBBBB", "unparsed": "#C44E52"}

@@ -9,7 +9,8 @@ each prompt's first real token, greedy argmax per row, each row stopping at its 
 end-of-turn token or token budget.  A row with ``lead_choices`` (a forced action name
 after the ``action`` priming) picks its first tokens among those its choice trie allows,
 then continues freely, as the one-by-one decode does.  Every completion carries the batch's wall time
-(``base.py``).  The other requests of the batch still run one by one.
+(``base.py``).  It decodes through the model's internal interface (``new_cache``,
+``step_kwargs``, ``choice_trie`` and the plain attributes), never its private members.  The other requests of the batch still run one by one.
 
 Padding changes the arithmetic a little (bfloat16 sums in another order), so a batched
 row can pick a different token where two are nearly tied; the records of a batched run
@@ -21,7 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion
+from ..base import ChatRequest, Completion
 
 
 def batchable(model: Any, request: ChatRequest, held: str) -> bool:
@@ -32,29 +33,26 @@ def batchable(model: Any, request: ChatRequest, held: str) -> bool:
 
 def complete_batch(model: Any, requests: Sequence[ChatRequest], encoded: Sequence[tuple[list[int], str]]) -> list[Completion]:
     """Greedy-decode ``requests`` (all batchable, already encoded) together."""
-    torch = model._torch
+    torch = model.torch
     pad = model.tokenizer.pad_token_id
     if pad is None:
         pad = next(iter(model.stop_ids)) if model.stop_ids else 0
     ids = [e[0] for e in encoded]
     width = max(len(x) for x in ids)
     budgets = [r.max_new_tokens for r in requests]
-    tries = [model._choice_trie(r.lead_choices) if r.lead_choices else None for r in requests]
+    tries = [model.choice_trie(r.lead_choices) if r.lead_choices else None for r in requests]
     start = time.perf_counter()
     with torch.inference_mode():
         tokens = torch.tensor([[pad] * (width - len(x)) + x for x in ids], dtype=torch.long, device=model.device)
         mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], dtype=torch.long, device=model.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = model._new_cache()
+        cache = model.new_cache()
         generated: list[list[int]] = [[] for _ in ids]
         stopped = [False] * len(ids)
         active = [b > 0 for b in budgets]
         step_input, step_positions = tokens, positions
         while any(active):
-            kwargs: dict[str, Any] = {model._cache_kw: cache, "use_cache": True, "attention_mask": mask,
-                                      "position_ids": step_positions}
-            if model._keep_kw:
-                kwargs[model._keep_kw] = 1
+            kwargs = {**model.step_kwargs(cache), "attention_mask": mask, "position_ids": step_positions}
             logits = model.model(input_ids=step_input, **kwargs).logits[:, -1]
             chosen = [int(t) for t in torch.argmax(logits, dim=-1)]
             for row, token in enumerate(chosen):

@@ -16,7 +16,7 @@ hub id or GGUF file works) and times every call around the real generation.
   tokens (``mapping.end_of_turn_ids``) and the one the chat template itself writes
   after an assistant turn.  ``completion_tokens`` excludes the stop token.
 * **Batches run one request at a time** (``batch_decode``: plain requests share one
-  batched decode, ``hf_batch.py``); ``Completion.seconds`` is the request's own wall
+  batched decode, ``batch.py``); ``Completion.seconds`` is the request's own wall
   time, ``extra["prefill_seconds"]`` its prefill part.
 * **Constrained output**: ``choices`` and ``lead_choices`` decode greedily over a
   ``decoding.ChoiceTrie``; the text of ``choices`` is the chosen string exactly, with
@@ -41,25 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
-from .decoding import ChoiceTrie, PrefixCache
-from .embedded import embedded_gguf_path
-from .mapping import chat_prompt_ids, end_of_turn_ids, load_chat_tokenizer, split_for_healing
+from ..base import Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
+from ..decoding import ChoiceTrie, PrefixCache
+from ..embedded import embedded_gguf_path
+from ..mapping import chat_prompt_ids, end_of_turn_ids, healing_split, load_chat_tokenizer, strip_held
+from .loading import DEFAULT_DTYPE, DTYPES, load_options
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DTYPE = "bfloat16"
-"""Faster than float32 for the embedded model on the 2-core development CPU: greedy
-decode about 24 vs 17 tok/s with 2 threads (best of 4, machine shared), 12.7 vs 11.2
-tok/s with 1 thread, and a 42-token prefill about twice as fast.  Prefix reuse is
-token-identical in both (tests)."""
-
-_DTYPES = {
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float32": "float32", "fp32": "float32",
-    "float16": "float16", "fp16": "float16",
-    "auto": "auto",
-}
 _TURN_MARK = "LIVEMINDTURNMARK"
 
 
@@ -83,6 +72,9 @@ class TransformersChatModel:
     ``threads`` sets ``torch.set_num_threads`` (process-wide).
     """
 
+    capabilities = Capabilities(prefix_cache=True, prefill_only=True, choices=True, lead_choices=True,
+                                streaming=True, stop=True, batch_decode=True, threads_option="threads")
+
     def __init__(
         self,
         model_path: str,
@@ -98,11 +90,10 @@ class TransformersChatModel:
         heal_prefix: bool = True,
     ) -> None:
         import torch
-        import transformers
         from transformers import AutoModelForCausalLM
 
-        if dtype not in _DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES.values()))}")
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(set(DTYPES.values()))}")
         if threads is not None:
             if threads < 1:
                 raise ValueError(f"threads must be >= 1, got {threads}")
@@ -117,15 +108,10 @@ class TransformersChatModel:
         if gguf_file is not None and Path(model_path).is_dir() and not (Path(model_path) / gguf_file).is_file():
             raise FileNotFoundError(f"GGUF file {gguf_file!r} not found in {model_path}")
 
-        self._torch = torch
+        self.torch = torch
         self.device = device
         self.name = name or (Path(gguf_file).stem if gguf_file else Path(model_path).name or model_path)
-        dtype_value = _DTYPES[dtype]
-        torch_dtype = dtype_value if dtype_value == "auto" else getattr(torch, dtype_value)
-        major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
-        dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-        gguf_kw = {"gguf_file": gguf_file} if gguf_file else {}
-        load_kw = {dtype_kw: torch_dtype, **gguf_kw, **_dense_gguf_option(gguf_file)}
+        load_kw = load_options(dtype, gguf_file)
 
         start = time.perf_counter()
         tokenizer_source = tokenizer_path or (str(Path(model_path) / gguf_file) if gguf_file else model_path)
@@ -144,11 +130,13 @@ class TransformersChatModel:
         if not getattr(self.tokenizer, "chat_template", None):
             raise ModelError(f"{self.name}: the tokenizer has no chat template; pass tokenizer_path= of a chat model")
         params = inspect.signature(self.model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self._keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+        cache_kw = "cache" if "cache" in params else "past_key_values"
+        keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+        self._step_kwargs = {"use_cache": True, **({keep_kw: 1} if keep_kw else {})}
+        self._cache_kw = cache_kw
         self.max_context = self._context_window()
         self.stop_ids = self._find_stop_ids()
-        self.prefixes = PrefixCache(self._new_cache, prefix_cache_size, prefix_cache and self._cache_is_croppable())
+        self.prefixes = PrefixCache(self.new_cache, prefix_cache_size, prefix_cache and self._cache_is_croppable())
         self.heal_prefix = heal_prefix
         self.batch_decode = False
         self._heal_masks: dict[str, Any] = {}
@@ -189,13 +177,30 @@ class TransformersChatModel:
             raise ModelError(f"{self.name}: cannot determine an end-of-turn token")
         return ids
 
-    def _new_cache(self) -> Any:
+    # ------------------------------------------------------------------ the subpackage's internal interface
+    # (``batch.py`` decodes with these; ``torch``, ``model``, ``tokenizer``, ``device``,
+    # ``stop_ids`` and ``prefixes`` are plain attributes)
+    def new_cache(self) -> Any:
+        """An empty KV cache for this model."""
         from transformers import DynamicCache
 
         try:
             return DynamicCache(config=self.model.config)
         except TypeError:
             return DynamicCache()
+
+    def step_kwargs(self, cache: Any) -> dict[str, Any]:
+        """Keyword arguments of one forward step over ``cache``: the cache under the name this
+        model's ``forward`` takes, caching on, only the last position's logits."""
+        return {self._cache_kw: cache, **self._step_kwargs}
+
+    def choice_trie(self, choices: list[str]) -> ChoiceTrie:
+        """The token trie of ``choices`` (constrained decoding)."""
+        if not choices or any(not isinstance(c, str) or not c for c in choices):
+            raise ValueError("choices must be a non-empty list of non-empty strings")
+        unique = list(dict.fromkeys(choices))
+        seqs = [list(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in unique]
+        return ChoiceTrie(unique, seqs)
 
     def _cache_is_croppable(self) -> bool:
         config = self.model.config
@@ -206,15 +211,15 @@ class TransformersChatModel:
         ):
             log.warning("%s uses non-full attention layers: prefix KV reuse disabled", self.name)
             return False
-        layers = getattr(self._new_cache(), "layers", [])
+        layers = getattr(self.new_cache(), "layers", [])
         return all(getattr(layer, "is_croppable", True) for layer in layers)
 
     # ------------------------------------------------------------------ the protocol
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """One completion per request, in order; requests run one after another, except
         that with ``batch_decode`` on two or more plain requests share one batched decode
-        (``hf_batch.py``; the real-time solver turns it on for ``--concurrency``)."""
-        from .hf_batch import batchable, complete_batch
+        (``batch.py``; the real-time solver turns it on for ``--concurrency``)."""
+        from .batch import batchable, complete_batch
 
         encoded = [self._encode(r) for r in requests] if len(requests) > 1 and self.batch_decode else []
         group = [i for i, (r, e) in enumerate(zip(requests, encoded)) if batchable(self, r, e[1])
@@ -235,9 +240,7 @@ class TransformersChatModel:
     def _encode(self, request: ChatRequest) -> tuple[list[int], str]:
         """Prompt ids, and the trailing whitespace of the prefix held back for healing."""
         _validate(request)
-        prefix, held = request.assistant_prefix, ""
-        if self.heal_prefix:
-            prefix, held = split_for_healing(prefix, request.choices or request.lead_choices)
+        prefix, held = healing_split(request, self.heal_prefix)
         try:
             return chat_prompt_ids(self.tokenizer, request.messages, prefix), held
         except Exception as exc:
@@ -253,7 +256,7 @@ class TransformersChatModel:
             texts = self.tokenizer.batch_decode([anchor + [i] for i in range(n)])
             special = set(self.tokenizer.all_special_ids)
             size = self.model.get_output_embeddings().weight.shape[0]
-            mask = self._torch.zeros(size, dtype=self._torch.bool)
+            mask = self.torch.zeros(size, dtype=self.torch.bool)
             ok = [i for i, t in enumerate(texts) if i < size and i not in special and t[base:].startswith(held)]
             mask[ok] = True
             mask[sorted(i for i in self.stop_ids if i < size)] = True  # ending the turn stays possible
@@ -270,10 +273,10 @@ class TransformersChatModel:
         if request.prefill_only:
             budget = 0  # read the prompt into the prefix cache, generate nothing
         elif request.choices is not None:
-            trie = self._choice_trie(request.choices)
+            trie = self.choice_trie(request.choices)
             budget = trie.longest()
         elif lead:
-            trie = self._choice_trie(request.lead_choices)
+            trie = self.choice_trie(request.lead_choices)
         if self.max_context is not None and len(ids) + budget > self.max_context:
             raise ContextLengthExceeded(
                 f"{self.name}: prompt of {len(ids)} tokens + {budget} new tokens exceeds "
@@ -281,14 +284,12 @@ class TransformersChatModel:
             )
         start = time.perf_counter()
         stream = TextStream(request.on_token, held)
-        with self._torch.inference_mode():
+        with self.torch.inference_mode():
             out = self._decode(ids, budget, trie, request, held, lead, stream)
         if out.choice is not None and not lead:
             text = out.choice
         else:
-            text = self.tokenizer.decode(out.generated, skip_special_tokens=True)
-            if held and text.startswith(held):
-                text = text[len(held):]
+            text = strip_held(self.tokenizer.decode(out.generated, skip_special_tokens=True), held)
         stream.finish(text)
         seconds = time.perf_counter() - start
         finish = "stop" if out.stopped or (out.choice is not None and not lead) else "length"
@@ -302,21 +303,10 @@ class TransformersChatModel:
             extra={"stop_token": out.stopped, "token_ids": out.generated, "prefill_seconds": out.prefill_seconds},
         )
 
-    def _choice_trie(self, choices: list[str]) -> ChoiceTrie:
-        if not choices or any(not isinstance(c, str) or not c for c in choices):
-            raise ValueError("choices must be a non-empty list of non-empty strings")
-        unique = list(dict.fromkeys(choices))
-        seqs = [list(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in unique]
-        return ChoiceTrie(unique, seqs)
-
     # ------------------------------------------------------------------ decoding
     def _forward(self, ids: list[int], cache: Any) -> Any:
-        torch = self._torch
-        kwargs: dict[str, Any] = {self._cache_kw: cache, "use_cache": True}
-        if self._keep_kw:
-            kwargs[self._keep_kw] = 1
-        input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
-        return self.model(input_ids=input_ids, **kwargs).logits[0, -1]
+        input_ids = self.torch.tensor([ids], dtype=self.torch.long, device=self.device)
+        return self.model(input_ids=input_ids, **self.step_kwargs(cache)).logits[0, -1]
 
     def _decode(
         self, ids: list[int], budget: int, trie: ChoiceTrie | None, request: ChatRequest, held: str, lead: bool,
@@ -338,8 +328,8 @@ class TransformersChatModel:
             if trie is not None:
                 allowed, complete = trie.step(generated)
                 candidates = sorted(allowed | (self.stop_ids if complete is not None else set()))
-                index = self._torch.tensor(candidates, device=logits.device)
-                token = candidates[int(self._torch.argmax(logits[index]))]
+                index = self.torch.tensor(candidates, device=logits.device)
+                token = candidates[int(self.torch.argmax(logits[index]))]
                 if token in self.stop_ids:
                     out.choice, out.stopped = complete, True
                     break
@@ -347,7 +337,7 @@ class TransformersChatModel:
                 if held and not generated:
                     mask = self._heal_mask(held).to(logits.device)
                     logits = logits.masked_fill(~mask, float("-inf"))
-                token = int(self._torch.argmax(logits))
+                token = int(self.torch.argmax(logits))
                 if token in self.stop_ids:
                     out.stopped = True
                     break
@@ -380,21 +370,3 @@ def _validate(request: ChatRequest) -> None:
     if request.max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {request.max_new_tokens}")
 
-
-def _dense_gguf_option(gguf_file: str | None) -> dict:
-    """Ask transformers to unpack GGUF weights into a plain dense model at load time.
-
-    Recent transformers can keep GGUF blocks packed, but only with a matmul kernel it
-    fetches from the Hugging Face Hub at run time; without one it unpacks anyway.  We ask
-    for the dense model directly: no hub access, the same weights, fast CPU matmuls (the
-    135M model needs about 0.5 GB in float32).  Older versions always unpack.
-    """
-    if not gguf_file:
-        return {}
-    try:
-        from transformers import GgufConfig
-    except ImportError:
-        return {}
-    if "dequantize" not in inspect.signature(GgufConfig.__init__).parameters:
-        return {}
-    return {"quantization_config": GgufConfig(dequantize=True)}

@@ -1,9 +1,10 @@
 """Command-line glue of the analysis scripts (``analyze_*.py``, ``compare_runs.py``).
 
-The tables live in ``analysis.py`` and the figures in ``figures.py``; this module
-wires them to files: shared arguments, the output folder, the one-line error
-reporting (exit code 2) and the common body of the by-length reports.  Keeping it
-apart lets ``figures.py`` import ``analysis.py`` without a cycle.
+The tables live in ``tables.py`` and the figures in ``figures.py``; this module
+wires them to files: shared arguments, the scripts' one ``main`` (``script_main``), the
+output folder, the one-line error reporting (exit code 2) and the common body of the
+by-length reports.  Keeping it apart lets ``figures.py`` import ``tables.py`` without a
+cycle.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .analysis import AnalysisError, Run, Table, accuracy, check_agreement, final_tokens, groups, latency, load_runs, mean_of
-from .analysis import _no_gc as no_gc
+from .tables import AnalysisError, Run, Table, accuracy, check_agreement, final_tokens, groups, latency, load_runs, mean_of
+from .tables import _no_gc as no_gc
 
 # --- comparison of a baseline and a LiveMind run -------------------------------------
 
@@ -59,7 +60,7 @@ def output_dir(paths: Sequence[str | Path], out_dir: str | Path | None = None) -
         target = Path.cwd()
     target.mkdir(parents=True, exist_ok=True)
     if not target.stat().st_mode & 0o222:  # honoured even as root, who may write anyway
-        raise AnalysisError(f"{target} is read-only (published data?); choose an --out-dir")
+        raise AnalysisError(f"{target} is read-only (published data?); choose an --out_dir")
     return target
 
 
@@ -74,12 +75,34 @@ def figure_prefix(runs: Sequence[Run]) -> str:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, files_help: str = "output files (all.json)") -> None:
-    """Options shared by the analysis scripts."""
+    """Options shared by the analysis scripts: the files and the output options.  Flags are
+    snake_case like the solvers'; the earlier dashed spellings stay accepted."""
     parser.add_argument("files", nargs="+", metavar="FILE", help=files_help)
-    parser.add_argument("--out-dir", default=None,
+    add_output_arguments(parser)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out_dir``, ``--no_figures`` and ``--res``."""
+    parser.add_argument("--out_dir", "--out-dir", default=None,
                         help="where to write CSVs and PNGs (default: beside a single file, else the working directory)")
-    parser.add_argument("--no-figures", action="store_true", help="write the CSVs only")
+    parser.add_argument("--no_figures", "--no-figures", action="store_true", help="write the CSVs only")
     parser.add_argument("--res", default=None, metavar="DIR", help="also copy the figures into DIR (e.g. res/)")
+
+
+def add_compare_argument(parser: argparse.ArgumentParser) -> None:
+    """``--compare`` of the by-length reports."""
+    parser.add_argument("--compare", action="store_true",
+                        help="with two files (baseline, LiveMind): also print and write comparison.csv")
+
+
+def script_main(argv: list[str] | None, doc: str | None, analyze: Callable[[argparse.Namespace], Iterable[Path]],
+                add_arguments: Callable[[argparse.ArgumentParser], None] = add_common_arguments) -> int:
+    """The one ``main`` of the analysis scripts: parse ``argv`` with the script's docstring
+    as help and its ``add_arguments``, then ``run_cli`` its ``analyze``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_cli(lambda: analyze(args))
 
 
 def run_cli(body: Callable[[], Iterable[Path]]) -> int:
@@ -90,12 +113,24 @@ def run_cli(body: Callable[[], Iterable[Path]]) -> int:
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # e.g. writing beside a read-only input: use --out-dir
-        print(f"error: cannot write output ({exc}); choose another --out-dir", file=sys.stderr)
+    except OSError as exc:  # e.g. writing beside a read-only input: use --out_dir
+        print(f"error: cannot write output ({exc}); choose another --out_dir", file=sys.stderr)
         return 2
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def length_main(argv: list[str] | None, doc: str | None, make_tables: Any, metric: str, column: str, figure_file: str,
+                ylabel: str) -> int:
+    """The whole ``main`` of ``analyze_time_info.py`` and ``analyze_batched.py``: the common
+    arguments plus ``--compare``, then ``length_report``."""
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        add_common_arguments(parser)
+        add_compare_argument(parser)
+
+    return script_main(argv, doc, lambda args: length_report(args, make_tables, metric, column, figure_file, ylabel),
+                       add_arguments)
 
 
 def length_report(args: Any, make_tables: Any, metric: str, column: str, figure_file: str, ylabel: str) -> Iterator[Path]:

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .profiles import CostProfile
+from ..profiles import CostProfile
 
 
 class FitError(ValueError):

@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from live_mind.analysis import ACTION_TYPES, AnalysisError, Record, Run, Table, check_agreement, final_tokens, groups
+from .tables import ACTION_TYPES, AnalysisError, Record, Run, Table, check_agreement, final_tokens, groups
 
 _KEPT_ACTION = re.compile(r"\s*action\s+([A-Za-z]+)", re.IGNORECASE)
 

@@ -24,7 +24,7 @@ Decisions, each chosen to reproduce the authors' published CSVs to the last digi
   a record without the measured field (e.g. a failed one without ``time_info``) is left
   out of that mean but still counts in ``Total`` and accuracy.
 
-Actions (Fig. 8): ``action_analysis.py``.
+Actions (Fig. 8): ``actions.py``.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from live_mind.answer import is_correct
-from live_mind.segment import count_sentences, punkt_tokenizer
+from ..answer import is_correct
+from ..segment import count_sentences, punkt_tokenizer
 
 ACTION_TYPES: tuple[str, ...] = ("background", "inference", "hypothesize", "wait", "unparsed")
 Record = dict[str, Any]

@@ -1,0 +1,106 @@
+"""The solvers' shared command line (``cli.py``) and the Ctrl-C helper both solvers stop
+with (``interrupt.py``): checks before any model loads, capability-based refusals, the
+answering model, the run configuration and the resume hint."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+import run_solver
+from live_mind import cli
+from live_mind.interrupt import GracefulStop, stopped_early
+from live_mind.models import registry
+from live_mind.prompts import PromptSet
+
+SCRIPTED = str(Path(__file__).parent / "fixtures" / "scripted_models.toml")
+REMOTE = """[models.remote]
+backend = "openai"
+base_url = "http://127.0.0.1:9/v1"
+model = "m"
+"""
+
+
+def _args(*argv: str):
+    return run_solver.parse_args(["--models", SCRIPTED, "--model", "scripted-fast", *argv])
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--max_new_tokens", "0", "--max_new_tokens must be > 0"),
+    ("--inference_max_new_tokens", "-1", "--inference_max_new_tokens must be > 0"),
+    ("--min_length", "-2", "--min_length must be >= 0"),
+])
+def test_limits_are_checked_once_for_every_script(flag, value, message):
+    with pytest.raises(cli.UsageError, match=message):
+        cli.check_limits(_args(flag, value))
+    from live_mind import live_cli
+
+    with pytest.raises(cli.UsageError, match=message):
+        live_cli.validate(live_cli.parse_args(["--models", SCRIPTED, "--model", "scripted-fast", flag, value]))
+
+
+def test_the_answering_model_is_the_assist_model_when_there_is_one():
+    assert cli.answering({"model": "big"}) == "big"
+    assert cli.answering({"model": "big", "assist_model": "small"}) == "small"
+
+
+def test_the_timing_profile_is_resolved_once_per_validation(tmp_path, monkeypatch):
+    calls = []
+    real = cli.resolve_profile
+    monkeypatch.setattr(cli, "resolve_profile", lambda *a: calls.append(a) or real(*a))
+    setup = cli.validate(_args("--timing", "paper-llama-3-8b", "--output_file", str(tmp_path / "x.json")), "time_info")
+    assert len(calls) == 1
+    assert setup.config["timing_profile"] == setup.profile.as_dict() and setup.config["timing"] == "paper-llama-3-8b"
+
+
+def test_the_config_id_ignores_where_the_run_is_written():
+    specs = {"model": registry.resolve("scripted-fast", SCRIPTED)}
+    one = cli.run_config(_args("--output_file", "a/all.json"), "time_info", specs, PromptSet())
+    two = cli.run_config(_args("--output_file", "b/all.json", "--overwrite"), "time_info", specs, PromptSet())
+    other = cli.run_config(_args("--seed", "1"), "time_info", specs, PromptSet())
+    assert one["config_id"] == two["config_id"] != other["config_id"]
+
+
+def test_options_a_backend_cannot_serve_are_refused_by_capability(tmp_path):
+    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+    models = tmp_path / "models.toml"
+    models.write_text(REMOTE)
+    base = ["--models", str(models), "--model", "remote", "--use_lm", "--output_file", str(tmp_path / "o.json")]
+    with pytest.raises(cli.UsageError, match="force a reply's opening"):
+        cli.validate(run_solver.parse_args([*base, "--constrain_actions"]), "time_info")
+    with pytest.raises(cli.UsageError, match="prefill-only call"):
+        cli.validate(run_solver.parse_args([*base, "--no-constrain_actions", "--prefill_while_typing"]), "time_info")
+    assert cli.validate(run_solver.parse_args([*base, "--no-constrain_actions"]), "time_info").specs["model"].name == "remote"
+
+
+def test_default_output_names_the_mode_and_models():
+    args = _args("--use_lm", "--assist_model", "scripted-slow")
+    assert cli.default_output(args, "time_info") == Path("output/mmlu_pro/time_info/scripted_fast_lm_scripted_slow/all.json")
+    assert cli.default_output(_args(), "batched") == Path("output/mmlu_pro/batched/scripted_fast/all.json")
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def test_the_first_ctrl_c_asks_to_stop_the_second_aborts(capsys):
+    before = signal.getsignal(signal.SIGINT)
+    with GracefulStop("batch") as stop:
+        assert signal.getsignal(signal.SIGINT) is stop and not stop.requested
+        stop(signal.SIGINT, None)
+        assert stop.requested and "finishing the current batch" in capsys.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            stop(signal.SIGINT, None)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_the_resume_hint_only_after_an_interrupted_run(capsys):
+    stop = GracefulStop("question")
+    output = Path("out/all.json")
+    assert stopped_early(stop, 3, 10, output) is None  # not interrupted
+    stop.requested = True
+    assert stopped_early(stop, 10, 10, output) is None  # interrupted after the last question: finished
+    assert stopped_early(stop, 3, 10, output) == 130
+    err = capsys.readouterr().err
+    assert "stopped after 3/10 questions" in err and "out/all.jsonl" in err and "--resume" in err
