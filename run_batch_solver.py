@@ -16,7 +16,9 @@ import time
 
 from alive_progress import alive_bar
 
-from live_mind import cli
+from live_mind import cli, faults
+from live_mind.models.base import OutageExceeded
+from live_mind.runfiles import RunFileError
 from live_mind.batch import batches, order_by_length, solve_batch
 
 
@@ -25,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_common_args(parser)
     parser.add_argument("--batch_size", type=int, default=128, help="questions per lockstep batch (default 128)")
     parser.add_argument("--typing_speed", type=float, default=0.25, help="seconds per character, for the timestamps")
+    faults.add_fault_args(parser)
     return parser.parse_args(argv)
 
 
@@ -60,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     solving = time.perf_counter()
     try:
         with alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
+            faults.show_outages(models, bar.text)
             for batch in batches(ordered, args.batch_size):
                 records = solve_batch(make_controller, batch, args.typing_speed, {"config_id": setup.config["config_id"]})
                 writer.append_many(records)
@@ -68,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                 bar(len(batch))
                 if stop["flag"]:
                     break
+    except (OutageExceeded, RunFileError) as exc:
+        return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
     finally:
         signal.signal(signal.SIGINT, previous)
     if stop["flag"] and len(writer.records) < len(questions):
@@ -75,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
               f"Resume with the same command plus --resume.", file=sys.stderr)
         return 130
     seconds = time.perf_counter() - solving
-    records = writer.finish()
+    try:
+        records = writer.finish()
+    except RunFileError as exc:
+        return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
     print(cli.summarize(records))
     solved = len(writer.records) - len(done)
     print(f"solved {solved} questions in {seconds:.1f} s after the model loaded: {solved / max(seconds, 1e-9):.3f} questions/s")

@@ -21,7 +21,8 @@ from .actions import ACTION_SETS, PARSE_RULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
-from .models import registry
+from . import faults
+from .models import outage, registry
 from .profiles import MEASURED, CostProfile, ProfileError
 from .profiles import resolve as resolve_profile
 from .prompts import PromptError, PromptSet, load_prompt_set
@@ -33,6 +34,10 @@ DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_PARSE = "v1"
 PREFILL_BACKENDS = ("transformers", "llamacpp", "scripted")
 """Backends that keep a prefix cache a prefill-only call can fill (prefill while typing)."""
+
+
+RUN_ONLY_KEYS = ("versions", "resume", "overwrite", "output_file", "concurrency", "max_outage", "retry_failed")
+"""Flags that change how a run proceeds, not its results: left out of ``config_id``."""
 
 
 class UsageError(ValueError):
@@ -171,6 +176,9 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError("--inference_max_new_tokens must be > 0")
     if args.min_length < 0:
         raise UsageError("--min_length must be >= 0")
+    problem = faults.problem(args)
+    if problem:
+        raise UsageError(problem)
     if extra_checks:
         extra_checks(args)
     profile = timing_profile(args)
@@ -234,7 +242,7 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "timing_profile": _profile_dict(args),  # None: measured wall time
         "versions": library_versions(),
     }
-    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file", "concurrency")},
+    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in RUN_ONLY_KEYS},
                                        sort_keys=True, default=str).encode()).hexdigest()[:12]
     config["config_id"] = digest
     return config
@@ -290,12 +298,14 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
 
 
 def load_models(setup: Setup, **overrides: Any) -> dict[str, Any]:
-    """Load each distinct model once (the same name twice shares one instance)."""
+    """Load each distinct model once (the same name twice shares one instance), each
+    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``."""
     loaded: dict[str, Any] = {}
     by_name: dict[str, Any] = {}
+    budget = getattr(setup.args, "max_outage", outage.DEFAULT_MAX_OUTAGE)
     for role, spec in setup.specs.items():
         if spec.name not in by_name:
-            by_name[spec.name] = registry.build(spec, **overrides)
+            by_name[spec.name] = outage.guard(registry.build(spec, **overrides), budget)
         loaded[role] = by_name[spec.name]
     return loaded
 
@@ -354,7 +364,9 @@ def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpa
     try:
         setup = validate(args, kind, extra_checks)
         questions = load_selected_questions(args)
-        writer = RunWriter.open(setup.output, setup.config, args.resume)
+        writer = RunWriter.open(setup.output, setup.config, args.resume, getattr(args, "retry_failed", False))
     except (UsageError, RunFileError) as exc:
         return fail(str(exc))
+    if writer.repaired:
+        print(f"note: {writer.repaired}", file=sys.stderr)
     return Started(setup, questions, writer)

@@ -39,6 +39,10 @@ closes the stream, which ends generation (finish reason ``"cancelled"``).  Chunk
 no usage counts, so ``completion_tokens`` is then the number of tokens of the returned
 text, re-tokenized (``extra["tokens_counted_from_text"]``).
 
+Out of memory (a ``MemoryError``, or llama.cpp's failure to allocate a buffer) is an
+infrastructure failure: ``BackendUnavailable``, waited out by the run's outage guard
+rather than recorded against the question.
+
 ``choices`` are enforced with a GBNF grammar.  A batch is run one request after the
 other; every completion carries the batch's wall time (``base.py``), its own time is in
 ``extra["request_seconds"]``.
@@ -50,7 +54,16 @@ import os
 import time
 from typing import Any, Sequence
 
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, reject_lead_choices, stop_requested
+from .base import (
+    BackendUnavailable,
+    ChatRequest,
+    Completion,
+    ContextLengthExceeded,
+    ModelError,
+    TextStream,
+    reject_lead_choices,
+    stop_requested,
+)
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
@@ -60,6 +73,12 @@ from .mapping import (
     split_for_healing,
     strip_leading_bos,
 )
+
+
+def out_of_memory(message: str) -> bool:
+    """Whether a llama.cpp error message reports an allocation failure."""
+    text = message.lower()
+    return "out of memory" in text or "failed to allocate" in text or "unable to allocate" in text
 
 
 def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
@@ -212,6 +231,11 @@ class LlamaCppChatModel:
             if "context" in message:
                 raise ContextLengthExceeded(message) from exc
             raise ModelError(f"llama.cpp failed: {message}") from exc
+        except (MemoryError, RuntimeError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if isinstance(exc, MemoryError) or out_of_memory(message):
+                raise BackendUnavailable(f"llama.cpp ran out of memory: {message}") from exc
+            raise
         seconds = time.perf_counter() - start
         return Completion(
             text=text,
