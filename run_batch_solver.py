@@ -17,9 +17,9 @@ import time
 from alive_progress import alive_bar
 
 from live_mind import cli, faults
+from live_mind.batch import batches, order_by_length, solve_batch
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError
-from live_mind.batch import batches, order_by_length, solve_batch
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -21,9 +21,9 @@ import time
 from alive_progress import alive_bar
 
 from live_mind import cli, faults
+from live_mind.concurrency import solve_concurrently
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError
-from live_mind.concurrency import solve_concurrently
 from live_mind.solver import TimingConfig, solve_question
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import faults
 from .actions import ACTION_SETS, PARSE_RULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
-from . import faults
 from .models import outage, registry
 from .profiles import MEASURED, CostProfile, ProfileError
 from .profiles import resolve as resolve_profile

@@ -11,9 +11,10 @@ before the call gives an empty, cancelled completion.
 the scripts can be driven end to end without weights: ``rules`` maps regexes on the last
 user message to replies, ``sleep`` really sleeps per call (a run slow enough to
 interrupt), ``max_prompt_words`` raises ``ContextLengthExceeded`` above that prompt
-size, ``fail_on`` raises ``ModelError``, ``unavailable_while`` names a file whose
-existence makes every call raise ``BackendUnavailable`` (an outage a test switches on
-and off), and ``marker`` names a file appended to when the model is *built* -- so a test
+size, ``fail_on`` raises ``ModelError`` (so does ``fail_on_file``: a file holding such
+a regex, used while it exists), ``unavailable_while`` names a file whose existence
+makes every call raise ``BackendUnavailable`` (an outage a test switches on and off),
+and ``marker`` names a file appended to when the model is *built* -- so a test
 can prove that validation failed before any load.
 """
 
@@ -101,10 +102,17 @@ class ConfiguredScriptedModel(ScriptedModel):
     sleep: float = 0.0
     max_prompt_words: int | None = None
     unavailable_while: str | None = None
+    fail_on_file: str | None = None
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         if self.unavailable_while and os.path.exists(self.unavailable_while):
             raise BackendUnavailable(f"{self.name}: backend switched off ({self.unavailable_while} exists)")
+        if self.fail_on_file:
+            try:
+                with open(self.fail_on_file, encoding="utf-8") as handle:
+                    self.fail_on = handle.read().strip() or None
+            except FileNotFoundError:
+                self.fail_on = None
         if self.sleep > 0:
             time.sleep(self.sleep)
         for request in requests:
@@ -126,6 +134,7 @@ def configured_scripted_model(
     fail_on: str | None = None,
     max_prompt_words: int | None = None,
     unavailable_while: str | None = None,
+    fail_on_file: str | None = None,
     marker: str | None = None,
 ) -> ConfiguredScriptedModel:
     """A ``scripted`` entry's model; writes one line to ``marker`` first when it is set."""
@@ -136,4 +145,5 @@ def configured_scripted_model(
         name=name, default=default, rules=[(str(p), str(r)) for p, r in (rules or {}).items()], seconds=float(seconds),
         fail_on=fail_on or None, sleep=sleep, max_prompt_words=max_prompt_words,
         unavailable_while=os.path.expanduser(unavailable_while) if unavailable_while else None,
+        fail_on_file=os.path.expanduser(fail_on_file) if fail_on_file else None,
     )
