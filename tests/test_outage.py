@@ -176,3 +176,59 @@ def test_native_async_outage_past_the_budget_stops_every_call():
     results = asyncio.run(main())
     assert all(isinstance(r, OutageExceeded) for r in results)
     assert time.monotonic() - start < 1.5
+
+
+# --------------------------------------------------------------------------- which failures are infrastructure
+
+
+def test_vllm_engine_death_and_out_of_memory_are_infrastructure_failures():
+    from live_mind.models.vllm_backend import engine_failure
+
+    class EngineDeadError(Exception):  # vLLM's class is matched by name (see fixtures/fake_vllm_run.py for the real one)
+        pass
+
+    class OutOfMemoryError(RuntimeError):  # torch.OutOfMemoryError
+        pass
+
+    assert engine_failure(EngineDeadError("EngineCore encountered an issue"))
+    assert engine_failure(OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert engine_failure(RuntimeError("CUDA error: out of memory"))
+    assert engine_failure(MemoryError())
+    assert not engine_failure(ValueError("prompt is longer than max_model_len"))
+    assert not engine_failure(RuntimeError("some request failed"))
+
+
+def test_the_real_vllm_engine_dead_error_is_recognised():
+    """vLLM's own class, loaded from its source file as the fault test's launcher does
+    (importing all of vLLM takes many seconds)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed")
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    spec = importlib.util.spec_from_file_location("fake_vllm_run", fixtures / "fake_vllm_run.py")
+    launcher = importlib.util.module_from_spec(spec)
+    saved = {k: v for k, v in sys.modules.items() if k == "vllm" or k.startswith("vllm.") or k == "fake_vllm_run"}
+    try:
+        sys.modules["fake_vllm_run"] = launcher
+        spec.loader.exec_module(launcher)
+        sys.modules["vllm"] = launcher.fake_vllm(lambda: None)
+        error = launcher.real_engine_dead_error()
+    finally:
+        for key in [k for k in sys.modules if k == "vllm" or k.startswith("vllm.") or k == "fake_vllm_run"]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+    from live_mind.models.vllm_backend import engine_failure
+
+    assert error.__name__ == "EngineDeadError" and error.__module__ == "vllm.v1.engine.exceptions"
+    assert engine_failure(error())
+
+
+def test_llamacpp_allocation_failures_are_infrastructure_failures():
+    from live_mind.models.llamacpp import out_of_memory
+
+    assert out_of_memory("ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer")
+    assert out_of_memory("CUDA error: out of memory")
+    assert not out_of_memory("Requested tokens (5000) exceed context window of 4096")
