@@ -22,8 +22,8 @@ def decode_error_message(path: str | Path, text: str, exc: json.JSONDecodeError)
     offset = len(text[:exc.pos].encode("utf-8"))
     size = len(text.encode("utf-8"))
     if not text[exc.pos:].strip():
-        return f"{path}: truncated JSON: the file ends at byte {size} in the middle of the data (torn or cut short)"
-    return f"{path}: damaged JSON at byte {offset} of {size}: {exc.msg}"
+        return f"{path}: not valid JSON: truncated, the file ends at byte {size} in the middle of the data (torn or cut short)"
+    return f"{path}: not valid JSON: damaged at byte {offset} of {size} ({exc.msg})"
 
 
 def read_json(path: str | Path) -> Any:
