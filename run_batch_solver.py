@@ -14,9 +14,11 @@ import time
 
 from alive_progress import alive_bar
 
-from live_mind import cli
+from live_mind import cli, faults
 from live_mind.batch import batches, order_by_length, solve_batch
 from live_mind.interrupt import GracefulStop, stopped_early
+from live_mind.models.base import OutageExceeded
+from live_mind.runfiles import RunFileError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -24,6 +26,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_common_args(parser)
     parser.add_argument("--batch_size", type=int, default=128, help="questions per lockstep batch (default 128)")
     parser.add_argument("--typing_speed", type=float, default=0.25, help="seconds per character, for the timestamps")
+    faults.add_fault_args(parser)
     return parser.parse_args(argv)
 
 
@@ -39,18 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     make_controller = lambda: cli.build_controller(setup, models)  # noqa: E731
     ordered = order_by_length(todo, make_controller().segmenter)
     solving = time.perf_counter()
-    with GracefulStop("batch") as stop, alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
-        for batch in batches(ordered, args.batch_size):
-            writer.append_many(solve_batch(make_controller, batch, args.typing_speed))
-            correct = sum(1 for r in writer.records if r.get("correct"))
-            bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
-            bar(len(batch))
-            if stop.requested:
-                break
+    try:
+        with GracefulStop("batch") as stop, alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
+            faults.show_outages(models, bar.text)
+            for batch in batches(ordered, args.batch_size):
+                writer.append_many(solve_batch(make_controller, batch, args.typing_speed))
+                correct = sum(1 for r in writer.records if r.get("correct"))
+                bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
+                bar(len(batch))
+                if stop.requested:
+                    break
+    except (OutageExceeded, RunFileError) as exc:
+        return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
     if (code := stopped_early(stop, len(writer.records), len(questions), setup.output)) is not None:
         return code
     seconds = time.perf_counter() - solving
-    records = writer.finish()
+    try:
+        records = writer.finish()
+    except RunFileError as exc:
+        return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
     print(cli.summarize(records))
     solved = len(writer.records) - done
     print(f"solved {solved} questions in {seconds:.1f} s after the model loaded: {solved / max(seconds, 1e-9):.3f} questions/s")

@@ -18,10 +18,12 @@ import time
 
 from alive_progress import alive_bar
 
-from live_mind import cli
+from live_mind import cli, faults
 from live_mind.concurrency import solve_concurrently
 from live_mind.interrupt import GracefulStop, stopped_early
+from live_mind.models.base import OutageExceeded
 from live_mind.models.capabilities import capabilities
+from live_mind.runfiles import RunFileError
 from live_mind.solver import TimingConfig, solve_question
 
 
@@ -34,6 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--options_arrival", default="typed", choices=["typed", "instant"], help="v1 typed, or v2 instant")
     parser.add_argument("--cancel_on_complete", action="store_true", help="cut an inference call running when input completes")
     cli.add_timing_args(parser)
+    faults.add_fault_args(parser)
     parser.add_argument("--prefill_while_typing", action="store_true",
                         help="while options are typed and the model idles, prefill them into the prefix cache (LiveMind, options typed)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
@@ -71,25 +74,33 @@ def main(argv: list[str] | None = None) -> int:
                           prefill_while_typing=args.prefill_while_typing)
     solving_started, solved_before = time.perf_counter(), len(writer.records)
     correct = sum(1 for r in writer.records if r.get("correct"))
-    with GracefulStop("question") as stop, alive_bar(len(todo), title="solving", enrich_print=False) as bar:
-        def save(record: dict) -> bool:
-            nonlocal correct
-            writer.append(record)
-            correct += bool(record["correct"])
-            bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
-            bar()
-            return stop.requested
+    try:
+        with GracefulStop("question") as stop, alive_bar(len(todo), title="solving", enrich_print=False) as bar:
+            faults.show_outages(loaded, bar.text)
 
-        if args.concurrency > 1:
-            solve_concurrently(lambda: cli.build_controller(setup, loaded), todo, timing, args.concurrency, None, save)
-        else:
-            controller = cli.build_controller(setup, loaded)
-            for row in todo:
-                if save(solve_question(controller, row, timing)):
-                    break
+            def save(record: dict) -> bool:
+                nonlocal correct
+                writer.append(record)
+                correct += bool(record["correct"])
+                bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
+                bar()
+                return stop.requested
+
+            if args.concurrency > 1:
+                solve_concurrently(lambda: cli.build_controller(setup, loaded), todo, timing, args.concurrency, None, save)
+            else:
+                controller = cli.build_controller(setup, loaded)
+                for row in todo:
+                    if save(solve_question(controller, row, timing)):
+                        break
+    except (OutageExceeded, RunFileError) as exc:
+        return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
     if (code := stopped_early(stop, len(writer.records), len(questions), setup.output)) is not None:
         return code
-    records = writer.finish([q["question_id"] for q in questions])
+    try:
+        records = writer.finish([q["question_id"] for q in questions])
+    except RunFileError as exc:
+        return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
     print(cli.summarize(records, args.timing))
     solved, elapsed = len(writer.records) - solved_before, time.perf_counter() - solving_started
     if solved:

@@ -4,7 +4,7 @@ Runs a short sweep of model calls -- prompt lengths x completion limits, plus ca
 prompt is mostly served from the prefix (KV) cache -- times each, and fits
 ``seconds = fixed + uncached·(prompt - cached) + cached·cached_tokens +
 completion·completion_tokens`` by least relative squares, keeping the fixed cost >= 0
-(``live_mind.fitting``).  Prints the fit
+(``live_mind.analysis.fit``).  Prints the fit
 and the ``[profiles.NAME]`` entry, naming the machine and its load average, to paste into
 ``live_mind/profiles.toml`` or a user profiles file (``--profiles FILE``).
 

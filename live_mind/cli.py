@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import faults
 from .actions import ACTION_SETS, PARSE_RULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
-from .models import registry
+from .models import outage, registry
 from .models.capabilities import capabilities
 from .profiles import MEASURED, CostProfile, ProfileError
 from .profiles import resolve as resolve_profile
@@ -33,6 +34,10 @@ from .segment import GRANULARITIES, split
 DEFAULT_MODEL = registry.DEFAULT_MODEL
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_PARSE = "v1"
+
+
+RUN_ONLY_KEYS = ("versions", "resume", "overwrite", "output_file", "concurrency", "max_outage", "retry_failed")
+"""Flags that change how a run proceeds, not its results: left out of ``config_id``."""
 
 
 class UsageError(ValueError):
@@ -166,6 +171,9 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     if args.num_questions is not None and args.num_questions <= 0:
         raise UsageError("--num_questions must be > 0")
     check_limits(args)
+    problem = faults.problem(args)
+    if problem:
+        raise UsageError(problem)
     if extra_checks:
         extra_checks(args)
     profile = timing_profile(args)
@@ -250,7 +258,7 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "timing_profile": profile.as_dict() if profile is not None else None,  # None: measured wall time
         "versions": library_versions(),
     }
-    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in ("versions", "resume", "overwrite", "output_file", "concurrency")},
+    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in RUN_ONLY_KEYS},
                                        sort_keys=True, default=str).encode()).hexdigest()[:12]
     config["config_id"] = digest
     return config
@@ -303,12 +311,14 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
 
 
 def load_models(setup: Setup, **overrides: Any) -> dict[str, Any]:
-    """Load each distinct model once (the same name twice shares one instance)."""
+    """Load each distinct model once (the same name twice shares one instance), each
+    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``."""
     loaded: dict[str, Any] = {}
     by_name: dict[str, Any] = {}
+    budget = getattr(setup.args, "max_outage", outage.DEFAULT_MAX_OUTAGE)
     for role, spec in setup.specs.items():
         if spec.name not in by_name:
-            by_name[spec.name] = registry.build(spec, **overrides)
+            by_name[spec.name] = outage.guard(registry.build(spec, **overrides), budget)
         loaded[role] = by_name[spec.name]
     return loaded
 
@@ -381,7 +391,9 @@ def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpa
     try:
         setup = validate(args, kind, extra_checks)
         questions = load_selected_questions(args)
-        writer = RunWriter.open(setup.output, setup.config, args.resume)
+        writer = RunWriter.open(setup.output, setup.config, args.resume, getattr(args, "retry_failed", False))
     except (UsageError, RunFileError) as exc:
         return fail(str(exc))
+    if writer.repaired:
+        print(f"note: {writer.repaired}", file=sys.stderr)
     return Started(setup, questions, writer)

@@ -15,8 +15,10 @@ the published v1 runs).
     live_mind/concurrency.py           test_timing_profiles.py
     live_mind/controller.py            test_controller.py
     live_mind/data.py                  test_data.py
+    live_mind/faults.py                test_faults.py, test_runfiles.py
     live_mind/formats.py               test_formats.py
     live_mind/interrupt.py             test_cli.py, test_resume.py
+    live_mind/jsonfile.py              test_faults.py, test_analysis.py
     live_mind/live.py                  test_live_session.py
     live_mind/live_cli.py              test_live_session.py
     live_mind/prefill.py               test_prefill.py
@@ -48,7 +50,8 @@ the published v1 runs).
     live_mind/models/hf/model.py       test_hf_backend.py
     live_mind/models/llamacpp.py       test_streaming.py, test_llamacpp_server.py
     live_mind/models/mapping.py        test_vllm_mapping.py, test_hf_backend.py
-    live_mind/models/openai_compat.py  test_openai_backend.py
+    live_mind/models/openai_compat.py  test_openai_backend.py, test_faults.py
+    live_mind/models/outage.py         test_outage.py, test_faults.py
     live_mind/models/registry.py       test_registry.py
     live_mind/models/scripted.py       test_controller.py, test_capabilities.py
     live_mind/models/vllm_backend.py   test_vllm_mapping.py, test_vllm_live.py

@@ -55,35 +55,44 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A llama.cpp server on a free loopback port; yields its /v1 URL."""
-    gguf = _gguf()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+def _start_server(port: int, log: Path) -> subprocess.Popen:
+    """Start a llama.cpp server on ``port`` and wait until it answers."""
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host", "127.0.0.1",
                "--port", str(port), "--n_threads", "2", "--n_ctx", "4096", "--model_alias", "smollm2-135m",
                "--verbose", "False"]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not _ready(url):
+        if process.poll() is not None:
+            pytest.fail(f"llama.cpp server exited with {process.returncode}: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            _stop(process)
+            pytest.fail(f"llama.cpp server not ready after {READY_TIMEOUT:.0f} s: {log.read_text()[-2000:]}")
+        time.sleep(0.5)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not _ready(url):
-            if process.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {process.returncode}: {log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama.cpp server not ready after {READY_TIMEOUT:.0f} s: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield url
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A llama.cpp server on a free loopback port; yields its /v1 URL."""
+    port = _free_port()
+    process = _start_server(port, tmp_path_factory.mktemp("server") / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        _stop(process)
 
 
 def _run(script: str, url: str, data: Path, output: Path, *extra: str) -> None:
@@ -123,6 +132,61 @@ def test_run_batch_solver_against_live_server(server, two_questions, tmp_path):
     output = tmp_path / "all.json"
     _run("run_batch_solver.py", server, two_questions, output, "--batch_size", "2")
     _check_records(output, server)
+
+
+@pytest.mark.server
+def test_server_killed_mid_run_and_restarted_loses_nothing(two_questions, tmp_path):
+    """SIGKILL the live server once the first question is journaled, start it again
+    after longer than the client's own retries (a copy of the packaged entry with two
+    attempts 0.1 s apart; reloading the model takes seconds more): the run waits for it,
+    and its file equals an uninterrupted run's (modelled timing; measured seconds aside)."""
+    import signal
+
+    port = _free_port()
+    log = tmp_path / "server.log"
+    models = tmp_path / "models.toml"
+    entry = (REPO / "live_mind" / "models.toml").read_text()
+    start = entry.index("[models.smollm2-135m-server]")
+    body = entry[start:entry.index("\n[", start + 1)]
+    models.write_text(body + "\nmax_retries = 1\nbackoff_base = 0.1\nbackoff_max = 0.1\n")
+    env = {**os.environ, "LIVEMIND_SERVER_URL": f"http://127.0.0.1:{port}/v1", "PYTHONPATH": str(REPO)}
+    env.pop(registry.MODELS_ENV, None)
+
+    def command(output: Path) -> list[str]:
+        return [sys.executable, "run_solver.py", "--models", str(models), "--model", "smollm2-135m-server", "--use_lm",
+                "--num_questions", "1", "--data_path", str(two_questions), "--output_file", str(output),
+                "--max_new_tokens", "48", "--timing", "paper-llama-3-8b", "--max_outage", "300"]
+
+    process = _start_server(port, log)
+    try:
+        reference = tmp_path / "reference" / "all.json"
+        done = subprocess.run(command(reference), cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        output = tmp_path / "run" / "all.json"
+        run = subprocess.Popen(command(output), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        journal = output.with_suffix(".jsonl")
+        deadline = time.monotonic() + 600
+        while not (journal.exists() and journal.read_text().count("\n") >= 1):
+            assert run.poll() is None and time.monotonic() < deadline, "the run ended before its first record"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=15)
+        time.sleep(1.0)
+        process = _start_server(port, log)
+        stdout, stderr = run.communicate(timeout=900)
+        assert run.returncode == 0, stderr[-3000:]
+        assert "Traceback" not in stderr and "is back" in stderr
+    finally:
+        _stop(process)
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "seconds"}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    got, want = json.loads(output.read_text()), json.loads(reference.read_text())
+    assert [r["error"] for r in got] == [None, None]
+    assert strip(got) == strip(want)
 
 
 # ------------------------------------------------------------------ in-process backend

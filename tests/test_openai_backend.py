@@ -18,8 +18,14 @@ import pytest
 
 pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
 
-from live_mind.models.base import ChatRequest, ContextLengthExceeded, ModelError, UnsupportedFeature  # noqa: E402
-from live_mind.models.openai_compat import OpenAIChatModel, backoff_delay  # noqa: E402
+from live_mind.models.base import (  # noqa: E402
+    BackendUnavailable,
+    ChatRequest,
+    ContextLengthExceeded,
+    ModelError,
+    UnsupportedFeature,
+)
+from live_mind.models.openai_compat import OpenAIChatModel, backoff_delay, infrastructure_failure  # noqa: E402
 
 
 class Stub:
@@ -128,13 +134,41 @@ def test_429_honours_retry_after(serve):
     assert sleeps == [0.25, 0.25] and completion.extra["retries"] == 2
 
 
-def test_gives_up_after_max_retries(serve):
+def test_gives_up_after_max_retries_as_an_infrastructure_failure(serve):
+    """Spent retries on a 5xx mean the server is away: BackendUnavailable, which the
+    outage guard waits out -- never a ModelError recorded against the question."""
     stub = Stub(failures=[500] * 10)
     sleeps: list[float] = []
-    with pytest.raises(ModelError, match="after 4 attempts") as info:
+    with pytest.raises(BackendUnavailable, match="after 4 attempts") as info:
         make(serve(stub), sleeps, max_retries=3).complete([req()])
     assert len(stub.requests) == 4 and sleeps == [0.5, 1.0, 2.0]
     assert "\n" not in str(info.value)
+
+
+def test_infrastructure_failures_are_told_from_rejected_requests():
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+
+    def status(code: int) -> openai.APIStatusError:
+        return openai.APIStatusError("x", response=httpx.Response(code, request=request), body=None)
+
+    assert infrastructure_failure(openai.APIConnectionError(request=request))
+    assert infrastructure_failure(openai.APITimeoutError(request=request))
+    for code in (429, 500, 502, 503, 504):
+        assert infrastructure_failure(status(code)), code
+    for code in (400, 401, 404, 413, 422):
+        assert not infrastructure_failure(status(code)), code
+    assert not infrastructure_failure(ValueError("no"))
+    assert not issubclass(BackendUnavailable, ModelError), "never recorded as a failed question"
+
+
+def test_a_rejected_request_stays_a_question_level_error(serve):
+    stub = Stub(failures=[422], error_message="empty prompt")
+    with pytest.raises(ModelError, match="empty prompt") as info:
+        make(serve(stub)).complete([req()])
+    assert not isinstance(info.value, BackendUnavailable)
 
 
 def test_backoff_is_capped():
@@ -163,7 +197,7 @@ def test_connection_errors_are_retried():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     sleeps: list[float] = []
-    with pytest.raises(ModelError, match="after 3 attempts"):
+    with pytest.raises(BackendUnavailable, match="after 3 attempts"):
         make(f"http://127.0.0.1:{port}/v1", sleeps, max_retries=2, timeout=2.0).complete([req()])
     assert sleeps == [0.5, 1.0]
 
@@ -171,7 +205,7 @@ def test_connection_errors_are_retried():
 def test_timeouts_are_retried(serve):
     stub = Stub(delay=1.5)
     sleeps: list[float] = []
-    with pytest.raises(ModelError, match="after 2 attempts"):
+    with pytest.raises(BackendUnavailable, match="after 2 attempts"):
         make(serve(stub), sleeps, max_retries=1, timeout=0.3).complete([req()])
     assert len(stub.requests) == 2 and sleeps == [0.5]
 

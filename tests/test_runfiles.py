@@ -148,3 +148,57 @@ def test_resume_with_the_same_config_holding_a_tuple(tmp_path):
     config = {**CONFIG, "stop": ("\n\n", "###")}
     RunWriter.open(out, config, resume=False).append({"question_id": 1})
     assert RunWriter.open(out, config, resume=True).done_ids() == {1}
+
+
+# --------------------------------------------------------------------------- faults: failed writes, torn lines, retries
+
+
+def test_a_failed_journal_write_is_cut_back_and_the_journal_stays_whole(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    out = tmp_path / "all.json"
+    writer = RunWriter.open(out, CONFIG, resume=False)
+    writer.append({"question_id": 1})
+    before = journal_path(out).read_bytes()
+    real_write = os.write
+    calls = {"n": 0}
+
+    def half_then_full(fd, data):  # the disk fills part-way through the record
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(RunFileError, match="No space left on device.*whole, as before this write"):
+        writer.append({"question_id": 2, "text": "x" * 100})
+    monkeypatch.undo()
+    assert journal_path(out).read_bytes() == before
+    assert [r["question_id"] for r in writer.records] == [1]
+
+
+def test_a_torn_last_line_is_reported_and_a_newline_ended_bad_last_line_is_not_torn(tmp_path):
+    from live_mind.runfiles import read_journal_checked
+
+    path = tmp_path / "all.jsonl"
+    path.write_bytes(b'{"question_id": 1}\n{"question_id": 2, "tex')
+    records, torn = read_journal_checked(path)
+    assert records == [{"question_id": 1}] and "torn last line" in torn and "at byte 19" in torn
+    path.write_bytes(b'{"question_id": 1}\n{"question_id": 2, "tex\n')  # complete line, yet damaged
+    with pytest.raises(RunFileError, match="line 2 is not valid JSON"):
+        read_journal_checked(path)
+
+
+def test_retry_failed_counts_error_records_as_not_done_and_keeps_one_record_each(tmp_path):
+    out = tmp_path / "all.json"
+    writer = RunWriter.open(out, CONFIG, resume=False)
+    writer.append_many([{"question_id": 1, "error": None}, {"question_id": 2, "error": "ModelError: x"},
+                        {"question_id": 3, "error": None}])
+    assert RunWriter.open(out, CONFIG, resume=True).done_ids() == {1, 2, 3}
+    retry = RunWriter.open(out, CONFIG, resume=True, retry_failed=True)
+    assert retry.done_ids() == {1, 3}
+    retry.append({"question_id": 2, "error": None})
+    assert [r["question_id"] for r in retry.finish()] == [1, 2, 3]
+    assert json.loads(out.read_text())[1] == {"question_id": 2, "error": None}
+    assert [r["question_id"] for r in read_journal(journal_path(out))] == [1, 2, 3, 2], "the journal keeps the history"

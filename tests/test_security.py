@@ -6,8 +6,8 @@ out, no pickles, only the configured model files read.
   secret that the models file pulls in through ``${VAR}``.  The stub checks that the key
   arrived as the bearer token; afterwards no written file (output, ``.jsonl`` journal,
   ``.config.json``) and neither captured stream may contain either secret.  One
-  question makes the stub fail every attempt, so the backend's error path (retries,
-  then an error record and a logged warning) is covered too.  A models file that holds
+  question makes the stub reject the request (HTTP 422), so the backend's error path
+  for a question-level failure (an error record and a logged warning) is covered too.  A models file that holds
   a key is refused without echoing it.
 * Pickles: the package and scripts are scanned for pickle-based loaders; a run with a
   Python audit hook must raise no ``pickle.find_class`` event (the hook also records
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "fixtures" / "scripted_models.toml"
 PACKAGED_MODELS = ROOT / "live_mind" / "models.toml"
 KEY_VAR, TOKEN_VAR = "LIVEMIND_TEST_API_KEY", "LIVEMIND_TEST_TOKEN"
-FAIL_WORD = "citric"  # in one sample question: the stub fails every attempt on it
+FAIL_WORD = "citric"  # in one sample question: the stub rejects every request about it
 WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".onnx",
                    ".msgpack", ".joblib", ".npy", ".npz")
 
@@ -63,8 +63,8 @@ class StubServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 stub.seen.append((self.headers.get("Authorization"), body))
                 text = json.dumps(body.get("messages", []))
-                if FAIL_WORD in text:
-                    self._reply(500, {"error": {"message": "stub overloaded", "type": "server_error"}})
+                if FAIL_WORD in text:  # a request the server rejects: a question-level failure
+                    self._reply(422, {"error": {"message": "stub rejects this prompt", "type": "invalid_request_error"}})
                     return
                 inference = "problem so far" in text
                 content = "action inference. The key fact is stated." if inference else "Thinking done. The answer is (A)."
@@ -148,7 +148,7 @@ def test_api_key_comes_from_the_environment_and_is_never_written(tmp_path, stub,
     assert all(body.get("user") == token for _, body in stub.seen), "${VAR} in the models file was expanded for the call"
     records = json.loads(out.read_text())
     failed = [r for r in records if r["error"]]
-    assert len(failed) == 1 and FAIL_WORD in failed[0]["question"] and "after 2 attempts" in failed[0]["error"]
+    assert len(failed) == 1 and FAIL_WORD in failed[0]["question"] and "stub rejects this prompt" in failed[0]["error"]
     assert "failed questions: 1" in result.stdout and FAIL_WORD not in result.stdout
 
     written = all_written_bytes(tmp_path / "run")

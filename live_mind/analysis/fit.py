@@ -24,13 +24,13 @@ negative, which a noisy sweep on a busy machine can give.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..jsonfile import JSONFileError, read_json
 from ..profiles import CostProfile
 
 
@@ -91,11 +91,13 @@ def record_samples(record: dict[str, Any]) -> list[Sample]:
 def file_samples(path: str | Path) -> list[Sample]:
     """All usable calls of one run file (a JSON list of records)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_json(path)
     except FileNotFoundError:
         raise FitError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise FitError(f"{path}: cannot read a run file ({exc})") from None
+    except JSONFileError as exc:
+        raise FitError(str(exc)) from None
     if not isinstance(data, list):
         raise FitError(f"{path}: expected a JSON list of records")
     return [s for r in data if isinstance(r, dict) for s in record_samples(r)]

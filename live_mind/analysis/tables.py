@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import json
 import multiprocessing
 import os
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..answer import is_correct
+from ..jsonfile import JSONFileError, read_json
 from ..segment import count_sentences, punkt_tokenizer
 
 ACTION_TYPES: tuple[str, ...] = ("background", "inference", "hypothesize", "wait", "unparsed")
@@ -150,14 +150,14 @@ def load_run(path: str | Path) -> Run:
     """Read and check one output file; ``AnalysisError`` on anything unusable."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as handle, _no_gc():
-            data = json.load(handle)
+        with _no_gc():
+            data = read_json(path)
     except FileNotFoundError:
         raise AnalysisError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise AnalysisError(f"{path}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise AnalysisError(f"{path}: not valid JSON ({exc})") from None
+    except JSONFileError as exc:  # torn or truncated: names the byte offset
+        raise AnalysisError(str(exc)) from None
     if not isinstance(data, list) or not data:
         raise AnalysisError(f"{path}: expected a non-empty JSON list of records")
     for i, record in enumerate(data):

@@ -39,6 +39,10 @@ closes the stream, which ends generation (finish reason ``"cancelled"``).  Chunk
 no usage counts, so ``completion_tokens`` is then the number of tokens of the returned
 text, re-tokenized (``extra["tokens_counted_from_text"]``).
 
+Out of memory (a ``MemoryError``, or llama.cpp's failure to allocate a buffer) is an
+infrastructure failure: ``BackendUnavailable``, waited out by the run's outage guard
+rather than recorded against the question.
+
 ``choices`` are enforced with a GBNF grammar.  A batch is run one request after the
 other; every completion carries the batch's wall time (``base.py``), its own time is in
 ``extra["request_seconds"]``.
@@ -51,7 +55,18 @@ import time
 from typing import Any, Sequence
 
 from . import base
-from .base import ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, error_line, read_stream, reject_lead_choices, stop_requested
+from .base import (
+    BackendUnavailable,
+    ChatRequest,
+    Completion,
+    ContextLengthExceeded,
+    ModelError,
+    TextStream,
+    error_line,
+    read_stream,
+    reject_lead_choices,
+    stop_requested,
+)
 from .mapping import (
     chat_prompt_text,
     choices_grammar,
@@ -68,6 +83,10 @@ def _chunk_pieces(chunk: dict) -> list[tuple[str | None, str | None]]:
     """(text, finish reason) of one streamed llama.cpp completion chunk."""
     choice = chunk["choices"][0]
     return [(choice.get("text"), choice.get("finish_reason"))]
+def out_of_memory(message: str) -> bool:
+    """Whether a llama.cpp error message reports an allocation failure."""
+    text = message.lower()
+    return "out of memory" in text or "failed to allocate" in text or "unable to allocate" in text
 
 
 def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
@@ -201,6 +220,11 @@ class LlamaCppChatModel:
             if "context" in message:
                 raise ContextLengthExceeded(message) from exc
             raise ModelError(f"llama.cpp failed: {message}") from exc
+        except (MemoryError, RuntimeError) as exc:
+            message = error_line(exc)
+            if isinstance(exc, MemoryError) or out_of_memory(message):
+                raise BackendUnavailable(f"llama.cpp ran out of memory: {message}") from exc
+            raise
         seconds = time.perf_counter() - start
         return Completion(
             text=text,

@@ -8,7 +8,11 @@ Reliability: the client's own retries are disabled and this module retries inste
 connection errors and timeouts, HTTP 429 and every 5xx -- with exponential backoff
 ``min(backoff_max, backoff_base * 2**attempt)`` (a server's ``Retry-After`` is honoured
 up to ``backoff_max``).  Owning the loop makes retry counts and delays testable; each
-completion records its ``retries`` in ``extra``.  Other 4xx errors fail at once.
+completion records its ``retries`` in ``extra``.  When these retries are spent the
+failure is an infrastructure one (``infrastructure_failure``): ``BackendUnavailable``,
+which the run's outage guard (``outage.py``) waits out instead of recording it against
+the question.  Other 4xx errors (a rejected request, a prompt over the context) fail at
+once as a ``ModelError``, recorded with the question.
 
 Response priming (``ChatRequest.assistant_prefix``) depends on what the server offers,
 chosen by ``priming``:
@@ -51,6 +55,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 from .base import (
+    BackendUnavailable,
     Capabilities,
     ChatRequest,
     Completion,
@@ -83,6 +88,19 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
     if retry_after is not None and retry_after >= 0:
         return min(cap, retry_after)
     return min(cap, base * (2 ** attempt))
+
+
+def infrastructure_failure(exc: BaseException) -> bool:
+    """Whether an exception of the ``openai`` client says the server is away rather than
+    that it refused this request: connection refused or reset and timeouts
+    (``APIConnectionError``, ``APITimeoutError``), HTTP 429 and every 5xx."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -223,14 +241,6 @@ class OpenAIChatModel:
 
     # ------------------------------------------------------------------ retries
 
-    def _retryable(self, exc: Exception) -> bool:
-        openai = self._openai
-        if isinstance(exc, openai.APIConnectionError):  # includes timeouts
-            return True
-        if isinstance(exc, openai.APIStatusError):
-            return exc.status_code == 429 or exc.status_code >= 500
-        return False
-
     def _complete_one(self, request: ChatRequest) -> Completion:
         start = time.perf_counter()
         retries = 0
@@ -242,16 +252,16 @@ class OpenAIChatModel:
             except (UnsupportedFeature, ModelError):
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
-                if not self._retryable(exc) or stream.shown:
+                if not infrastructure_failure(exc) or stream.shown:
                     message = _one_line(exc)
                     if "context" in message.lower() and ("length" in message.lower() or "exceed" in message.lower()):
                         raise ContextLengthExceeded(f"{self.name}: {message}") from exc
                     if not isinstance(exc, self._openai.OpenAIError):
                         raise
                     raise ModelError(f"{self.name}: request failed: {message}") from exc
-                if retries >= self.max_retries or stream.shown:
-                    raise ModelError(
-                        f"{self.name}: request failed after {retries + 1} attempts: {_one_line(exc)}"
+                if retries >= self.max_retries:
+                    raise BackendUnavailable(
+                        f"{self.name} at {self.base_url}: request failed after {retries + 1} attempts: {_one_line(exc)}"
                     ) from exc
                 self.sleep(backoff_delay(retries, self.backoff_base, self.backoff_max, _retry_after(exc)))
                 retries += 1

@@ -11,8 +11,11 @@ before the call gives an empty, cancelled completion.
 the scripts can be driven end to end without weights: ``rules`` maps regexes on the last
 user message to replies, ``sleep`` really sleeps per call (a run slow enough to
 interrupt), ``max_prompt_words`` raises ``ContextLengthExceeded`` above that prompt
-size, ``fail_on`` raises ``ModelError``, and ``marker`` names a file appended to when
-the model is *built* -- so a test can prove that validation failed before any load.
+size, ``fail_on`` raises ``ModelError`` (so does ``fail_on_file``: a file holding such
+a regex, used while it exists), ``unavailable_while`` names a file whose existence
+makes every call raise ``BackendUnavailable`` (an outage a test switches on and off),
+and ``marker`` names a file appended to when the model is *built* -- so a test
+can prove that validation failed before any load.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Sequence
 
-from .base import Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
+from .base import BackendUnavailable, Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
 
 Responder = Callable[[ChatRequest], str]
 
@@ -101,8 +104,18 @@ class ConfiguredScriptedModel(ScriptedModel):
 
     sleep: float = 0.0
     max_prompt_words: int | None = None
+    unavailable_while: str | None = None
+    fail_on_file: str | None = None
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        if self.unavailable_while and os.path.exists(self.unavailable_while):
+            raise BackendUnavailable(f"{self.name}: backend switched off ({self.unavailable_while} exists)")
+        if self.fail_on_file:
+            try:
+                with open(self.fail_on_file, encoding="utf-8") as handle:
+                    self.fail_on = handle.read().strip() or None
+            except FileNotFoundError:
+                self.fail_on = None
         if self.sleep > 0:
             time.sleep(self.sleep)
         for request in requests:
@@ -123,6 +136,8 @@ def configured_scripted_model(
     sleep: float = 0.0,
     fail_on: str | None = None,
     max_prompt_words: int | None = None,
+    unavailable_while: str | None = None,
+    fail_on_file: str | None = None,
     marker: str | None = None,
 ) -> ConfiguredScriptedModel:
     """A ``scripted`` entry's model; writes one line to ``marker`` first when it is set."""
@@ -131,5 +146,7 @@ def configured_scripted_model(
             handle.write(f"built {name} in process {os.getpid()}\n")
     return ConfiguredScriptedModel(
         name=name, default=default, rules=[(str(p), str(r)) for p, r in (rules or {}).items()], seconds=float(seconds),
-        fail_on=fail_on, sleep=sleep, max_prompt_words=max_prompt_words,
+        fail_on=fail_on or None, sleep=sleep, max_prompt_words=max_prompt_words,
+        unavailable_while=os.path.expanduser(unavailable_while) if unavailable_while else None,
+        fail_on_file=os.path.expanduser(fail_on_file) if fail_on_file else None,
     )

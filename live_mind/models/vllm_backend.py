@@ -41,6 +41,12 @@ Face folder (``export.py``), which vLLM loads.  On CPU the KV cache size comes f
 ``streaming_sessions = true`` serves each question as one vLLM streaming-input session
 instead (``vllm_sessions.py``): new text is appended to the live request, the KV cache of
 everything before is kept.  It pays off with the append-only prompt layout (UA-SPI).
+
+Engine failures (``engine_failure``): vLLM's dead-engine error (its engine-core process
+died) and an out-of-memory are infrastructure failures, raised as ``BackendUnavailable``
+so the run's outage guard waits instead of recording the questions as failed.  A dead
+engine cannot serve again, so the next call first builds a fresh one; while that fails,
+the call raises ``BackendUnavailable`` too.
 """
 
 from __future__ import annotations
@@ -51,11 +57,26 @@ import time
 from dataclasses import replace
 from typing import Any, Sequence
 
-from .base import Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
+from .base import BackendUnavailable, Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
 from .embedded import EMBEDDED
 from .mapping import chat_prompt_text, completion_from_request_output, end_of_turn_ids, healing_split, sampling_kwargs, strip_held
 
 """``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
+
+
+ENGINE_DEAD_ERRORS = frozenset({"EngineDeadError", "AsyncEngineDeadError", "MQEngineDeadError"})
+"""vLLM's exception classes for an engine that died (V1 ``vllm.v1.engine.exceptions``, and
+the older V0 names), matched by name so that classifying needs no vLLM import."""
+
+
+def engine_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the engine is gone rather than that a request failed: vLLM's
+    dead-engine errors and out-of-memory errors (``torch.OutOfMemoryError``, or a message
+    saying so)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & ENGINE_DEAD_ERRORS or "OutOfMemoryError" in names or isinstance(exc, MemoryError):
+        return True
+    return "out of memory" in str(exc).lower()
 
 
 def _structured_params(**constraint: Any) -> dict[str, Any]:
@@ -195,21 +216,46 @@ class VLLMChatModel:
         self.name = name or source_name
         self.heal_prefix = heal_prefix
         self.engine_args = args
-        self.sessions = None
         self.capabilities = self.entry_capabilities({"streaming_sessions": streaming_sessions})
-        if streaming_sessions:
+        self.session_options = dict(max_sessions=max_sessions)
+        self.streaming_sessions = streaming_sessions
+        self.engine_dead = False
+        self._start_engine()
+        self.stop_token_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
+        self.max_model_len = max_model_len
+
+    def _start_engine(self) -> None:
+        """Build the engine (again, after it died)."""
+        self.llm, self.sessions = None, None
+        if self.streaming_sessions:
             from .vllm_sessions import SessionEngine
 
-            self.llm = None
-            self.sessions = SessionEngine(args, max_sessions=max_sessions)
+            self.sessions = SessionEngine(self.engine_args, **self.session_options)
             self.tokenizer = self.sessions.tokenizer
         else:
             from vllm import LLM
 
-            self.llm = LLM(**args)
+            self.llm = LLM(**self.engine_args)
             self.tokenizer = self.llm.get_tokenizer()
-        self.stop_token_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
-        self.max_model_len = max_model_len
+
+    def _restart_if_dead(self) -> None:
+        if not self.engine_dead:
+            return
+        import gc
+
+        self.llm = self.sessions = None
+        gc.collect()
+        try:
+            self._start_engine()
+        except Exception as exc:  # noqa: BLE001 - any failure to start is the backend being away
+            raise BackendUnavailable(f"vLLM engine of {self.name} could not be restarted: "
+                                     f"{error_line(exc)}") from exc
+        self.engine_dead = False
+
+    def _engine_gone(self, exc: BaseException) -> BackendUnavailable:
+        self.engine_dead = True
+        message = error_line(exc)
+        return BackendUnavailable(f"vLLM engine of {self.name} failed ({type(exc).__name__}: {message})")
 
     def _render(self, request: ChatRequest) -> tuple[str, str]:
         """Prompt text, and the whitespace of the priming prefix held back for healing."""
@@ -236,8 +282,14 @@ class VLLMChatModel:
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         if not requests:
             return []
+        self._restart_if_dead()
         if self.sessions is not None:
-            return self.sessions.complete(requests, self._render, self.stop_token_ids)
+            try:
+                return self.sessions.complete(requests, self._render, self.stop_token_ids)
+            except ModelError as exc:
+                if exc.__cause__ is not None and engine_failure(exc.__cause__):
+                    raise self._engine_gone(exc.__cause__) from exc.__cause__
+                raise
         encoded = [self._encode(r) for r in requests]
         prompts = [{"prompt_token_ids": ids} for ids, _ in encoded]
         if self.max_model_len:
@@ -250,7 +302,12 @@ class VLLMChatModel:
         start = time.perf_counter()
         try:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        except ValueError as exc:  # vLLM reports over-long prompts as ValueError
+        except Exception as exc:
+            if engine_failure(exc):
+                raise self._engine_gone(exc) from exc
+            if not isinstance(exc, ValueError):
+                raise
+            # vLLM reports over-long prompts as ValueError
             message = error_line(exc)
             if "longer than" in message or "context" in message or "max_model_len" in message:
                 raise ContextLengthExceeded(message) from exc

@@ -1,0 +1,210 @@
+"""Riding out a backend outage: the one place infrastructure failures are retried.
+
+A backend raises ``BackendUnavailable`` when its server or engine is away (connection
+refused or reset, timeouts, HTTP 5xx/429, a dead vLLM engine, an out-of-memory) after its
+own short retries.  Such a failure says nothing about the question, so it must never
+become an ``error`` record.  ``OutageGuard`` wraps a loaded ``ChatModel`` and retries the
+call with exponential backoff and jitter until the backend answers again, for at most
+``max_outage`` seconds counted from the first failure; then every call raises
+``OutageExceeded`` and the script stops resumably (exit code 75).
+
+The outage state is shared by every call through one guard: when one call finds the
+backend away, the calls in flight with it and every new call wait for the same next
+probe instead of failing one by one, and the first call that gets through ends the
+outage for all.  This holds on the synchronous path (``complete``, also what the
+per-model ``Serializer`` thread of ``aio.py`` calls) and on a backend's native
+``acomplete`` (the guard then has an ``acomplete`` too, waiting with ``asyncio.sleep``).
+
+While waiting, the guard logs a warning and calls ``on_status`` with a short text (the
+scripts put it on the progress bar), and with ``None`` once the backend is back.
+Every other attribute is read from and written to the wrapped model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+from .base import BackendUnavailable, ChatModel, ChatRequest, Completion, OutageExceeded, error_line
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_OUTAGE = 600.0
+"""Seconds a backend may stay away before the run stops (``--max_outage``)."""
+FIRST_DELAY = 0.5
+MAX_DELAY = 30.0
+JITTER = 0.25
+"""Each wait is the backoff delay times a uniform factor in [1 - JITTER, 1 + JITTER]."""
+
+_OWN = frozenset({"inner", "max_outage", "on_status", "first_delay", "max_delay", "_clock", "_rng", "_lock", "_down_since", "_next_probe",
+                  "_attempt", "_last_error", "_exceeded", "outages", "waited"})
+
+
+def outage_delay(attempt: int, first: float = FIRST_DELAY, cap: float = MAX_DELAY, jitter: float = JITTER,
+                 rng: random.Random | None = None) -> float:
+    """Seconds before probe ``attempt + 1`` of an outage: exponential, capped, jittered."""
+    base = min(cap, first * (2 ** attempt))
+    factor = 1.0 + jitter * (2.0 * (rng or random).random() - 1.0) if jitter > 0 else 1.0
+    return base * factor
+
+
+class OutageGuard:
+    """A ``ChatModel`` that waits out its backend's outages (see the module notes)."""
+
+    def __init__(self, inner: ChatModel, max_outage: float = DEFAULT_MAX_OUTAGE,
+                 on_status: Callable[[str | None], None] | None = None, *,
+                 first_delay: float = FIRST_DELAY, max_delay: float = MAX_DELAY,
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+        if max_outage < 0:
+            raise ValueError("max_outage must be >= 0")
+        object.__setattr__(self, "inner", inner)
+        object.__setattr__(self, "max_outage", float(max_outage))
+        object.__setattr__(self, "first_delay", first_delay)
+        object.__setattr__(self, "max_delay", max_delay)
+        object.__setattr__(self, "on_status", on_status)
+        object.__setattr__(self, "_clock", clock)
+        object.__setattr__(self, "_rng", rng or random.Random())
+        object.__setattr__(self, "_lock", threading.Lock())
+        object.__setattr__(self, "_down_since", None)
+        object.__setattr__(self, "_next_probe", 0.0)
+        object.__setattr__(self, "_attempt", 0)
+        object.__setattr__(self, "_last_error", None)
+        object.__setattr__(self, "_exceeded", None)
+        object.__setattr__(self, "outages", 0)  # outages seen (ridden out or not)
+        object.__setattr__(self, "waited", 0.0)  # seconds the outages lasted, summed
+
+    # ------------------------------------------------------------------ forwarding
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "acomplete":  # only when the wrapped model has one (see below)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.inner, name, value)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.inner.name
+
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
+
+    # ------------------------------------------------------------------ shared outage state
+
+    def _wait_time(self) -> float:
+        """Seconds to wait before the next call may go out (0 while the backend is up);
+        raises ``OutageExceeded`` once the budget is spent."""
+        with self._lock:
+            if self._exceeded is not None:
+                raise OutageExceeded(str(self._exceeded))
+            if self._down_since is None:
+                return 0.0
+            return max(0.0, self._next_probe - self._clock())
+
+    def _failed(self, exc: BackendUnavailable, started: float) -> None:
+        """Record a failed call; raises ``OutageExceeded`` when the budget is spent."""
+        now = self._clock()
+        with self._lock:
+            if self._exceeded is not None:
+                raise OutageExceeded(str(self._exceeded)) from exc
+            self._last_error = exc
+            new = self._down_since is None
+            if new:
+                self._down_since, self._attempt, self.outages = now, 0, self.outages + 1
+                log.warning("backend %s unavailable (%s); waiting up to %g s for it to come back",
+                            self.inner.name, error_line(exc, 300), self.max_outage)
+            deadline = self._down_since + self.max_outage
+            if now >= deadline:
+                object.__setattr__(self, "_exceeded", OutageExceeded(
+                    f"backend {self.inner.name} unavailable for {now - self._down_since:.0f} s, longer than "
+                    f"--max_outage {self.max_outage:g}: {error_line(exc, 300)}"))
+                self.waited += now - self._down_since
+                raise self._exceeded from exc
+            if new or started >= self._next_probe:  # a new outage, or this call was its next probe: back off
+                self._next_probe = min(deadline, now + outage_delay(self._attempt, self.first_delay, self.max_delay, rng=self._rng))
+                self._attempt += 1
+            remaining = self._next_probe - now
+            status = f"waiting for backend {self.inner.name} ({error_line(exc, 300)[:60]}); next try in {remaining:.1f} s"
+        self._status(status)
+
+    def _succeeded(self) -> None:
+        with self._lock:
+            if self._down_since is None:
+                return
+            lasted = self._clock() - self._down_since
+            self._down_since, self._attempt = None, 0
+            self.waited += lasted
+        log.warning("backend %s is back after %.1f s", self.inner.name, lasted)
+        self._status(None)
+
+    def _status(self, text: str | None) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(text)
+            except Exception:  # noqa: BLE001 - a display problem must not break the run
+                log.debug("status callback failed", exc_info=True)
+
+    # ------------------------------------------------------------------ the protocol
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        while True:
+            wait = self._wait_time()
+            if wait > 0:
+                time.sleep(wait)
+            started = self._clock()
+            try:
+                completions = self.inner.complete(requests)
+            except BackendUnavailable as exc:
+                if isinstance(exc, OutageExceeded):
+                    raise
+                self._failed(exc, started)
+                continue
+            except Exception:
+                if self.down:  # a question-level error: the backend answered
+                    self._succeeded()
+                raise
+            self._succeeded()
+            return completions
+
+
+class AsyncOutageGuard(OutageGuard):
+    """``OutageGuard`` over a model with a native ``acomplete`` (same shared state)."""
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        while True:
+            wait = self._wait_time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            started = self._clock()
+            try:
+                completion = await self.inner.acomplete(request)  # type: ignore[attr-defined]
+            except BackendUnavailable as exc:
+                if isinstance(exc, OutageExceeded):
+                    raise
+                self._failed(exc, started)
+                continue
+            except Exception:
+                if self.down:
+                    self._succeeded()
+                raise
+            self._succeeded()
+            return completion
+
+
+def guard(model: ChatModel, max_outage: float = DEFAULT_MAX_OUTAGE,
+          on_status: Callable[[str | None], None] | None = None, **kwargs: Any) -> OutageGuard:
+    """Wrap ``model`` (with ``acomplete`` when the model has a native one); a guard is
+    returned as it is."""
+    if isinstance(model, OutageGuard):
+        return model
+    cls = AsyncOutageGuard if callable(getattr(model, "acomplete", None)) else OutageGuard
+    return cls(model, max_outage, on_status, **kwargs)
