@@ -12,7 +12,10 @@ the scripts can be driven end to end without weights: ``rules`` maps regexes on 
 user message to replies, ``sleep`` really sleeps per call (a run slow enough to
 interrupt), ``max_prompt_words`` raises ``ContextLengthExceeded`` above that prompt
 size, ``fail_on`` raises ``ModelError``, and ``marker`` names a file appended to when
-the model is *built* -- so a test can prove that validation failed before any load.
+the model is *built* -- so a test can prove that validation failed before any load, and
+``reuses_prefixes`` makes the modelled cache of ``--timing`` runs (``cachemodel.py``)
+treat the model as one that keeps a question's prefixes (``prompt_ids``: one id per
+counted word).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -32,6 +36,14 @@ def render_prompt_words(request: ChatRequest) -> int:
     """Deterministic stand-in for a prompt token count."""
     words = sum(len(m["content"].split()) + 2 for m in request.messages)
     return words + len(request.assistant_prefix.split())
+
+
+def prompt_word_ids(request: ChatRequest) -> list[int]:
+    """Deterministic stand-in token ids, one per counted word (``render_prompt_words``):
+    each message is a role mark, its words and an end mark; then the priming prefix."""
+    words = [w for m in request.messages for w in (f"<{m['role']}>", *m["content"].split(), "</>")]
+    words += request.assistant_prefix.split()
+    return [zlib.crc32(w.encode("utf-8")) for w in words]
 
 
 @dataclass
@@ -49,7 +61,11 @@ class ScriptedModel:
     responder: Responder | None = None
     seconds: float | list[float] = 1.0
     fail_on: str | None = None
+    reuses_prefixes: bool = False  # for the modelled cache (cachemodel.py); no cache is kept
     calls: list[ChatRequest] = field(default_factory=list)
+
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        return prompt_word_ids(request)
 
     def _reply(self, request: ChatRequest) -> str:
         if self.responder is not None:
@@ -121,6 +137,7 @@ def configured_scripted_model(
     fail_on: str | None = None,
     max_prompt_words: int | None = None,
     marker: str | None = None,
+    reuses_prefixes: bool = False,
 ) -> ConfiguredScriptedModel:
     """A ``scripted`` entry's model; writes one line to ``marker`` first when it is set."""
     if marker:
@@ -128,5 +145,5 @@ def configured_scripted_model(
             handle.write(f"built {name} in process {os.getpid()}\n")
     return ConfiguredScriptedModel(
         name=name, default=default, rules=[(str(p), str(r)) for p, r in (rules or {}).items()], seconds=float(seconds),
-        fail_on=fail_on, sleep=sleep, max_prompt_words=max_prompt_words,
+        fail_on=fail_on, sleep=sleep, max_prompt_words=max_prompt_words, reuses_prefixes=reuses_prefixes,
     )
