@@ -38,6 +38,12 @@ touches the paper's protocol.
 Face folder (``export.py``), which vLLM loads.  On CPU the KV cache size comes from
 ``VLLM_CPU_KVCACHE_SPACE`` (GiB); ``cpu_kv_cache_gib`` sets it when the variable is unset.
 
+``async_engine = true`` runs vLLM's ``AsyncLLM`` instead of the offline ``LLM``
+(``vllm_async.py``): every request is its own engine request, batched continuously with
+whatever else is in flight, and the model has a native ``acomplete`` (``models/aio.py``)
+-- the real-time solver turns it on for ``--concurrency``.  A synchronous ``complete``
+batch is sent at once; each completion carries its own request's wall time.
+
 ``streaming_sessions = true`` serves each question as one vLLM streaming-input session
 instead (``vllm_sessions.py``): new text is appended to the live request, the KV cache of
 everything before is kept.  It pays off with the append-only prompt layout (UA-SPI).
@@ -45,6 +51,7 @@ everything before is kept.  It pays off with the append-only prompt layout (UA-S
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -153,6 +160,7 @@ class VLLMChatModel:
         cpu_kv_cache_gib: float | None = None,
         streaming_sessions: bool = False,
         max_sessions: int = 32,
+        async_engine: bool = False,
         engine_args: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
@@ -186,19 +194,25 @@ class VLLMChatModel:
         self.name = name or source_name
         self.heal_prefix = heal_prefix
         self.engine_args = args
-        self.sessions = None
+        self.sessions = self.engine = self.llm = None
+        self.reuses_prefixes = bool(enable_prefix_caching or streaming_sessions)
         if streaming_sessions:
             from .vllm_sessions import SessionEngine
 
-            self.llm = None
             self.sessions = SessionEngine(args, max_sessions=max_sessions, stop_tokens=stop_tokens)
-            self.tokenizer = self.sessions.tokenizer
+            self.tokenizer, self.stop_token_ids = self.sessions.tokenizer, self.sessions.thread.stop_ids
+        elif async_engine:
+            from .vllm_async import EngineThread
+
+            self.engine = EngineThread(args, stop_tokens)
+            self.tokenizer, self.stop_token_ids = self.engine.tokenizer, self.engine.stop_ids
+            self.acomplete = self._acomplete  # native async path (models/aio.py)
         else:
             from vllm import LLM
 
             self.llm = LLM(**args)
             self.tokenizer = self.llm.get_tokenizer()
-        self.stop_token_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
+            self.stop_token_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
         self.max_model_len = max_model_len
 
     def _render(self, request: ChatRequest) -> tuple[str, str]:
@@ -225,19 +239,46 @@ class VLLMChatModel:
                 kwargs.update(_structured_params(regex=regex))
         return SamplingParams(**kwargs)
 
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        """The prompt's token ids as the engine gets them (for the modelled cache)."""
+        return self._encode(request)[0]
+
+    def clear_prefix_cache(self) -> None:
+        """Empty the engine's prefix cache (e.g. between benchmark runs)."""
+        if self.engine is not None:
+            self.engine.reset_prefix_cache()
+        elif self.llm is not None:
+            self.llm.reset_prefix_cache()
+
+    def _checked(self, request: ChatRequest) -> tuple[list[int], str]:
+        ids, held = self._encode(request)
+        if self.max_model_len and len(ids) >= self.max_model_len:
+            raise ContextLengthExceeded(f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}")
+        return ids, held
+
+    async def _acomplete(self, request: ChatRequest) -> Completion:
+        """One request on the async engine, batched with every other request in flight."""
+        from .vllm_async import generate_one
+
+        ids, held = self._checked(request)
+        future = self.engine.submit(generate_one(self.engine.engine, ids, self._sampling_params(request, held), request, held))
+        return await asyncio.wrap_future(future)
+
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         if not requests:
             return []
         if self.sessions is not None:
             return self.sessions.complete(requests, self._render, self.stop_token_ids)
-        encoded = [self._encode(r) for r in requests]
+        encoded = [self._checked(r) for r in requests]
+        if self.engine is not None:
+            from .vllm_async import generate_one
+
+            async def batch() -> list[Completion]:
+                return list(await asyncio.gather(*(generate_one(self.engine.engine, ids, self._sampling_params(r, held), r, held)
+                                                   for r, (ids, held) in zip(requests, encoded))))
+
+            return self.engine.run(batch())
         prompts = [{"prompt_token_ids": ids} for ids, _ in encoded]
-        if self.max_model_len:
-            for (ids, _), request in zip(encoded, requests):
-                if len(ids) >= self.max_model_len:
-                    raise ContextLengthExceeded(
-                        f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}"
-                    )
         params = [self._sampling_params(r, held) for r, (_, held) in zip(requests, encoded)]
         start = time.perf_counter()
         try:
