@@ -7,7 +7,9 @@ list to ``--output_file`` (journaled per question; see ``live_mind/runfiles.py``
 
 ``--timing PROFILE`` charges each call its modelled time from a token-cost profile
 instead of its measured wall time (docs/timing.md); with a profile, ``--concurrency N``
-keeps N questions in flight and sends their pending calls to the backend together.
+keeps N questions in flight, each sending its next call as soon as its previous one
+returns (``live_mind/concurrency.py``), and each call's cached prompt tokens are the
+question's own modelled cache (``live_mind/cachemodel.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from alive_progress import alive_bar
 
 from live_mind import cli
-from live_mind.concurrency import solve_concurrently
+from live_mind.concurrency import batch_models, solve_concurrently
 from live_mind.solver import TimingConfig, solve_question
 
 
@@ -37,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prefill_while_typing", action="store_true",
                         help="while options are typed and the model idles, prefill them into the prefix cache (LiveMind, options typed)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
-                        help="questions in flight, their calls batched (default 1; needs --timing PROFILE)")
+                        help="questions in flight, their calls batched by the engine (default 1; needs --timing PROFILE)")
     return parser.parse_args(argv)
 
 
@@ -78,12 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     todo = [q for q in questions if q["question_id"] not in done]
     print(f"{len(questions)} questions ({len(done)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
-    reuse = args.prefill_while_typing and all(s.backend == "transformers" for s in setup.specs.values())
-    loaded = cli.load_models(setup, **({"prefix_cache": True} if reuse else {}))
-    if args.concurrency > 1:
-        for model in loaded.values():
-            if hasattr(model, "batch_decode"):
-                model.batch_decode = True  # transformers: decode the batched plain requests together
+    by_backend = ({"transformers": {"prefix_cache": True, "prefix_cache_size": max(4, args.concurrency)}}
+                  if args.prefill_while_typing else {})  # one kept cache per question in flight
+    if args.concurrency > 1:  # vLLM: the async engine batches the calls in flight continuously
+        by_backend["vllm"] = {"async_engine": True}
+    loaded = cli.load_models(setup, by_backend)
+    batch_models(loaded.values(), args.concurrency)  # transformers: decode waiting plain requests together
     timing = TimingConfig(args.typing_speed, args.typing_jitter, args.seed, args.schedule, args.options_arrival, args.cancel_on_complete,
                           setup.profile, args.prefill_while_typing)
     extra = {"config_id": setup.config["config_id"]}

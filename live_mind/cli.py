@@ -289,13 +289,14 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
     )
 
 
-def load_models(setup: Setup, **overrides: Any) -> dict[str, Any]:
-    """Load each distinct model once (the same name twice shares one instance)."""
+def load_models(setup: Setup, by_backend: dict[str, dict[str, Any]] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Load each distinct model once (the same name twice shares one instance);
+    ``by_backend`` adds overrides for the models of one backend only."""
     loaded: dict[str, Any] = {}
     by_name: dict[str, Any] = {}
     for role, spec in setup.specs.items():
         if spec.name not in by_name:
-            by_name[spec.name] = registry.build(spec, **overrides)
+            by_name[spec.name] = registry.build(spec, **overrides, **(by_backend or {}).get(spec.backend, {}))
         loaded[role] = by_name[spec.name]
     return loaded
 
@@ -322,6 +323,9 @@ def summarize(records: list[dict[str, Any]], timing: str | None = None) -> str:
     if latencies:
         how = "" if timing is None else (" (timing: measured wall time)" if timing == MEASURED else f" (timing: profile {timing})")
         lines.append(f"  mean latency: {sum(latencies) / len(latencies):.3f} s over {len(latencies)} questions{how}")
+    cache_line = cached_tokens_line(records)
+    if cache_line:
+        lines.append(cache_line)
     failed = [r for r in records if r.get("error")]
     if failed:
         reasons: dict[str, int] = {}
@@ -329,6 +333,18 @@ def summarize(records: list[dict[str, Any]], timing: str | None = None) -> str:
             reasons[r["error"].split(":")[0]] = reasons.get(r["error"].split(":")[0], 0) + 1
         lines.append(f"  failed questions: {len(failed)} ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
     return "\n".join(lines)
+
+
+def cached_tokens_line(records: list[dict[str, Any]]) -> str | None:
+    """Prompt tokens served from a prefix cache: modelled per question (``cachemodel.py``)
+    beside what the engine reported, for runs under a profile."""
+    usages = [r["usage"] for r in records if "engine_cached_tokens" in (r.get("usage") or {})]
+    if not usages:
+        return None
+    prompt = sum(sum(u["prompt_tokens"]) for u in usages)
+    modelled, engine = (sum(sum(u[key]) for u in usages) for key in ("cached_tokens", "engine_cached_tokens"))
+    return (f"  cached prompt tokens: modelled {modelled:,} (per question, charged), engine-reported {engine:,} "
+            f"(diagnostic), of {prompt:,}")
 
 
 @dataclass
