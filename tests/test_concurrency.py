@@ -180,3 +180,60 @@ def test_embedded_model_with_prefix_reuse_at_1_and_14(embedded_model):
     for record in same:
         assert _strip(got[record["question_id"]]) == _strip(record)
     assert all(r["usage"]["cached_tokens"][-1] > 0 for r in sequential if not r["error"])
+
+
+# --------------------------------------------------------------------------- exact re-modelling
+
+
+def test_replay_drops_a_call_that_would_start_after_the_input_completed():
+    """A 12 s fixed cost moves the first call past the input's completion (15.75 s): the
+    real run cuts it there and never makes the second; the replay of a cheap run agrees
+    (12.0 s, flagged approximate: the cheap run kept both calls), the replay of the run
+    made under the profile itself is exact."""
+    from live_mind.timing import replay
+
+    fixed = CostProfile("fixed12", fixed=12.0, uncached=0.0, cached=0.0, completion=0.0)
+    cheap = solve_question(LiveMindController(_scripted(1)), ROW, TimingConfig(cancel_on_complete=True, profile=PROFILE))
+    real = solve_question(LiveMindController(_scripted(2)), ROW, TimingConfig(cancel_on_complete=True, profile=fixed))
+    assert real["time_info"]["latency"] == pytest.approx(12.0)
+    assert [s["cancelled"] for s in real["steps"]] == [True, False]  # call 2 was never made
+    assert not any(s["cancelled"] for s in cheap["steps"]) and len(cheap["steps"]) == 3
+    approximate = replay(cheap, fixed, cancel_on_complete=True)
+    assert approximate.latency == pytest.approx(12.0) and not approximate.exact
+    assert "dropped" in approximate.reason and "cut" in approximate.reason
+    exact = replay(real, fixed)
+    assert exact.latency == pytest.approx(12.0) and exact.exact
+    assert replay(cheap, PROFILE).exact  # its own profile: every call as the run made it
+
+
+def test_replay_without_cancellation_is_exact_under_any_profile():
+    from live_mind.timing import replay
+
+    fixed = CostProfile("fixed12", fixed=12.0, uncached=0.0, cached=0.0, completion=0.0)
+    record = solve_question(LiveMindController(_scripted(1)), ROW, TimingConfig(profile=PROFILE))
+    real = solve_question(LiveMindController(_scripted(2)), ROW, TimingConfig(profile=fixed))
+    result = replay(record, fixed)
+    assert result.exact and result.latency == pytest.approx(real["time_info"]["latency"])
+
+
+# --------------------------------------------------------------------------- fit_profile refuses batch times
+
+
+def test_fit_profile_refuses_runs_with_batch_times(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    records = [solve_question(LiveMindController(_scripted(i)), r, TimingConfig()) for i, r in enumerate(ROWS[:4])]
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(records))
+    run.with_suffix(".config.json").write_text(json.dumps({"script": "time_info", "concurrency": 8}))
+    command = [sys.executable, str(root / "fit_profile.py"), str(run), "--name", "mine"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--concurrency 8" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    allowed = subprocess.run([*command, "--allow_batch_times"], capture_output=True, text=True, timeout=120)
+    assert allowed.returncode == 0 and "[profiles.mine]" in allowed.stdout
+    run.with_suffix(".config.json").write_text(json.dumps({"script": "time_info", "concurrency": 1}))
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
