@@ -237,3 +237,25 @@ def test_fit_profile_refuses_runs_with_batch_times(tmp_path):
     assert allowed.returncode == 0 and "[profiles.mine]" in allowed.stdout
     run.with_suffix(".config.json").write_text(json.dumps({"script": "time_info", "concurrency": 1}))
     assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
+
+
+def test_summary_and_prefill_report_show_modelled_and_engine_cache(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from live_mind.cli import summarize
+
+    model = BatchCounting(rules=RULES, default=DEFAULT, reuses_prefixes=True)
+    records = solve_concurrently(_ua_spi(model), ROWS[:3], TimingConfig(profile=PROFILE), 1)
+    modelled = sum(sum(r["usage"]["cached_tokens"]) for r in records)
+    engine = sum(sum(r["usage"]["engine_cached_tokens"]) for r in records)
+    assert f"modelled {modelled:,}" in summarize(records) and f"engine-reported {engine:,}" in summarize(records)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(records))
+    spec = importlib.util.spec_from_file_location("prefill_report", Path(__file__).resolve().parents[1] / "benchmarks" / "prefill_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    assert report.main([str(path)]) == 0
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert f"| {modelled:,} | {engine:,} |" in row
