@@ -14,7 +14,8 @@ Usage (28 questions: 2 per category of the paper's 1,400):
         --concurrency 1,8,28,64 --num_questions 2 --data_path ../shared/data/mmlu-pro-1400
 
 Every other flag is ``run_solver.py``'s (``--use_lm`` is implied); ``--dtype`` overrides
-the vLLM entry's dtype (e.g. float32), ``--records DIR`` keeps each N's records.
+the vLLM entry's dtype (e.g. float32), ``--records DIR`` keeps each N's records,
+``--limit K`` keeps the first K selected questions (smoke runs).
 Wall-clock figures mean something only on an otherwise idle machine.
 """
 
@@ -41,6 +42,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespac
     parser.add_argument("--concurrency", default="1,8,28,64", help="comma-separated N values (default 1,8,28,64)")
     parser.add_argument("--dtype", default=None, help="override the vLLM/transformers entry's dtype")
     parser.add_argument("--records", default=None, metavar="DIR", help="write each N's records to DIR/n<N>.json")
+    parser.add_argument("--limit", type=int, default=None, help="only the first K selected questions (smoke runs)")
     own, rest = parser.parse_known_args(argv)
     try:
         own.levels = [int(n) for n in own.concurrency.split(",") if n.strip()]
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output_file, args.overwrite, args.concurrency = str(Path(scratch) / "run.json"), True, max(own.levels)
     try:
         setup = cli.validate(args, "time_info", run_solver._timing_checks)
-        questions = cli.load_selected_questions(args)
+        questions = cli.load_selected_questions(args)[:own.limit]
     except cli.UsageError as exc:
         return cli.fail(str(exc))
     by_backend: dict = {"vllm": {"async_engine": True}}
