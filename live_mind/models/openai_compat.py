@@ -55,8 +55,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import weakref
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Callable, Sequence
