@@ -259,3 +259,17 @@ def test_summary_and_prefill_report_show_modelled_and_engine_cache(tmp_path, cap
     assert report.main([str(path)]) == 0
     row = capsys.readouterr().out.splitlines()[-1]
     assert f"| {modelled:,} | {engine:,} |" in row
+
+
+def test_a_profile_may_name_a_cache_block():
+    from live_mind.profiles import ProfileError, parse_profiles
+
+    table = {"fixed": 0.1, "uncached": 0.01, "cached": 0.001, "completion": 0.1}
+    profile = parse_profiles({"profiles": {"blocky": {**table, "cache_block": 32}}}, "src")["blocky"]
+    assert profile.cache_block == 32 and "cache_block = 32" in profile.toml_entry()
+    assert "cache_block" not in parse_profiles({"profiles": {"plain": table}}, "src")["plain"].as_dict()
+    with pytest.raises(ProfileError, match="cache_block"):
+        parse_profiles({"profiles": {"bad": {**table, "cache_block": -1}}}, "src")
+    model = ScriptedModel(rules=RULES, default=DEFAULT, reuses_prefixes=True)
+    record = solve_question(_ua_spi(model)(), ROW, TimingConfig(profile=profile))
+    assert all(c % 32 == 0 for c in record["usage"]["cached_tokens"])
