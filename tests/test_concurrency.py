@@ -272,4 +272,5 @@ def test_a_profile_may_name_a_cache_block():
         parse_profiles({"profiles": {"bad": {**table, "cache_block": -1}}}, "src")
     model = ScriptedModel(rules=RULES, default=DEFAULT, reuses_prefixes=True)
     record = solve_question(_ua_spi(model)(), ROW, TimingConfig(profile=profile))
-    assert all(c % 32 == 0 for c in record["usage"]["cached_tokens"])
+    cached = record["usage"]["cached_tokens"]
+    assert max(cached) >= 32 and all(c % 32 == 0 for c in cached)
