@@ -72,7 +72,7 @@ def modelled_table(base, live, names: list[str] | None, user_file: str | None) -
     chosen = [known[n] for n in names] if names else [known[n] for n in sorted(known)]
     mean = mean_of(latency)
     measured = tuple(mean(run, range(len(run.records))) if run.has(latency) else None for run in (base, live))
-    return Table(["Timing", "Base Latency", "LiveMind Latency", "Ratio", "Latency Reduction"],
+    return Table(["Timing", "Base Latency", "LiveMind Latency", "Ratio", "Latency Reduction", "Approximate (base / LiveMind)"],
                  modelled_rows(base.records, live.records, chosen, measured))
 
 

@@ -7,7 +7,9 @@ final call of each record with ``overhead_time`` 0 in the authors' v1 files (the
 latency is that call's time) -- fits ``seconds = fixed + uncached·(prompt - cached) +
 cached·cached_tokens + completion·completion_tokens`` by least squares, and prints the
 coefficients, R², the median and p90 relative error, and the ``[profiles.NAME]`` entry to
-paste into a profiles file (``--profiles FILE``).  Exit status 2 on bad input.
+paste into a profiles file (``--profiles FILE``).  Exit status 2 on bad input, and on
+runs whose step seconds are batch wall times (batched solver, ``--concurrency`` > 1)
+unless ``--allow_batch_times``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per cached prompt token when the runs report no cached tokens (default 0)")
     parser.add_argument("--description", default="", help="one line saved in the entry")
     parser.add_argument("--machine", default="", help="the machine the runs were measured on, saved in the entry")
+    parser.add_argument("--allow_batch_times", action="store_true",
+                        help="fit runs whose step seconds are batch wall times (batched solver, --concurrency > 1) anyway")
     args = parser.parse_args(argv)
     if not args.name.replace("-", "").replace("_", "").isalnum() or args.name == "measured":
         print(f"error: --name must be letters, digits, '-' or '_' (and not 'measured'): {args.name!r}", file=sys.stderr)
         return 2
     try:
-        fitted = fit_files(args.runs, args.name, cached_default=args.cached, description=args.description, machine=args.machine)
+        fitted = fit_files(args.runs, args.name, allow_batch_times=args.allow_batch_times, cached_default=args.cached,
+                           description=args.description, machine=args.machine)
     except FitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from live_mind.batch import batches, order_by_length, solve_batch
 from live_mind.interrupt import GracefulStop, stopped_early
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError
+from live_mind.summary import summarize
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         records = writer.finish()
     except RunFileError as exc:
         return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
-    print(cli.summarize(records))
+    print(summarize(records))
     solved = len(writer.records) - done
     print(f"solved {solved} questions in {seconds:.1f} s after the model loaded: {solved / max(seconds, 1e-9):.3f} questions/s")
     print(f"wrote {setup.output}")

@@ -7,7 +7,9 @@ list to ``--output_file`` (journaled per question; see ``live_mind/runfiles.py``
 
 ``--timing PROFILE`` charges each call its modelled time from a token-cost profile
 instead of its measured wall time (docs/timing.md); with a profile, ``--concurrency N``
-keeps N questions in flight and sends their pending calls to the backend together.
+keeps N questions in flight, each sending its next call as soon as its previous one
+returns (``live_mind/concurrency.py``), and each call's cached prompt tokens are the
+question's own modelled cache (``live_mind/cachemodel.py``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import time
 from alive_progress import alive_bar
 
 from live_mind import cli, faults
-from live_mind.concurrency import solve_concurrently
+from live_mind.concurrency import batch_models, solve_concurrently
 from live_mind.interrupt import GracefulStop, stopped_early
 from live_mind.models.base import OutageExceeded
-from live_mind.models.capabilities import capabilities
 from live_mind.runfiles import RunFileError
 from live_mind.solver import TimingConfig, solve_question
+from live_mind.summary import summarize
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prefill_while_typing", action="store_true",
                         help="while options are typed and the model idles, prefill them into the prefix cache (LiveMind, options typed)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
-                        help="questions in flight, their calls batched (default 1; needs --timing PROFILE)")
+                        help="questions in flight, their calls batched by the engine (default 1; needs --timing PROFILE)")
     return parser.parse_args(argv)
 
 
@@ -62,12 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args, setup, questions, writer, todo = started.setup.args, started.setup, started.questions, started.writer, started.todo
     print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
-    switchable = all(capabilities(s).prefix_cache for s in setup.specs.values())
-    loaded = cli.load_models(setup, **({"prefix_cache": True} if args.prefill_while_typing and switchable else {}))
-    if args.concurrency > 1:
-        for model in loaded.values():
-            if capabilities(model).batch_decode:
-                model.batch_decode = True  # decode the batched plain requests together
+    loaded = cli.load_models(setup, concurrency=args.concurrency, prefill=args.prefill_while_typing)
+    batch_models(loaded.values(), args.concurrency)  # e.g. transformers: decode waiting plain requests together
     timing = TimingConfig(typing_speed=args.typing_speed, jitter_sigma=args.typing_jitter, seed=args.seed,
                           schedule=args.schedule, options_arrival=args.options_arrival,
                           cancel_on_complete=args.cancel_on_complete, profile=setup.profile,
@@ -101,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         records = writer.finish([q["question_id"] for q in questions])
     except RunFileError as exc:
         return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
-    print(cli.summarize(records, args.timing))
+    print(summarize(records, args.timing))
     solved, elapsed = len(writer.records) - solved_before, time.perf_counter() - solving_started
     if solved:
         print(f"  solved {solved} questions in {elapsed:.1f} s wall time ({solved / elapsed:.3f} questions/s, "

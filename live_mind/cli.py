@@ -310,48 +310,26 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
     )
 
 
-def load_models(setup: Setup, **overrides: Any) -> dict[str, Any]:
+def load_models(setup: Setup, *, concurrency: int = 1, prefill: bool = False, **overrides: Any) -> dict[str, Any]:
     """Load each distinct model once (the same name twice shares one instance), each
-    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``."""
+    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``.
+    What a backend can do decides the rest (``capabilities``): ``prefill`` switches on
+    the prefix cache of models that can keep one, one kept prefix per question in
+    flight; ``concurrency > 1`` starts engines that can batch the requests in flight
+    continuously in that mode (``async_engine``)."""
     loaded: dict[str, Any] = {}
     by_name: dict[str, Any] = {}
     budget = getattr(setup.args, "max_outage", outage.DEFAULT_MAX_OUTAGE)
     for role, spec in setup.specs.items():
         if spec.name not in by_name:
-            by_name[spec.name] = outage.guard(registry.build(spec, **overrides), budget)
+            caps, options = capabilities(spec), dict(overrides)
+            if prefill and caps.prefix_cache:
+                options.update(prefix_cache=True, prefix_cache_size=max(4, concurrency))
+            if concurrency > 1 and caps.async_engine:
+                options["async_engine"] = True
+            by_name[spec.name] = outage.guard(registry.build(spec, **options), budget)
         loaded[role] = by_name[spec.name]
     return loaded
-
-
-def summarize(records: list[dict[str, Any]], timing: str | None = None) -> str:
-    """Per-category and total accuracy, parse rates and failures, as printed at the end;
-    ``timing`` names how latency was charged (``measured`` or a profile)."""
-    lines = []
-    cats: dict[str, list[bool]] = {}
-    for r in records:
-        cats.setdefault(r.get("category", "?"), []).append(bool(r.get("correct")))
-    width = max([len(c) for c in cats] + [5])
-    for cat, marks in cats.items():
-        lines.append(f"  {cat:<{width}}  {sum(marks):>4}/{len(marks):<4} {100.0 * sum(marks) / len(marks):6.2f}%")
-    total = [bool(r.get("correct")) for r in records]
-    if total:
-        lines.append(f"  {'total':<{width}}  {sum(total):>4}/{len(total):<4} {100.0 * sum(total) / len(total):6.2f}%")
-    steps = [s for r in records for s in r.get("steps", []) if s.get("kind") == "inference" and s.get("parse_rule") != "cancelled"]
-    if steps:
-        parsed = sum(1 for s in steps if s.get("parse_rule") in ("strict", "lenient"))
-        strict = sum(1 for s in steps if s.get("parse_rule") == "strict")
-        lines.append(f"  inference responses parsed: {parsed}/{len(steps)} ({100.0 * parsed / len(steps):.1f}%; strict {strict}, lenient {parsed - strict})")
-    latencies = [r["time_info"]["latency"] for r in records if r.get("time_info")]
-    if latencies:
-        how = "" if timing is None else (" (timing: measured wall time)" if timing == MEASURED else f" (timing: profile {timing})")
-        lines.append(f"  mean latency: {sum(latencies) / len(latencies):.3f} s over {len(latencies)} questions{how}")
-    failed = [r for r in records if r.get("error")]
-    if failed:
-        reasons: dict[str, int] = {}
-        for r in failed:
-            reasons[r["error"].split(":")[0]] = reasons.get(r["error"].split(":")[0], 0) + 1
-        lines.append(f"  failed questions: {len(failed)} ({', '.join(f'{k}: {v}' for k, v in reasons.items())})")
-    return "\n".join(lines)
 
 
 @dataclass

@@ -2,31 +2,95 @@
 
 The real-time protocol is a chain of dependent calls per question, so one question keeps
 a batching engine mostly idle.  ``solve_concurrently`` keeps up to ``n`` questions in
-flight: each is a ``solver.question_calls`` generator with its own controller and its own
-``SimulatedClock``; every round, the pending call of each question is gathered and the
-calls for one model go to the backend together, as one ``complete`` batch (one batched
-engine call for vLLM, concurrent requests for the OpenAI-compatible backend).
+flight with continuous scheduling: each question is a ``solver.question_calls``
+generator with its own controller and its own ``SimulatedClock``; it sends its next call
+(``models.aio.acomplete``) the moment its previous call returns, a new question starts
+the moment one finishes, and calls for different models (inference and assist model)
+run at the same time.  Nothing waits for a round: an engine that batches in-flight
+requests itself (vLLM's ``AsyncLLM``, an OpenAI-compatible server) always holds every
+pending call, and a backend without one gets the per-model ``Serializer`` of
+``models/aio.py`` (``batch_models`` lets it batch the waiting requests).
 
 Only a token-cost profile makes this sound: a shared engine's wall time says nothing
 about one question's call, so the scripts refuse ``--concurrency`` under measured timing.
-Under a profile each call is charged from its own tokens, so a question's record is the
-one a sequential run gives, whenever the backend answers a request in a batch as it
-would alone.  If a batched call fails, its requests are retried one by one so the error
-lands on the question that caused it.
+Under a profile each call is charged from its own tokens and its *modelled* cache
+(``cachemodel.py``: what the question's own earlier calls left), so a question's record
+is the one a sequential run gives whenever the backend answers a request in company as
+it would alone.  A failed call raises its ``ModelError`` into its own question only.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from collections import deque
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
-from .models.base import ChatModel, ChatRequest, Completion, ModelError
-from .solver import QuestionCalls, TimingConfig, question_calls
-
-log = logging.getLogger(__name__)
+from .models.aio import acomplete, native_async, serializer
+from .models.base import ModelError
+from .models.capabilities import capabilities
+from .solver import TimingConfig, question_calls
 
 Record = dict[str, Any]
+
+
+def batch_models(models: Iterable[Any], n: int) -> None:
+    """Let backends without a native async path batch up to ``n`` waiting requests: the
+    transformers backend decodes them together (``batch_decode``, ``hf_batch.py``)."""
+    for model in models:
+        if not native_async(model) and capabilities(model).batch_decode:
+            model.batch_decode = n > 1
+            serializer(model, max_batch=n)
+
+
+async def solve_question_async(controller: Any, row: dict[str, Any], timing: TimingConfig,
+                               extra: dict[str, Any] | None = None) -> Record:
+    """One question through its generator, each call awaited on the async path."""
+    calls = question_calls(controller, row, timing, extra)
+    try:
+        model, request = next(calls)
+        while True:
+            try:
+                completion = await acomplete(model, request)
+            except ModelError as exc:
+                model, request = calls.throw(exc)
+            else:
+                model, request = calls.send(completion)
+    except StopIteration as done:
+        return done.value
+
+
+async def solve_async(
+    make_controller: Callable[[], Any],
+    rows: Iterable[dict[str, Any]],
+    timing: TimingConfig,
+    n: int,
+    extra: dict[str, Any] | None = None,
+    on_record: Callable[[Record], bool | None] | None = None,
+) -> list[Record]:
+    """``solve_concurrently`` inside a running event loop (e.g. a web service's)."""
+    if n < 1:
+        raise ValueError("concurrency must be >= 1")
+    todo = deque(rows)
+    done: list[Record] = []
+    stopping = False
+
+    async def lane() -> None:
+        nonlocal stopping
+        controller = make_controller()
+        while todo and not stopping:
+            record = await solve_question_async(controller, todo.popleft(), timing, extra)
+            done.append(record)
+            if on_record is not None and on_record(record):
+                stopping = True
+
+    lanes = [asyncio.ensure_future(lane()) for _ in range(min(n, len(todo)) or 1)]
+    try:
+        await asyncio.gather(*lanes)
+    finally:
+        for task in lanes:  # an infrastructure failure in one lane stops the others
+            task.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+    return done
 
 
 def solve_concurrently(
@@ -39,68 +103,5 @@ def solve_concurrently(
 ) -> list[Record]:
     """Solve ``rows`` with up to ``n`` in flight; records are returned (and passed to
     ``on_record`` as each question finishes; returning ``True`` there stops taking new
-    questions) in the order the questions finish."""
-    if n < 1:
-        raise ValueError("concurrency must be >= 1")
-    todo = deque(rows)
-    free = [make_controller() for _ in range(min(n, len(todo)) or 1)]
-    active: list[tuple[QuestionCalls, Any, tuple[ChatModel, ChatRequest]]] = []
-    done: list[Record] = []
-    stopping = False
-
-    def finish(record: Record, controller: Any) -> None:
-        nonlocal stopping
-        done.append(record)
-        free.append(controller)
-        if on_record is not None and on_record(record):
-            stopping = True
-
-    while todo or active:
-        while todo and free and not stopping:
-            controller = free.pop()
-            calls = question_calls(controller, todo.popleft(), timing, extra)
-            try:
-                active.append((calls, controller, next(calls)))
-            except StopIteration as stop:
-                finish(stop.value, controller)
-        if not active:
-            if stopping:
-                break
-            continue
-        results = _run_round([pending for _, _, pending in active])
-        still: list[tuple[QuestionCalls, Any, tuple[ChatModel, ChatRequest]]] = []
-        for (calls, controller, _), result in zip(active, results):
-            try:
-                pending = calls.throw(result) if isinstance(result, ModelError) else calls.send(result)
-            except StopIteration as stop:
-                finish(stop.value, controller)
-            else:
-                still.append((calls, controller, pending))
-        active = still
-    return done
-
-
-def _run_round(pending: Sequence[tuple[ChatModel, ChatRequest]]) -> list[Completion | ModelError]:
-    """One batched ``complete`` per distinct model; a failed batch is retried per request."""
-    results: list[Completion | ModelError | None] = [None] * len(pending)
-    groups: dict[int, list[int]] = {}
-    for i, (model, _) in enumerate(pending):
-        groups.setdefault(id(model), []).append(i)
-    for indices in groups.values():
-        model = pending[indices[0]][0]
-        try:
-            completions = model.complete([pending[i][1] for i in indices])
-        except ModelError as exc:
-            if len(indices) == 1:
-                results[indices[0]] = exc
-                continue
-            log.info("batched call failed (%s); retrying its %d requests one by one", exc, len(indices))
-            for i in indices:
-                try:
-                    results[i] = model.complete([pending[i][1]])[0]
-                except ModelError as single:
-                    results[i] = single
-            continue
-        for i, completion in zip(indices, completions):
-            results[i] = completion
-    return results  # type: ignore[return-value]
+    questions, the ones in flight finish) in the order the questions finish."""
+    return asyncio.run(solve_async(make_controller, rows, timing, n, extra, on_record))

@@ -20,6 +20,10 @@ each request of a batched call is charged ``seconds(...)`` on its own timeline, 
 if it had been sent alone.  ``batch_seconds`` gives the other reading -- what one batched
 engine call would take (one fixed cost plus the token sums) -- for reporting engine time.
 
+``cache_block`` (optional, tokens): an engine that caches prefixes in whole blocks
+(vLLM) serves only whole blocks from its cache, so the modelled cache of a call
+(``cachemodel.py``) is rounded down to a multiple of it; absent or 0, any count.
+
 Profiles live in TOML tables ``[profiles.NAME]``: the packaged ``profiles.toml`` plus an
 optional user file (``--profiles FILE``) whose entries add to or replace packaged ones.
 """
@@ -56,6 +60,7 @@ class CostProfile:
     description: str = ""
     machine: str = ""
     source: str = ""
+    cache_block: int = 0  # the modelled cache counts whole blocks of this many tokens (0: any count)
 
     def seconds(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
         """Modelled duration of one call (``cached_tokens`` is part of ``prompt_tokens``);
@@ -78,7 +83,10 @@ class CostProfile:
         return max(0.0, self.fixed + tokens)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        if not self.cache_block:
+            del values["cache_block"]  # as saved before profiles could name a block
+        return values
 
     def toml_entry(self) -> str:
         """The ``[profiles.NAME]`` table that defines this profile."""
@@ -89,6 +97,8 @@ class CostProfile:
                 lines.append(f'{key} = "{_escape(value)}"')
         for key in COEFFICIENTS:
             lines.append(f"{key} = {getattr(self, key):.6g}")
+        if self.cache_block:
+            lines.append(f"cache_block = {self.cache_block}")
         return "\n".join(lines) + "\n"
 
 
@@ -107,7 +117,7 @@ def parse_profiles(data: dict[str, Any], source: str) -> dict[str, CostProfile]:
             raise ProfileError(f"{source}: '{MEASURED}' is reserved for measured timing")
         if not isinstance(table, dict):
             raise ProfileError(f"{source}: profiles.{name} is not a table")
-        unknown = sorted(set(table) - set(COEFFICIENTS) - set(_TEXT_KEYS))
+        unknown = sorted(set(table) - set(COEFFICIENTS) - set(_TEXT_KEYS) - {"cache_block"})
         if unknown:
             raise ProfileError(f"{source}: profiles.{name}: unknown key(s) {', '.join(unknown)}")
         values: dict[str, Any] = {}
@@ -121,7 +131,10 @@ def parse_profiles(data: dict[str, Any], source: str) -> dict[str, CostProfile]:
             if not isinstance(value, str):
                 raise ProfileError(f"{source}: profiles.{name}.{key} must be a string")
             values[key] = value
-        out[name] = CostProfile(name=name, **values)
+        block = table.get("cache_block", 0)
+        if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+            raise ProfileError(f"{source}: profiles.{name}.cache_block must be a whole number of tokens >= 0")
+        out[name] = CostProfile(name=name, **values, cache_block=block)
     return out
 
 

@@ -12,7 +12,9 @@ The record schema (one JSON object per question; an output file is a list of the
   str), ``answer`` (letter), ``answer_index``, ``cot_content``, ``category``, ``src``.
 * ``solution`` -- the final response text (empty for a failed question).
 * ``usage`` -- ``completion_tokens``, ``prompt_tokens``, ``total_tokens`` and
-  ``cached_tokens``: lists with one entry per model call, the final call last.
+  ``cached_tokens``: lists with one entry per model call, the final call last.  Under a
+  timing profile ``cached_tokens`` is the modelled per-question cache (``cachemodel.py``)
+  and ``engine_cached_tokens`` what the engine reported (a diagnostic).
 * ``time_info`` -- the simulated-clock summary (``clock.TimeInfo.as_dict``: ``current_time``,
   ``latency``, ``total_gen_time``, ``overhead_time``); absent for batched runs.
 * ``pred`` (letter or null), ``correct`` (bool), ``mode`` (``"livemind"``, ``"cot"``...).
@@ -32,6 +34,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .answer import extract_answer
+from .cachemodel import ENGINE_KEY as ENGINE_CACHED
 from .clock import CallTime, TimeInfo
 from .controller import StepResult
 
@@ -44,13 +47,17 @@ def base_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def usage_lists(steps: Sequence[StepResult]) -> dict[str, list[int]]:
-    """``usage`` as in the v1 files (+ ``cached_tokens``)."""
-    return {
+    """``usage`` as in the v1 files (+ ``cached_tokens``, and under a timing profile the
+    engine's own count ``engine_cached_tokens`` beside the modelled one)."""
+    usage = {
         "completion_tokens": [s.completion.completion_tokens for s in steps],
         "prompt_tokens": [s.completion.prompt_tokens for s in steps],
         "total_tokens": [s.completion.total_tokens for s in steps],
         "cached_tokens": [s.completion.cached_tokens for s in steps],
     }
+    if steps and all(ENGINE_CACHED in s.completion.extra for s in steps):
+        usage[ENGINE_CACHED] = [int(s.completion.extra[ENGINE_CACHED]) for s in steps]
+    return usage
 
 
 def step_entry(step: StepResult, timing: CallTime | None = None) -> dict[str, Any]:
@@ -63,6 +70,7 @@ def step_entry(step: StepResult, timing: CallTime | None = None) -> dict[str, An
         prompt_tokens=step.completion.prompt_tokens,
         completion_tokens=step.completion.completion_tokens,
         cached_tokens=step.completion.cached_tokens,
+        **({ENGINE_CACHED: step.completion.extra[ENGINE_CACHED]} if ENGINE_CACHED in step.completion.extra else {}),
         response=step.response,
         action=step.action_name,
         parse_rule=step.parse_rule,

@@ -20,6 +20,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Generator
 
+from .cachemodel import with_modelled_cache
 from .clock import CallTime, SimulatedClock, arrival_times, baseline_time_info, typing_delays
 from .controller import CoTController, LiveMindController
 from .data import format_options, typed_options
@@ -102,7 +103,15 @@ def solve_question(controller: LiveMindController | CoTController, row: dict[str
 def question_calls(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig,
                    extra: dict[str, Any] | None = None) -> QuestionCalls:
     """``solve_question`` as a generator: yields ``(model, request)``, receives the
-    ``Completion`` (a ``ModelError`` thrown in makes the error record), returns the record."""
+    ``Completion`` (a ``ModelError`` thrown in makes the error record), returns the record.
+    Under a profile each completion's cached tokens are the question's modelled cache
+    (``cachemodel.py``), so no other question in flight can change its timeline."""
+    calls = _question_calls(controller, row, timing, extra)
+    return calls if timing.profile is None else with_modelled_cache(calls, timing.profile.cache_block)
+
+
+def _question_calls(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig,
+                    extra: dict[str, Any] | None = None) -> QuestionCalls:
     mode = controller.mode
     question = row.get("question") or ""
     if not question.strip():

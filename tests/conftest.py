@@ -12,7 +12,8 @@ the published v1 runs).
     live_mind/batch.py                 test_v1_clock.py, test_v1_parse.py
     live_mind/cli.py                   test_cli.py, test_v1_config.py, test_validation.py
     live_mind/clock.py                 test_clock.py, test_v1_clock.py
-    live_mind/concurrency.py           test_timing_profiles.py
+    live_mind/cachemodel.py            test_concurrency.py
+    live_mind/concurrency.py           test_concurrency.py
     live_mind/controller.py            test_controller.py
     live_mind/data.py                  test_data.py
     live_mind/faults.py                test_faults.py, test_runfiles.py
@@ -28,6 +29,7 @@ the published v1 runs).
     live_mind/runfiles.py              test_runfiles.py, test_records.py, test_resume.py
     live_mind/segment.py               test_segment.py
     live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
+    live_mind/summary.py               test_summary.py, test_concurrency.py
     live_mind/tomlfile.py              test_registry.py, test_timing_profiles.py
     live_mind/analysis/__init__.py     test_analysis.py
     live_mind/analysis/actions.py      test_analysis.py
@@ -55,6 +57,7 @@ the published v1 runs).
     live_mind/models/registry.py       test_registry.py
     live_mind/models/scripted.py       test_controller.py, test_capabilities.py
     live_mind/models/vllm_backend.py   test_vllm_mapping.py, test_vllm_live.py
+    live_mind/models/vllm_async.py     test_vllm_async_live.py, test_vllm_mapping.py, test_outage.py
     live_mind/models/vllm_sessions.py  test_vllm_live.py
 """
 

@@ -22,7 +22,7 @@ EXPECTED = {
                                  stop=True, batch_decode=True, threads_option="threads"),
     "llamacpp": Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads"),
     "openai": Capabilities(choices=True, streaming=True, stop=True),
-    "vllm": Capabilities(choices=True, lead_choices=True),
+    "vllm": Capabilities(choices=True, lead_choices=True, async_engine=True),
     "scripted": Capabilities(prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True),
 }
 
@@ -41,7 +41,7 @@ def test_an_entry_can_refine_its_backend_set():
     """A vLLM entry with streaming-input sessions streams and stops; a plain one does not."""
     sessions = registry.parse_entry("s", {"backend": "vllm", "model": "m", "streaming_sessions": True}, "test")
     plain = registry.parse_entry("p", {"backend": "vllm", "model": "m"}, "test")
-    assert capabilities(sessions).streaming and capabilities(sessions).stop
+    assert capabilities(sessions).streaming and capabilities(sessions).stop and not capabilities(sessions).async_engine
     assert not capabilities(plain).streaming and capabilities(plain) == EXPECTED["vllm"]
     assert capabilities(registry.resolve("smollm2-135m")) == EXPECTED["transformers"]
 

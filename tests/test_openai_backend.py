@@ -386,3 +386,34 @@ def test_stop_signal_closes_the_stream():
     [c] = model.complete([ChatRequest([{"role": "user", "content": "q"}], stop=stop)])
     assert c.text == "a b " and c.finish_reason == "cancelled" and chunks.closed
     assert c.completion_tokens == 2 and c.extra["usage_estimated"] is True
+
+
+# ------------------------------------------------------------------ the async path (AsyncOpenAI)
+
+
+def test_async_path_keeps_max_concurrency_in_flight_and_retries(serve):
+    import asyncio
+
+    from live_mind.models.aio import acomplete, native_async
+
+    stub = Stub(delay=0.3, failures=[503])
+    model = make(serve(stub), max_concurrency=3, backoff_base=0.01)
+    assert native_async(model)
+
+    async def main():
+        return await asyncio.gather(*(acomplete(model, req(f"q{i}")) for i in range(6)))
+
+    done = asyncio.run(main())
+    assert [c.text for c in done] == [f"echo q{i}" for i in range(6)]
+    assert stub.max_in_flight == 3 and sum(c.extra["retries"] for c in done) == 1
+    assert model.prompt_ids is None and not model.reuses_prefixes  # no local tokenizer: the engine's count is kept
+
+
+def test_async_path_classifies_errors_as_the_sync_path(serve):
+    import asyncio
+
+    model = make(serve(Stub(failures=[400], error_message="maximum context length exceeded")))
+    with pytest.raises(ContextLengthExceeded):
+        asyncio.run(model.acomplete(req()))
+    with pytest.raises(BackendUnavailable, match="after 2 attempts"):  # a server still away: not the question's fault
+        asyncio.run(make(serve(Stub(failures=[500] * 5)), max_retries=1, backoff_base=0.01).acomplete(req()))

@@ -13,7 +13,6 @@ from typing import Sequence
 
 import pytest
 
-from live_mind.concurrency import solve_concurrently
 from live_mind.controller import CoTController, LiveMindController
 from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
@@ -176,41 +175,6 @@ def test_two_runs_under_a_profile_give_identical_time_info():
     assert first == second
     measured = [solve_question(LiveMindController(_scripted(3)), r, TimingConfig())["time_info"] for r in ROWS]
     assert measured != first
-
-
-@dataclass
-class BatchCounting(ScriptedModel):
-    batches: list[int] = field(default_factory=list)
-
-    def complete(self, requests):
-        self.batches.append(len(requests))
-        return super().complete(requests)
-
-
-def test_concurrency_gives_the_sequential_records():
-    timing = TimingConfig(profile=PROFILE)
-    sequential = [solve_question(LiveMindController(_scripted(1)), r, timing) for r in ROWS]
-    model = BatchCounting(rules=_scripted(0).rules, default=_scripted(0).default, seconds=[3.0, 9.0])
-    got = solve_concurrently(lambda: LiveMindController(model), ROWS, timing, 14)
-    by_id = {r["question_id"]: r for r in got}
-    strip = lambda record: {**record, "steps": [{k: v for k, v in s.items() if k != "seconds"} for s in record["steps"]]}  # noqa: E731
-    assert [strip(by_id[s["question_id"]]) for s in sequential] == [strip(s) for s in sequential]
-    assert max(model.batches) == 14 and len(got) == len(ROWS)
-
-
-def test_concurrency_failed_batch_lands_on_its_question():
-    model = ScriptedModel(rules=_scripted(0).rules, default=_scripted(0).default, fail_on="Question 3 ")
-    got = solve_concurrently(lambda: LiveMindController(model), ROWS[:6], TimingConfig(profile=PROFILE), 6)
-    errors = {r["question_id"]: r["error"] for r in got}
-    assert errors[3] and "scripted failure" in errors[3]
-    assert all(e is None for q, e in errors.items() if q != 3)
-
-
-def test_concurrency_stops_taking_questions_on_request():
-    seen = []
-    got = solve_concurrently(lambda: LiveMindController(_scripted(1)), ROWS, TimingConfig(profile=PROFILE), 2,
-                             on_record=lambda r: seen.append(r) or len(seen) >= 3)
-    assert 3 <= len(got) <= 4
 
 
 def test_modelled_seconds_never_negative():

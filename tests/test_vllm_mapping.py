@@ -284,3 +284,72 @@ def test_backend_rejects_prompts_over_max_model_len(fake_vllm):
     model = VLLMChatModel("m", max_model_len=16)
     with pytest.raises(ContextLengthExceeded):
         model.complete([ChatRequest(MESSAGES)])
+
+
+class FakeAsyncLLM:
+    """``AsyncLLM``'s surface as the async engine mode uses it: one ``generate`` stream per
+    request, yielding cumulative outputs; records how many requests were in flight."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer, self.in_flight, self.most, self.prompts, self.closed = tokenizer, 0, 0, [], False
+
+    def get_tokenizer(self):
+        return self._tokenizer
+
+    async def generate(self, prompt, params, request_id):
+        import asyncio
+
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        self.prompts.append(prompt["prompt_token_ids"])
+        try:
+            for k, text in enumerate(["re", "reply"]):
+                await asyncio.sleep(0.01)
+                yield RequestOutput(request_id, None, prompt["prompt_token_ids"], None,
+                                    [CompletionOutput(0, text, [9] * (k + 1), None, None, finish_reason="stop" if k else None)],
+                                    bool(k), num_cached_tokens=0)
+        finally:
+            self.in_flight -= 1
+
+    async def abort(self, request_id):
+        pass
+
+    async def reset_prefix_cache(self):
+        return True
+
+    def shutdown(self):
+        self.closed = True
+
+
+def test_async_engine_mode_is_native_and_keeps_every_request_in_flight(fake_vllm, smol, monkeypatch):
+    import asyncio
+
+    from live_mind.models.aio import acomplete, native_async
+    from live_mind.models.vllm_backend import VLLMChatModel
+
+    engines = []
+    async_llm = types.ModuleType("vllm.v1.engine.async_llm")
+    async_llm.AsyncLLM = types.SimpleNamespace(from_engine_args=lambda args: engines.append(FakeAsyncLLM(smol)) or engines[-1])
+    arg_utils = types.ModuleType("vllm.engine.arg_utils")
+    arg_utils.AsyncEngineArgs = lambda **kwargs: kwargs
+    monkeypatch.setitem(sys.modules, "vllm.v1.engine.async_llm", async_llm)
+    monkeypatch.setitem(sys.modules, "vllm.engine.arg_utils", arg_utils)
+    model = VLLMChatModel("m", async_engine=True, max_model_len=4096)
+    try:
+        assert native_async(model) and not fake_vllm.instances  # no offline LLM was built
+        pieces: list[str] = []
+        requests = [ChatRequest(MESSAGES + [{"role": "user", "content": f"q{i}"}], on_token=pieces.append if i == 0 else None)
+                    for i in range(6)]
+
+        async def main():
+            return await asyncio.gather(*(acomplete(model, r) for r in requests))
+
+        done = asyncio.run(main())
+        assert [c.text for c in done] == ["reply"] * 6 and engines[0].most == 6
+        assert "".join(pieces) == "reply" and done[0].completion_tokens == 2
+        assert engines[0].prompts[0] == model.prompt_ids(requests[0])
+        assert [c.text for c in model.complete(requests[:2])] == ["reply", "reply"]
+        model.clear_prefix_cache()
+    finally:
+        model.engine.shutdown()
+    assert engines[0].closed

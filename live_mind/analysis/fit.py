@@ -10,6 +10,10 @@ from any output file with per-call usage:
   last entry of the ``usage`` lists is the final call.  A baseline (CoT) record has one
   call, so all its records qualify.
 
+Runs whose step seconds are batch wall times -- the batched solver's, or the real-time
+solver's under ``--concurrency N > 1`` -- are refused (``batch_times``): such a second is
+not one call's cost.
+
 The fit is ordinary least squares (numpy) of seconds on ``[1, uncached, cached,
 completion]``.  When no sample has cached tokens (the v1 files report none) the cached
 column is dropped and the cached coefficient is set to ``cached_default`` (0 by default:
@@ -24,6 +28,7 @@ negative, which a noisy sweep on a busy machine can give.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -133,9 +138,42 @@ def fit(samples: Sequence[Sample], name: str, *, cached_default: float = 0.0, de
                float(np.percentile(rel, 90)) if rel.size else float("nan"), with_cached)
 
 
-def fit_files(paths: Iterable[str | Path], name: str, **kwargs: Any) -> Fit:
-    """Fit one profile over the calls of several run files."""
+def batch_times(path: str | Path) -> str | None:
+    """Why a run file's step ``seconds`` are batch wall times (``None``: they are each
+    call's own).  Read from the run's saved configuration (``X.config.json``): the batched
+    solver and ``--concurrency N > 1`` share the engine between questions, so a step's
+    seconds is a whole batch's time or a call slowed by its neighbours; without the
+    configuration, steps without simulated times are the batched solver's."""
+    path = Path(path)
+    try:
+        config = json.loads(path.with_suffix(".config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        config = None
+    if isinstance(config, dict):
+        if config.get("script") == "batched":
+            return "it was made by the batched solver"
+        if isinstance(config.get("concurrency"), int) and config["concurrency"] > 1:
+            return f"it was made with --concurrency {config['concurrency']}"
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    steps = [s for r in data if isinstance(r, dict) for s in (r.get("steps") or []) if isinstance(s, dict)] if isinstance(data, list) else []
+    if any("seconds" in s and "arrival" not in s for s in steps):
+        return "its steps have no simulated times (a batched solver's run)"
+    return None
+
+
+def fit_files(paths: Iterable[str | Path], name: str, allow_batch_times: bool = False, **kwargs: Any) -> Fit:
+    """Fit one profile over the calls of several run files; a run whose step seconds are
+    batch times is refused unless ``allow_batch_times``."""
     paths = list(paths)
+    for path in paths if not allow_batch_times else []:
+        reason = batch_times(path)
+        if reason:
+            raise FitError(f"{path}: step seconds are batch wall times ({reason}), not one call's; "
+                           "fit on a sequential run, or pass --allow_batch_times")
     samples = [s for p in paths for s in file_samples(p)]
     if not samples:
         raise FitError("no usable calls: records need per-call usage and either steps with seconds "

@@ -94,16 +94,23 @@ class Serializer:
             future.set_result(completion)
 
 
-_serializers: "weakref.WeakKeyDictionary[Any, Serializer]" = weakref.WeakKeyDictionary()
+_serializers: dict[int, Serializer] = {}
 _serializers_lock = threading.Lock()
 
 
 def serializer(model: ChatModel, max_batch: int | None = None) -> Serializer:
-    """The one ``Serializer`` of ``model`` (created on first use; ``max_batch`` updates it)."""
+    """The one ``Serializer`` of ``model`` (created on first use; ``max_batch`` updates it).
+
+    Kept by the model's identity (test models may be unhashable dataclasses) and dropped
+    when the model is garbage-collected."""
     with _serializers_lock:
-        found = _serializers.get(model)
-        if found is None:
-            found = _serializers[model] = Serializer(model, max_batch or 1)
+        found = _serializers.get(id(model))
+        if found is None or found.model is not model:
+            found = _serializers[id(model)] = Serializer(model, max_batch or 1)
+            try:
+                weakref.finalize(model, _serializers.pop, id(model), None)
+            except TypeError:  # not weakly referenceable: kept for the process
+                pass
         elif max_batch is not None:
             found.max_batch = max_batch
         return found

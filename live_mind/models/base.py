@@ -137,6 +137,9 @@ class Capabilities:
     """``stop`` ends generation between two decoding steps."""
     batch_decode: bool = False
     """Several plain requests of one ``complete`` call can share one batched decode (``batch_decode``)."""
+    async_engine: bool = False
+    """The constructor option ``async_engine=True`` gives the model a native ``acomplete``:
+    an engine that batches the requests in flight continuously (``models/aio.py``)."""
     threads_option: str | None = None
     """The constructor option setting CPU threads (None: the backend has none)."""
 

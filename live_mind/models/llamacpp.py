@@ -150,6 +150,12 @@ class LlamaCppChatModel:
             tokens.insert(0, bos)
         return tokens
 
+    reuses_prefixes = True
+    """The KV cache of the last evaluation is always reused (the modelled cache follows)."""
+
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        return self.prompt_tokens(request)
+
     @staticmethod
     def _grammar(text: str | None) -> Any:
         if not text:

@@ -42,14 +42,25 @@ Token counts come from a usage chunk when the server sends one, else the complet
 tokens are the number of text chunks (one per token on vLLM and llama.cpp servers;
 ``extra["usage_estimated"]``).  A call that has already streamed text is not retried.
 
+The async path (``acomplete``, used by ``models.aio.acomplete`` when several questions
+are in flight): ``openai.AsyncOpenAI`` with at most ``max_concurrency`` requests in
+flight, the same request building, retries, backoff and error classification as the
+synchronous path (``_call_args``, ``_retry_delay``); the server batches what is in flight.
+``prefix_caching`` says whether the server keeps a question's earlier prompts (vLLM
+serve with prefix caching, a llama.cpp server's slot cache): with a local ``tokenizer``
+the modelled cache of ``--timing`` runs (``cachemodel.py``) follows it; without one
+the server's reported count is kept.
+
 The API key is read from the environment variable named by ``api_key_env`` at
 construction and kept only in the client object.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Callable, Sequence
@@ -138,6 +149,7 @@ class OpenAIChatModel:
         heal_prefix: bool = False,
         stop: Sequence[str] = (),
         extra_body: dict[str, Any] | None = None,
+        prefix_caching: bool = False,
         name: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -173,7 +185,12 @@ class OpenAIChatModel:
         self.sleep = sleep
         self.tokenizer = load_chat_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
         self._openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+        self._client_args = dict(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+        self.client = openai.OpenAI(**self._client_args)
+        self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.reuses_prefixes = prefix_caching
+        if self.tokenizer is None:
+            self.prompt_ids = None  # type: ignore[assignment]  # no local tokenizer: the engine's cache count
 
     # ------------------------------------------------------------------ request building
 
@@ -204,9 +221,8 @@ class OpenAIChatModel:
             usage = SimpleNamespace(prompt_tokens=0, completion_tokens=sum(1 for p in pieces if p), estimated=True)
         return strip_held("".join(pieces), held), usage, finish
 
-    def _send(self, request: ChatRequest, stream: TextStream | None = None) -> tuple[str, Any, str]:
-        """One HTTP call: returns (text, usage, finish_reason)."""
-        streaming = stream is not None and (request.on_token is not None or request.stop is not None)
+    def _call_args(self, request: ChatRequest, streaming: bool) -> tuple[bool, dict[str, Any], str]:
+        """(chat endpoint?, keyword arguments of ``create``, held healing whitespace)."""
         common_stream: dict[str, Any] = {"stream": True} if streaming else {}
         body = {**self.extra_body, **self._choice_body(request.choices)}
         common: dict[str, Any] = dict(model=self.model, max_tokens=request.max_new_tokens, temperature=0.0)
@@ -218,12 +234,7 @@ class OpenAIChatModel:
                 body["grammar"] = healing_grammar(held)
             prompt = chat_prompt_text(self.tokenizer, request.messages, prefix)
             prompt = strip_leading_bos(prompt, self.tokenizer)
-            response = self.client.completions.create(prompt=prompt, extra_body=body or None, **common, **common_stream)
-            if streaming:
-                stream.held = held
-                return self._read_stream(response, request, stream, held, chat=False)
-            choice = response.choices[0]
-            return strip_held(choice.text or "", held), response.usage, choice.finish_reason
+            return False, dict(prompt=prompt, extra_body=body or None, **common, **common_stream), held
         messages = [dict(m) for m in request.messages]
         if request.assistant_prefix:
             if self.priming == "none":
@@ -233,40 +244,53 @@ class OpenAIChatModel:
                 )
             messages.append({"role": "assistant", "content": request.assistant_prefix})
             body.update(continue_final_message=True, add_generation_prompt=False)
-        response = self.client.chat.completions.create(messages=messages, extra_body=body or None, **common, **common_stream)
-        if streaming:
-            return self._read_stream(response, request, stream, "", chat=True)
+        return True, dict(messages=messages, extra_body=body or None, **common, **common_stream), ""
+
+    @staticmethod
+    def _endpoint(client: Any, chat: bool) -> Any:
+        return client.chat.completions if chat else client.completions
+
+    @staticmethod
+    def _parse(response: Any, chat: bool, held: str) -> tuple[str, Any, str]:
+        """(text, usage, finish_reason) of a whole (not streamed) response."""
         choice = response.choices[0]
-        return choice.message.content or "", response.usage, choice.finish_reason
+        text = (choice.message.content if chat else choice.text) or ""
+        return strip_held(text, held), response.usage, choice.finish_reason
+
+    def _send(self, request: ChatRequest, stream: TextStream | None = None) -> tuple[str, Any, str]:
+        """One HTTP call: returns (text, usage, finish_reason)."""
+        streaming = stream is not None and (request.on_token is not None or request.stop is not None)
+        chat, kwargs, held = self._call_args(request, streaming)
+        response = self._endpoint(self.client, chat).create(**kwargs)
+        if streaming:
+            stream.held = held
+            return self._read_stream(response, request, stream, held, chat=chat)
+        return self._parse(response, chat, held)
 
     # ------------------------------------------------------------------ retries
 
-    def _complete_one(self, request: ChatRequest) -> Completion:
-        start = time.perf_counter()
-        retries = 0
-        stream = TextStream(request.on_token)
-        while True:
-            try:
-                text, usage, finish = self._send(request, stream)
-                break
-            except (UnsupportedFeature, ModelError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if not infrastructure_failure(exc) or stream.shown:
-                    message = _one_line(exc)
-                    if "context" in message.lower() and ("length" in message.lower() or "exceed" in message.lower()):
-                        raise ContextLengthExceeded(f"{self.name}: {message}") from exc
-                    if not isinstance(exc, self._openai.OpenAIError):
-                        raise
-                    raise ModelError(f"{self.name}: request failed: {message}") from exc
-                if retries >= self.max_retries:
-                    raise BackendUnavailable(
-                        f"{self.name} at {self.base_url}: request failed after {retries + 1} attempts: {_one_line(exc)}"
-                    ) from exc
-                self.sleep(backoff_delay(retries, self.backoff_base, self.backoff_max, _retry_after(exc)))
-                retries += 1
-        stream.finish(text)
-        seconds = time.perf_counter() - start
+    def _retry_delay(self, exc: Exception, retries: int, stream: TextStream) -> float:
+        """Seconds to wait before retrying after ``exc``; raises the error to report when
+        the call must not be retried (shared by the sync and async paths): a refused
+        request is a ``ModelError`` (recorded against the question), a server still away
+        after the retries is ``BackendUnavailable`` (the run's outage guard waits)."""
+        if isinstance(exc, (UnsupportedFeature, ModelError)):
+            raise exc
+        if not infrastructure_failure(exc) or stream.shown:
+            message = _one_line(exc)
+            if "context" in message.lower() and ("length" in message.lower() or "exceed" in message.lower()):
+                raise ContextLengthExceeded(f"{self.name}: {message}") from exc
+            if not isinstance(exc, self._openai.OpenAIError):
+                raise exc
+            raise ModelError(f"{self.name}: request failed: {message}") from exc
+        if retries >= self.max_retries:
+            raise BackendUnavailable(
+                f"{self.name} at {self.base_url}: request failed after {retries + 1} attempts: {_one_line(exc)}"
+            ) from exc
+        return backoff_delay(retries, self.backoff_base, self.backoff_max, _retry_after(exc))
+
+    @staticmethod
+    def _completion(text: str, usage: Any, finish: str, seconds: float, retries: int) -> Completion:
         details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
         cached = getattr(details, "cached_tokens", None) if details is not None else None
         return Completion(
@@ -279,6 +303,58 @@ class OpenAIChatModel:
             extra={"retries": retries, "request_seconds": seconds,
                    **({"usage_estimated": True} if getattr(usage, "estimated", False) else {})},
         )
+
+    def _complete_one(self, request: ChatRequest) -> Completion:
+        start = time.perf_counter()
+        retries = 0
+        stream = TextStream(request.on_token)
+        while True:
+            try:
+                text, usage, finish = self._send(request, stream)
+                break
+            except Exception as exc:  # noqa: BLE001 - classified by _retry_delay
+                self.sleep(self._retry_delay(exc, retries, stream))
+                retries += 1
+        stream.finish(text)
+        return self._completion(text, usage, finish, time.perf_counter() - start, retries)
+
+    # ------------------------------------------------------------------ the async path
+
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        """The rendered prompt's token ids (local tokenizer; for the modelled cache)."""
+        prefix, _ = healing_split(request, self.heal_prefix)
+        text = strip_leading_bos(chat_prompt_text(self.tokenizer, request.messages, prefix), self.tokenizer)
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _async_client(self) -> tuple[Any, asyncio.Semaphore]:
+        """This event loop's ``AsyncOpenAI`` client and its ``max_concurrency`` gate
+        (an async HTTP client belongs to the loop it runs on)."""
+        loop = asyncio.get_running_loop()
+        found = self._async_clients.get(loop)
+        if found is None:
+            found = self._async_clients[loop] = (self._openai.AsyncOpenAI(**self._client_args),
+                                                 asyncio.Semaphore(self.max_concurrency))
+        return found
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """One request on ``AsyncOpenAI``, at most ``max_concurrency`` in flight; the
+        retries and error classification of the synchronous path.  A streamed request
+        (``on_token``/``stop``) runs the synchronous path on a worker thread."""
+        reject_lead_choices([request], "OpenAI-compatible")
+        client, gate = self._async_client()
+        async with gate:
+            if request.on_token is not None or request.stop is not None:
+                return await asyncio.to_thread(self._complete_one, request)
+            start, retries, stream = time.perf_counter(), 0, TextStream(None)
+            while True:
+                try:
+                    chat, kwargs, held = self._call_args(request, False)
+                    text, usage, finish = self._parse(await self._endpoint(client, chat).create(**kwargs), chat, held)
+                    break
+                except Exception as exc:  # noqa: BLE001 - classified by _retry_delay
+                    await asyncio.sleep(self._retry_delay(exc, retries, stream))
+                    retries += 1
+            return self._completion(text, usage, finish, time.perf_counter() - start, retries)
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Send the batch concurrently; every completion carries the batch's wall time."""

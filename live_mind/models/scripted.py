@@ -14,8 +14,10 @@ interrupt), ``max_prompt_words`` raises ``ContextLengthExceeded`` above that pro
 size, ``fail_on`` raises ``ModelError`` (so does ``fail_on_file``: a file holding such
 a regex, used while it exists), ``unavailable_while`` names a file whose existence
 makes every call raise ``BackendUnavailable`` (an outage a test switches on and off),
-and ``marker`` names a file appended to when the model is *built* -- so a test
-can prove that validation failed before any load.
+``marker`` names a file appended to when the model is *built* -- so a test can prove
+that validation failed before any load -- and ``reuses_prefixes`` makes the modelled
+cache of ``--timing`` runs (``cachemodel.py``) treat the model as one that keeps a
+question's prefixes (``prompt_ids``: one id per counted word).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Sequence
 
@@ -35,6 +38,14 @@ def render_prompt_words(request: ChatRequest) -> int:
     """Deterministic stand-in for a prompt token count."""
     words = sum(len(m["content"].split()) + 2 for m in request.messages)
     return words + len(request.assistant_prefix.split())
+
+
+def prompt_word_ids(request: ChatRequest) -> list[int]:
+    """Deterministic stand-in token ids, one per counted word (``render_prompt_words``):
+    each message is a role mark, its words and an end mark; then the priming prefix."""
+    words = [w for m in request.messages for w in (f"<{m['role']}>", *m["content"].split(), "</>")]
+    words += request.assistant_prefix.split()
+    return [zlib.crc32(w.encode("utf-8")) for w in words]
 
 
 @dataclass
@@ -55,7 +66,11 @@ class ScriptedModel:
     responder: Responder | None = None
     seconds: float | list[float] = 1.0
     fail_on: str | None = None
+    reuses_prefixes: bool = False  # for the modelled cache (cachemodel.py); no cache is kept
     calls: list[ChatRequest] = field(default_factory=list)
+
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        return prompt_word_ids(request)
 
     def _reply(self, request: ChatRequest) -> str:
         if self.responder is not None:
@@ -139,6 +154,7 @@ def configured_scripted_model(
     unavailable_while: str | None = None,
     fail_on_file: str | None = None,
     marker: str | None = None,
+    reuses_prefixes: bool = False,
 ) -> ConfiguredScriptedModel:
     """A ``scripted`` entry's model; writes one line to ``marker`` first when it is set."""
     if marker:
@@ -146,7 +162,7 @@ def configured_scripted_model(
             handle.write(f"built {name} in process {os.getpid()}\n")
     return ConfiguredScriptedModel(
         name=name, default=default, rules=[(str(p), str(r)) for p, r in (rules or {}).items()], seconds=float(seconds),
-        fail_on=fail_on or None, sleep=sleep, max_prompt_words=max_prompt_words,
+        fail_on=fail_on or None, sleep=sleep, max_prompt_words=max_prompt_words, reuses_prefixes=reuses_prefixes,
         unavailable_while=os.path.expanduser(unavailable_while) if unavailable_while else None,
         fail_on_file=os.path.expanduser(fail_on_file) if fail_on_file else None,
     )

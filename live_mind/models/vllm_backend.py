@@ -38,6 +38,12 @@ touches the paper's protocol.
 Face folder (``export.py``), which vLLM loads.  On CPU the KV cache size comes from
 ``VLLM_CPU_KVCACHE_SPACE`` (GiB); ``cpu_kv_cache_gib`` sets it when the variable is unset.
 
+``async_engine = true`` runs vLLM's ``AsyncLLM`` instead of the offline ``LLM``
+(``vllm_async.py``): every request is its own engine request, batched continuously with
+whatever else is in flight, and the model has a native ``acomplete`` (``models/aio.py``)
+-- the real-time solver turns it on for ``--concurrency``.  A synchronous ``complete``
+batch is sent at once; each completion carries its own request's wall time.
+
 ``streaming_sessions = true`` serves each question as one vLLM streaming-input session
 instead (``vllm_sessions.py``): new text is appended to the live request, the KV cache of
 everything before is kept.  It pays off with the append-only prompt layout (UA-SPI).
@@ -51,6 +57,7 @@ the call raises ``BackendUnavailable`` too.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -60,23 +67,9 @@ from typing import Any, Sequence
 from .base import BackendUnavailable, Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
 from .embedded import EMBEDDED
 from .mapping import chat_prompt_text, completion_from_request_output, end_of_turn_ids, healing_split, sampling_kwargs, strip_held
+from .vllm_async import engine_error, engine_failure, generate_one
 
 """``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
-
-
-ENGINE_DEAD_ERRORS = frozenset({"EngineDeadError", "AsyncEngineDeadError", "MQEngineDeadError"})
-"""vLLM's exception classes for an engine that died (V1 ``vllm.v1.engine.exceptions``, and
-the older V0 names), matched by name so that classifying needs no vLLM import."""
-
-
-def engine_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` says the engine is gone rather than that a request failed: vLLM's
-    dead-engine errors and out-of-memory errors (``torch.OutOfMemoryError``, or a message
-    saying so)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & ENGINE_DEAD_ERRORS or "OutOfMemoryError" in names or isinstance(exc, MemoryError):
-        return True
-    return "out of memory" in str(exc).lower()
 
 
 def _structured_params(**constraint: Any) -> dict[str, Any]:
@@ -155,12 +148,15 @@ class VLLMChatModel:
     """A ``ChatModel`` over one in-process ``vllm.LLM``.  The offline engine returns whole
     batches (no streaming, no stopping); a model with streaming-input sessions does both."""
 
-    capabilities = Capabilities(choices=True, lead_choices=True)
+    capabilities = Capabilities(choices=True, lead_choices=True, async_engine=True)
 
     @classmethod
     def entry_capabilities(cls, params: dict[str, Any]) -> Capabilities:
-        """Streaming-input sessions (``streaming_sessions``) stream and stop."""
-        return replace(cls.capabilities, streaming=True, stop=True) if params.get("streaming_sessions") else cls.capabilities
+        """Streaming-input sessions (``streaming_sessions``) stream and stop, and keep their
+        own engine (no ``async_engine`` mode beside them)."""
+        if params.get("streaming_sessions"):
+            return replace(cls.capabilities, streaming=True, stop=True, async_engine=False)
+        return cls.capabilities
 
     def __init__(
         self,
@@ -183,6 +179,7 @@ class VLLMChatModel:
         cpu_kv_cache_gib: float | None = None,
         streaming_sessions: bool = False,
         max_sessions: int = 32,
+        async_engine: bool = False,
         engine_args: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
@@ -217,45 +214,55 @@ class VLLMChatModel:
         self.heal_prefix = heal_prefix
         self.engine_args = args
         self.capabilities = self.entry_capabilities({"streaming_sessions": streaming_sessions})
+        self.reuses_prefixes = bool(enable_prefix_caching or streaming_sessions)
         self.session_options = dict(max_sessions=max_sessions)
-        self.streaming_sessions = streaming_sessions
+        self.streaming_sessions, self.async_engine, self.stop_tokens = streaming_sessions, async_engine, tuple(stop_tokens)
         self.engine_dead = False
         self._start_engine()
-        self.stop_token_ids = end_of_turn_ids(self.tokenizer, stop_tokens)
         self.max_model_len = max_model_len
+        if async_engine and not streaming_sessions:
+            self.acomplete = self._acomplete  # native async path (models/aio.py)
 
     def _start_engine(self) -> None:
-        """Build the engine (again, after it died)."""
-        self.llm, self.sessions = None, None
+        """Build the engine (again, after it died): sessions, the async engine or the offline ``LLM``."""
+        self.llm = self.sessions = self.engine = None
         if self.streaming_sessions:
             from .vllm_sessions import SessionEngine
 
-            self.sessions = SessionEngine(self.engine_args, **self.session_options)
-            self.tokenizer = self.sessions.tokenizer
+            self.sessions = SessionEngine(self.engine_args, stop_tokens=self.stop_tokens, **self.session_options)
+            self.tokenizer, self.stop_token_ids = self.sessions.tokenizer, self.sessions.thread.stop_ids
+        elif self.async_engine:
+            from .vllm_async import EngineThread
+
+            self.engine = EngineThread(self.engine_args, self.stop_tokens)
+            self.tokenizer, self.stop_token_ids = self.engine.tokenizer, self.engine.stop_ids
         else:
             from vllm import LLM
 
             self.llm = LLM(**self.engine_args)
             self.tokenizer = self.llm.get_tokenizer()
+            self.stop_token_ids = end_of_turn_ids(self.tokenizer, self.stop_tokens)
 
     def _restart_if_dead(self) -> None:
         if not self.engine_dead:
             return
         import gc
 
-        self.llm = self.sessions = None
+        self.llm = self.sessions = self.engine = None
         gc.collect()
         try:
             self._start_engine()
         except Exception as exc:  # noqa: BLE001 - any failure to start is the backend being away
-            raise BackendUnavailable(f"vLLM engine of {self.name} could not be restarted: "
-                                     f"{error_line(exc)}") from exc
+            raise BackendUnavailable(f"vLLM engine of {self.name} could not be restarted: {error_line(exc)}") from exc
         self.engine_dead = False
 
-    def _engine_gone(self, exc: BaseException) -> BackendUnavailable:
-        self.engine_dead = True
-        message = error_line(exc)
-        return BackendUnavailable(f"vLLM engine of {self.name} failed ({type(exc).__name__}: {message})")
+    def _failure(self, exc: BaseException) -> BaseException:
+        """The error to raise for an exception from the engine (``vllm_async.engine_error``);
+        a dead engine is marked, so the next call builds a fresh one."""
+        if engine_failure(exc):
+            self.engine_dead = True
+            return BackendUnavailable(f"vLLM engine of {self.name} failed ({type(exc).__name__}: {error_line(exc)})")
+        return engine_error(exc)
 
     def _render(self, request: ChatRequest) -> tuple[str, str]:
         """Prompt text, and the whitespace of the priming prefix held back for healing."""
@@ -279,6 +286,33 @@ class VLLMChatModel:
                 kwargs.update(_structured_params(regex=regex))
         return SamplingParams(**kwargs)
 
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        """The prompt's token ids as the engine gets them (for the modelled cache)."""
+        return self._encode(request)[0]
+
+    def clear_prefix_cache(self) -> None:
+        """Empty the engine's prefix cache (e.g. between benchmark runs)."""
+        if self.engine is not None:
+            self.engine.reset_prefix_cache()
+        elif self.llm is not None:
+            self.llm.reset_prefix_cache()
+
+    def _checked(self, request: ChatRequest) -> tuple[list[int], str]:
+        ids, held = self._encode(request)
+        if self.max_model_len and len(ids) >= self.max_model_len:
+            raise ContextLengthExceeded(f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}")
+        return ids, held
+
+    async def _acomplete(self, request: ChatRequest) -> Completion:
+        """One request on the async engine, batched with every other request in flight."""
+        self._restart_if_dead()
+        ids, held = self._checked(request)
+        future = self.engine.submit(generate_one(self.engine.engine, ids, self._sampling_params(request, held), request, held))
+        try:
+            return await asyncio.wrap_future(future)
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         if not requests:
             return []
@@ -288,30 +322,25 @@ class VLLMChatModel:
                 return self.sessions.complete(requests, self._render, self.stop_token_ids)
             except ModelError as exc:
                 if exc.__cause__ is not None and engine_failure(exc.__cause__):
-                    raise self._engine_gone(exc.__cause__) from exc.__cause__
+                    raise self._failure(exc.__cause__) from exc.__cause__
                 raise
-        encoded = [self._encode(r) for r in requests]
+        encoded = [self._checked(r) for r in requests]
+        if self.engine is not None:
+            async def batch() -> list[Completion]:
+                return list(await asyncio.gather(*(generate_one(self.engine.engine, ids, self._sampling_params(r, held), r, held)
+                                                   for r, (ids, held) in zip(requests, encoded))))
+
+            try:
+                return self.engine.run(batch())
+            except Exception as exc:
+                raise self._failure(exc) from exc
         prompts = [{"prompt_token_ids": ids} for ids, _ in encoded]
-        if self.max_model_len:
-            for (ids, _), request in zip(encoded, requests):
-                if len(ids) >= self.max_model_len:
-                    raise ContextLengthExceeded(
-                        f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}"
-                    )
         params = [self._sampling_params(r, held) for r, (_, held) in zip(requests, encoded)]
         start = time.perf_counter()
         try:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:
-            if engine_failure(exc):
-                raise self._engine_gone(exc) from exc
-            if not isinstance(exc, ValueError):
-                raise
-            # vLLM reports over-long prompts as ValueError
-            message = error_line(exc)
-            if "longer than" in message or "context" in message or "max_model_len" in message:
-                raise ContextLengthExceeded(message) from exc
-            raise ModelError(f"vLLM generate failed: {message}") from exc
+            raise self._failure(exc) from exc
         seconds = time.perf_counter() - start
         completions = []
         for output, (_, held) in zip(outputs, encoded):

