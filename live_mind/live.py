@@ -138,6 +138,7 @@ class LiveSession:
         self.stop = threading.Event()
         self._cond = threading.Condition()
         self._complete_at: float | None = None
+        self._closed = False
         self._consumed = 0
         self._error: BaseException | None = None
         self._t0 = time.perf_counter()
@@ -172,7 +173,7 @@ class LiveSession:
         """Visible segments of the next inference call, or ``None`` when the stage is over
         (waits while there is nothing to do).  Called with the lock held."""
         while True:
-            if self._error is not None:
+            if self._error is not None or self._closed:
                 return None
             done = self._complete_at is not None
             pending = len(self.tracker.segments) > self._consumed
@@ -215,6 +216,14 @@ class LiveSession:
                 self._error = exc
                 self._cond.notify_all()
 
+    def close(self) -> None:
+        """Abandon the session (its user left, or edited a completed segment): the
+        worker starts no more calls and the running one gets its stop signal."""
+        with self._cond:
+            self._closed = True
+            self.stop.set()
+            self._cond.notify_all()
+
     # ------------------------------------------------------------------ completion
     def complete(self, text: str | None = None) -> LiveResult:
         """The input is complete: stop or await the inference stage, run the final call."""
@@ -228,7 +237,8 @@ class LiveSession:
         complete_at = self._complete_at
         self._worker.join()
         busy_until = self.calls[-1].end if self.calls else 0.0
-        self.stop.clear()
+        if not self._closed:
+            self.stop.clear()
         if self._error is not None:
             raise self._error
         return self._final(complete_at, max(0.0, busy_until - complete_at))

@@ -17,7 +17,9 @@ service share the loaded models through this one function:
   concurrency.  A failed batch is retried request by request, so an error lands on the
   request that caused it.
 
-``native_async(model)`` tells which of the two a model gets.
+``native_async(model)`` tells which of the two a model gets.  ``complete_blocking`` is
+the same path for callers on a plain thread (the live session's worker): it waits on the
+model's ``Serializer``, or runs a native ``acomplete`` on one shared background event loop.
 """
 
 from __future__ import annotations
@@ -94,16 +96,19 @@ class Serializer:
             future.set_result(completion)
 
 
-_serializers: "weakref.WeakKeyDictionary[Any, Serializer]" = weakref.WeakKeyDictionary()
+_serializers: dict[int, tuple[weakref.ref, Serializer]] = {}
+"""By ``id(model)`` (dataclass models are unhashable), with a weak reference that tells a
+live model from a dead one whose id was reused."""
 _serializers_lock = threading.Lock()
 
 
 def serializer(model: ChatModel, max_batch: int | None = None) -> Serializer:
     """The one ``Serializer`` of ``model`` (created on first use; ``max_batch`` updates it)."""
     with _serializers_lock:
-        found = _serializers.get(model)
-        if found is None:
-            found = _serializers[model] = Serializer(model, max_batch or 1)
+        ref, found = _serializers.get(id(model), (None, None))
+        if found is None or ref() is not model:
+            found = Serializer(model, max_batch or 1)
+            _serializers[id(model)] = (weakref.ref(model), found)
         elif max_batch is not None:
             found.max_batch = max_batch
         return found
@@ -114,3 +119,23 @@ async def acomplete(model: ChatModel, request: ChatRequest) -> Completion:
     if native_async(model):
         return await model.acomplete(request)  # type: ignore[attr-defined]
     return await asyncio.wrap_future(serializer(model).submit(request))
+
+
+_background: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop on a daemon thread, shared by every thread-side caller."""
+    global _background
+    with _serializers_lock:
+        if _background is None:
+            _background = asyncio.new_event_loop()
+            threading.Thread(target=_background.run_forever, name="aio-background", daemon=True).start()
+        return _background
+
+
+def complete_blocking(model: ChatModel, request: ChatRequest) -> Completion:
+    """``acomplete`` for a caller on a thread that is not running an event loop."""
+    if native_async(model):
+        return asyncio.run_coroutine_threadsafe(model.acomplete(request), _background_loop()).result()  # type: ignore[attr-defined]
+    return serializer(model).submit(request).result()
