@@ -10,7 +10,7 @@ The session is the live core (``live.py``: ``LiveSession``, its ``SegmentTracker
   ``AsyncLLM``, OpenAI-compatible servers) serve all sessions at once, any other model
   takes one request at a time from a fair first-come-first-served queue.  The wrapper
   also gives every request without a stop signal (the final answer, the baseline) the
-  session's own, set when the user disconnects.
+  session's own, set when the user disconnects; after that no new call reaches the model.
 * **Edits.**  The client may send the whole text so far or chunks.  Text the tracker has
   not completed yet (the unfinished sentence) may change freely.  An edit that changes a
   *completed* segment invalidates what the model inferred from it: the session restarts
@@ -55,6 +55,9 @@ class SharedModel:
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         out = []
         for request in requests:
+            if self.gone.is_set():  # the user left: no new call reaches the model
+                out.append(Completion("", 0, 0, 0.0, finish_reason="cancelled"))
+                continue
             if request.stop is None:
                 request = dataclasses.replace(request, stop=self.gone)
             out.append(aio.complete_blocking(self.model, request))
