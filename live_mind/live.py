@@ -158,12 +158,18 @@ class LiveSession:
         """The question text is finished (options may still follow)."""
         self._add(self.tracker.finish(text))
 
-    def _add(self, pieces: list[str]) -> None:
-        if not pieces:
+    def _add(self, pieces: list[str], complete: bool = False) -> None:
+        """Hand completed segments to the worker; with ``complete`` the input ends in the
+        same step, so no inference call can start on the segments the Enter completed."""
+        if not pieces and not complete:
             return
         at = self.now()
         with self._cond:
             self.arrivals.extend([at] * len(pieces))
+            if complete:
+                self._complete_at = at
+                if self.cancel_on_complete:
+                    self.stop.set()
             self._cond.notify_all()
         for piece in pieces:
             self.on_event(LiveEvent("segment", at, piece))
@@ -227,13 +233,7 @@ class LiveSession:
     # ------------------------------------------------------------------ completion
     def complete(self, text: str | None = None) -> LiveResult:
         """The input is complete: stop or await the inference stage, run the final call."""
-        if text is not None:
-            self.question_done(text)
-        with self._cond:
-            self._complete_at = self.now()
-            if self.cancel_on_complete:
-                self.stop.set()
-            self._cond.notify_all()
+        self._add(self.tracker.finish(text) if text is not None else [], complete=True)
         complete_at = self._complete_at
         self._worker.join()
         busy_until = self.calls[-1].end if self.calls else 0.0
