@@ -22,6 +22,8 @@ itself lives here.  The parts:
   ``on_token`` callback that streams the answer.  Backends that cannot stop run the
   call to its end and its output is dropped (the latency then includes that wait,
   reported as ``overhead_time``); backends that cannot stream show the answer when done.
+* ``close`` abandons a session (the session server: the user left, or edited a completed
+  segment): the worker starts no more calls and the running one gets its stop signal.
 * ``replay`` types a text at a fixed speed in real time -- for tests and demos.
 
 All times in the results are seconds since the session started.
