@@ -61,3 +61,37 @@ def embedded_model():
     from live_mind.models.hf import TransformersChatModel
 
     return TransformersChatModel.embedded(prefix_cache=True, threads=1)
+
+
+# ---------------------------------------------------------------- the session server
+
+
+@pytest.fixture
+def live_server():
+    """``url = live_server(app)``: a real uvicorn server for ``app`` on 127.0.0.1 and a free
+    port, in a thread, stopped when the test ends."""
+    import socket
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    running = []
+
+    def start(app) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(10)

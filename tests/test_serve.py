@@ -459,3 +459,28 @@ def test_scripted_model_is_shared_not_copied(models_file):
                 ask(ws, baseline=False)
     keys = {r.cache_key for r in model.calls}
     assert len(keys) == 2  # one model, each session's calls under its own cache key
+
+
+# --------------------------------------------------------------------------- the load benchmark
+
+
+def test_load_benchmark_against_a_real_server(models_file, tmp_path, live_server):
+    import importlib.util
+
+    pytest.importorskip("websockets", reason="the serve extra is not installed")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_load.py"
+    spec = importlib.util.spec_from_file_location("serve_load", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    url = live_server(create_app(engine_from_flags(models_file, "--max_sessions", "3")))
+    out = tmp_path / "load.json"
+    assert bench.main(["--url", url, "--sessions", "3", "--typing_speed", "0.003", "--baseline", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert {"sessions", "completed", "errors", "latency_p50", "latency_p95", "latency_max"} <= set(report)
+    assert report["sessions"] == report["completed"] == 3 and report["errors"] == 0
+    assert 0 <= report["latency_p50"] <= report["latency_p95"] <= report["latency_max"]
+    assert report["baseline_latency_p50"] is not None and report["server"]["overhead_ms"]["events"] > 0
+    over = tmp_path / "over.json"  # one typist more than the server takes: counted as an error, not a crash
+    assert bench.main(["--url", url, "--sessions", "4", "--typing_speed", "0.003", "--json", str(over)]) == 1
+    report = json.loads(over.read_text())
+    assert report["completed"] == 3 and report["errors"] == 1 and report["error_codes"] == {"too_many_sessions": 1}

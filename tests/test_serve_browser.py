@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -56,28 +52,6 @@ def browser() -> tuple[str, str]:
 
 
 @contextmanager
-def running_server(app) -> Iterator[str]:
-    """A real uvicorn server on 127.0.0.1 and a free port, in a thread."""
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@contextmanager
 def chrome(binary: str, driver_path: str, width: int = 1200, height: int = 820):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -102,13 +76,14 @@ def scripted_app(tmp_path: Path):
     return create_app(Engine(controller, baseline, setup.config, limits))
 
 
-def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path):
+def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path, live_server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     binary, driver_path = browser()
-    with running_server(scripted_app(tmp_path)) as url, chrome(binary, driver_path) as page:
+    url = live_server(scripted_app(tmp_path))
+    with chrome(binary, driver_path) as page:
         page.get(url + "/")
         wait = WebDriverWait(page, 30)
         wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
@@ -131,12 +106,13 @@ def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path):
         assert shot.stat().st_size > 10_000
 
 
-def test_browser_replay_button_runs_a_sample_question(tmp_path):
+def test_browser_replay_button_runs_a_sample_question(tmp_path, live_server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     binary, driver_path = browser()
-    with running_server(scripted_app(tmp_path)) as url, chrome(binary, driver_path) as page:
+    url = live_server(scripted_app(tmp_path))
+    with chrome(binary, driver_path) as page:
         page.get(url + "/?speed=0.005")
         wait = WebDriverWait(page, 60)
         wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
