@@ -29,7 +29,7 @@ import logging
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .base import ChatModel, ChatRequest, Completion, ModelError
@@ -130,6 +130,9 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _serializers_lock:
         if _background is None:
             _background = asyncio.new_event_loop()
+            # Native backends may hand streamed calls to threads (``asyncio.to_thread``):
+            # room for many sessions at once, not the default handful of workers.
+            _background.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="aio-background"))
             threading.Thread(target=_background.run_forever, name="aio-background", daemon=True).start()
         return _background
 
