@@ -484,3 +484,16 @@ def test_load_benchmark_against_a_real_server(models_file, tmp_path, live_server
     assert bench.main(["--url", url, "--sessions", "4", "--typing_speed", "0.003", "--json", str(over)]) == 1
     report = json.loads(over.read_text())
     assert report["completed"] == 3 and report["errors"] == 1 and report["error_codes"] == {"too_many_sessions": 1}
+
+
+def test_serve_script_refuses_an_open_host_without_a_key(models_file, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != auth.API_KEY_ENV}
+    result = subprocess.run([sys.executable, str(root / "serve.py"), "--models", str(models_file), "--model", "serve-scripted",
+                             "--host", "0.0.0.0"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "LIVEMIND_API_KEY" in result.stderr and "loading" not in result.stderr
