@@ -242,7 +242,7 @@ def build(setup: cli.Setup) -> tuple[LiveMindController, CoTController | None]:
     baseline = None
     if args.baseline:
         baseline = CoTController(loaded.get("assist_model") or loaded["model"], setup.prompts, controller.segmenter,
-                                 args.max_new_tokens, args.final_answer)
+                                 setup.config["max_new_tokens"], args.final_answer)
     return controller, baseline
 
 

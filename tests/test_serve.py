@@ -497,3 +497,8 @@ def test_serve_script_refuses_an_open_host_without_a_key(models_file, tmp_path):
                              "--host", "0.0.0.0"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "LIVEMIND_API_KEY" in result.stderr and "loading" not in result.stderr
+
+
+def test_the_baseline_gets_the_resolved_token_limit(models_file):
+    engine = engine_from_flags(models_file)  # no --max_new_tokens: the per-model default (512) applies
+    assert engine.baseline.max_new_tokens == engine.config["max_new_tokens"] == 512
