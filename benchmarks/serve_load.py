@@ -19,6 +19,8 @@ Reported (printed, and written to ``--json OUT``):
   runs after the LiveMind answer, from its start to its last token); ``server_latency_*``
   the LiveMind latency as the server measured it;
 * ``actions_before_submit``: mean number of actions a typist saw before pressing Enter;
+  ``answer_tokens_mean`` and ``baseline_answer_tokens_mean``: the answers' mean length in
+  tokens (answer length dominates latency on small models);
 * ``server``: the server's own statistics for the run (``/v1/stats``, reset at the start):
   ``overhead_ms`` p50/p95/max per event -- the time the server adds to an event, from a
   message's arrival to its handling, and from the core emitting an event to the socket
@@ -142,10 +144,12 @@ async def typist(url: str, question: dict[str, Any], speed: float, baseline: boo
     if final is not None:
         out["latency"] = final[0] - submitted
         out["server_latency"] = final[1]["latency"]
+        out["answer_tokens"] = final[1]["usage"]["answer_tokens"]
         if final[1].get("error"):
             out["errors"].append("final: " + final[1]["error"].split(":")[0])
     if base is not None:
         out["baseline_latency"] = base["latency"]
+        out["baseline_answer_tokens"] = base["usage"]["completion_tokens"]
     out["ok"] = final is not None and not out["errors"] and (base is not None or not baseline)
     return out
 
@@ -189,10 +193,16 @@ def report(args: argparse.Namespace, url: str, results: list[dict[str, Any]], se
         **spread([r["latency"] for r in results if "latency" in r], "latency"),
         **spread([r["baseline_latency"] for r in results if "baseline_latency" in r], "baseline_latency"),
         **spread([r["server_latency"] for r in results if "server_latency" in r], "server_latency"),
+        "answer_tokens_mean": mean([r["answer_tokens"] for r in results if "answer_tokens" in r]),
+        "baseline_answer_tokens_mean": mean([r["baseline_answer_tokens"] for r in results if "baseline_answer_tokens" in r]),
         "actions_before_submit": round(sum(r["actions_before_submit"] for r in results) / len(results), 2),
         "server": server, "wall_seconds": round(seconds, 2),
         "machine": {"cpus": os.cpu_count(), "loadavg_before": load[0], "loadavg_after": load[1]},
     }
+
+
+def mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
 
 
 def free_port() -> int:

@@ -480,6 +480,7 @@ def test_load_benchmark_against_a_real_server(models_file, tmp_path, live_server
     assert report["sessions"] == report["completed"] == 3 and report["errors"] == 0
     assert 0 <= report["latency_p50"] <= report["latency_p95"] <= report["latency_max"]
     assert report["baseline_latency_p50"] is not None and report["server"]["overhead_ms"]["events"] > 0
+    assert report["answer_tokens_mean"] == report["baseline_answer_tokens_mean"] == 6.0  # "Light scatters. The answer is (B)."
     over = tmp_path / "over.json"  # one typist more than the server takes: counted as an error, not a crash
     assert bench.main(["--url", url, "--sessions", "4", "--typing_speed", "0.003", "--json", str(over)]) == 1
     report = json.loads(over.read_text())

@@ -221,6 +221,7 @@ class ServeSession:
         usage = {"prompt_tokens": sum(s.completion.prompt_tokens for s in result.steps),
                  "completion_tokens": sum(s.completion.completion_tokens for s in result.steps),
                  "cached_tokens": sum(s.completion.cached_tokens for s in result.steps),
+                 "answer_tokens": result.steps[-1].completion.completion_tokens,
                  "inference_calls": len(inference),
                  "cancelled_calls": sum(1 for s in inference if s.parse_rule == "cancelled")}
         return protocol.event(
