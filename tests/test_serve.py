@@ -336,7 +336,9 @@ def test_http_answer_with_typing_and_the_baseline(models_file):
 
 def test_page_and_its_script_are_served_without_a_cdn(models_file):
     with TestClient(create_app(engine_from_flags(models_file))) as client:
-        html = client.get("/").text
+        response = client.get("/")
+        html = response.text
+        assert response.headers["content-security-policy"].startswith("default-src 'self'")
         assert 'id="question"' in html and 'id="replay"' in html and 'data-auth="none"' in html
         script = client.get("/static/app.js")
         assert script.status_code == 200 and "/v1/session" in script.text

@@ -41,6 +41,9 @@ from .session import Engine, ServeSession, answer_once
 log = logging.getLogger(__name__)
 STATIC = resources.files(__package__) / "static"
 STATIC_TYPES = {"app.js": "text/javascript", "style.css": "text/css"}
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+"""The page loads nothing from elsewhere and runs no inline script."""
 
 
 class AnswerRequest(BaseModel):
@@ -89,15 +92,16 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
             raise HTTPException(401, "missing or wrong API key (Authorization: Bearer KEY)")
 
     @app.get("/", response_class=HTMLResponse)
-    def page() -> str:
+    def page() -> HTMLResponse:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
-        return html.replace("{{AUTH}}", "required" if api_key else "none")
+        return HTMLResponse(html.replace("{{AUTH}}", "required" if api_key else "none"), headers=PAGE_HEADERS)
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
         if name not in STATIC_TYPES:
             raise HTTPException(404, "not found")
-        return Response((STATIC / name).read_text(encoding="utf-8"), media_type=STATIC_TYPES[name])
+        return Response((STATIC / name).read_text(encoding="utf-8"), media_type=STATIC_TYPES[name],
+                        headers={"X-Content-Type-Options": "nosniff"})
 
     @app.get("/healthz")
     def healthz() -> dict[str, bool]:
