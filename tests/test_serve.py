@@ -329,6 +329,8 @@ def test_http_answer_with_typing_and_the_baseline(models_file):
         instant = client.post("/v1/answer", json={"question": QUESTION, "options": OPTIONS}).json()
         assert instant["answer"] == ANSWER and instant["baseline"] is None
         assert client.post("/v1/answer", json={"question": ""}).status_code == 422
+        slow = client.post("/v1/answer", json={"question": "x" * 1000, "typing_speed": 1.0})
+        assert slow.status_code == 400 and "idle_timeout" in slow.json()["detail"]
         info = client.get("/v1/info").json()
         assert info["auth_required"] is False and info["limits"]["max_sessions"] == 16
         assert len(client.get("/v1/samples").json()) == 14

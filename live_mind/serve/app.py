@@ -134,6 +134,8 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
         if len(body.question) > limits.max_text or sum(map(len, body.options)) > limits.max_options_text:
             stats.count_error(protocol.TEXT_TOO_LONG)
             raise HTTPException(413, f"the question is over {limits.max_text} characters (or the options over {limits.max_options_text})")
+        if len(body.question) * body.typing_speed > limits.idle_timeout:
+            raise HTTPException(400, f"typing the question would take over {limits.idle_timeout:g} s (--idle_timeout)")
         if not slots.take():
             stats.count_error(protocol.TOO_MANY_SESSIONS)
             raise HTTPException(503, f"{limits.max_sessions} sessions are running; try again later")
