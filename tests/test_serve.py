@@ -463,6 +463,8 @@ def test_scripted_model_is_shared_not_copied(models_file):
                 ask(ws, baseline=False)
     keys = {r.cache_key for r in model.calls}
     assert len(keys) == 2  # one model, each session's calls under its own cache key
+    handle = engine.controllers(threading.Event())[0].inference_model
+    assert handle.default == model.default and not hasattr(handle, "acomplete")  # settings read through
 
 
 # --------------------------------------------------------------------------- the load benchmark

@@ -52,6 +52,13 @@ class SharedModel:
     def __init__(self, model: Any, gone: threading.Event) -> None:
         self.model, self.gone, self.name = model, gone, getattr(model, "name", "model")
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else (capabilities, settings) is the shared model's; calls go through
+        ``complete`` only."""
+        if name in ("acomplete", "model", "gone") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         out = []
         for request in requests:
