@@ -22,6 +22,8 @@ itself lives here.  The parts:
   ``on_token`` callback that streams the answer.  Backends that cannot stop run the
   call to its end and its output is dropped (the latency then includes that wait,
   reported as ``overhead_time``); backends that cannot stream show the answer when done.
+* ``close`` abandons a session (the session server: the user left, or edited a completed
+  segment): the worker starts no more calls and the running one gets its stop signal.
 * ``replay`` types a text at a fixed speed in real time -- for tests and demos.
 
 All times in the results are seconds since the session started.
@@ -138,6 +140,7 @@ class LiveSession:
         self.stop = threading.Event()
         self._cond = threading.Condition()
         self._complete_at: float | None = None
+        self._closed = False
         self._consumed = 0
         self._error: BaseException | None = None
         self._t0 = time.perf_counter()
@@ -157,12 +160,18 @@ class LiveSession:
         """The question text is finished (options may still follow)."""
         self._add(self.tracker.finish(text))
 
-    def _add(self, pieces: list[str]) -> None:
-        if not pieces:
+    def _add(self, pieces: list[str], complete: bool = False) -> None:
+        """Hand completed segments to the worker; with ``complete`` the input ends in the
+        same step, so no inference call can start on the segments the Enter completed."""
+        if not pieces and not complete:
             return
         at = self.now()
         with self._cond:
             self.arrivals.extend([at] * len(pieces))
+            if complete:
+                self._complete_at = at
+                if self.cancel_on_complete:
+                    self.stop.set()
             self._cond.notify_all()
         for piece in pieces:
             self.on_event(LiveEvent("segment", at, piece))
@@ -172,7 +181,7 @@ class LiveSession:
         """Visible segments of the next inference call, or ``None`` when the stage is over
         (waits while there is nothing to do).  Called with the lock held."""
         while True:
-            if self._error is not None:
+            if self._error is not None or self._closed:
                 return None
             done = self._complete_at is not None
             pending = len(self.tracker.segments) > self._consumed
@@ -215,20 +224,23 @@ class LiveSession:
                 self._error = exc
                 self._cond.notify_all()
 
+    def close(self) -> None:
+        """Abandon the session (its user left, or edited a completed segment): the
+        worker starts no more calls and the running one gets its stop signal."""
+        with self._cond:
+            self._closed = True
+            self.stop.set()
+            self._cond.notify_all()
+
     # ------------------------------------------------------------------ completion
     def complete(self, text: str | None = None) -> LiveResult:
         """The input is complete: stop or await the inference stage, run the final call."""
-        if text is not None:
-            self.question_done(text)
-        with self._cond:
-            self._complete_at = self.now()
-            if self.cancel_on_complete:
-                self.stop.set()
-            self._cond.notify_all()
+        self._add(self.tracker.finish(text) if text is not None else [], complete=True)
         complete_at = self._complete_at
         self._worker.join()
         busy_until = self.calls[-1].end if self.calls else 0.0
-        self.stop.clear()
+        if not self._closed:
+            self.stop.clear()
         if self._error is not None:
             raise self._error
         return self._final(complete_at, max(0.0, busy_until - complete_at))

@@ -42,11 +42,8 @@ _NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "resume", "overwrit
 def parse_args(argv: list[str] | None, description: str = "Live LiveMind session in the terminal") -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
     cli.add_common_args(p, skip=_NOT_LIVE)
+    add_session_args(p)
     add = p.add_argument
-    add("--schedule", choices=SCHEDULES, help="latest (default) or every")
-    add("--cancel_on_complete", action="store_true", help="stop the running inference call when the input completes")
-    add("--prefix_cache", default=True, action=argparse.BooleanOptionalAction,
-        help="transformers backend: reuse the KV cache of the previous call (default on)")
     add("--replay", default=None, metavar="FILE", help="type this question (JSON or text) instead of reading the keyboard")
     add("--index", type=int, default=0, help="which question of a JSON list to replay (default 0)")
     add("--typing_speed", type=float, default=0.25, help="replay: seconds per character (default 0.25)")
@@ -56,9 +53,17 @@ def parse_args(argv: list[str] | None, description: str = "Live LiveMind session
     add("--no_stream", action="store_true", help="print the final answer when it is done")
     add("--quiet", action="store_true", help="replay: do not echo the typed text")
     add("--output_file", default=None, help="write the session's record (JSON) here")
-    # The live session's own defaults on top of the solvers' flags.
-    p.set_defaults(use_lm=True, prompt_format="UA-SPI", schedule="latest")
     return p.parse_args(argv)
+
+
+def add_session_args(p: argparse.ArgumentParser) -> None:
+    """The live session's flags and defaults on top of the solvers' (shared by ``serve.py``)."""
+    add = p.add_argument
+    add("--schedule", choices=SCHEDULES, help="latest (default) or every")
+    add("--cancel_on_complete", action="store_true", help="stop the running inference call when the input completes")
+    add("--prefix_cache", default=True, action=argparse.BooleanOptionalAction,
+        help="transformers backend: reuse the KV cache of the previous call (default on)")
+    p.set_defaults(use_lm=True, prompt_format="UA-SPI", schedule="latest")
 
 
 # --------------------------------------------------------------------------- input files
@@ -201,19 +206,21 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def validate(args: argparse.Namespace) -> cli.Setup:
-    """Check flags and files, resolve the models and the run configuration; nothing loads."""
+def validate(args: argparse.Namespace, kind: str = "live") -> cli.Setup:
+    """Check flags and files, resolve the models and the run configuration (``kind``:
+    the script named in it); nothing loads."""
     cli.check_limits(args)
-    if args.output_file and not args.output_file.endswith(".json"):
-        raise cli.UsageError(f"--output_file must end in .json: {args.output_file}")
+    output_file = getattr(args, "output_file", None)
+    if output_file and not output_file.endswith(".json"):
+        raise cli.UsageError(f"--output_file must end in .json: {output_file}")
     try:
         prompts = load_prompt_set(args.prompts)
         specs = cli.resolve_specs(args)
     except (PromptError, registry.ConfigError) as exc:
         raise cli.UsageError(str(exc)) from None
-    config = cli.run_config(args, "live", specs, prompts)
+    config = cli.run_config(args, kind, specs, prompts)
     cli.check_constraint(args, specs, config)
-    return cli.Setup(args, Path(args.output_file) if args.output_file else None, specs, prompts, config)
+    return cli.Setup(args, Path(output_file) if output_file else None, specs, prompts, config)
 
 
 def build(setup: cli.Setup) -> tuple[LiveMindController, CoTController | None]:

@@ -29,6 +29,13 @@ the published v1 runs).
     live_mind/runfiles.py              test_runfiles.py, test_records.py, test_resume.py
     live_mind/segment.py               test_segment.py
     live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
+    live_mind/serve/__init__.py        test_serve.py
+    live_mind/serve/app.py             test_serve.py, test_serve_browser.py
+    live_mind/serve/auth.py            test_serve.py
+    live_mind/serve/limits.py          test_serve.py
+    live_mind/serve/main.py            test_serve.py
+    live_mind/serve/protocol.py        test_serve.py
+    live_mind/serve/session.py         test_serve.py, test_serve_browser.py
     live_mind/summary.py               test_summary.py, test_concurrency.py
     live_mind/tomlfile.py              test_registry.py, test_timing_profiles.py
     live_mind/analysis/__init__.py     test_analysis.py
@@ -122,3 +129,37 @@ def embedded_model():
     from live_mind.models.hf import TransformersChatModel
 
     return TransformersChatModel.embedded(prefix_cache=True, threads=1)
+
+
+# ---------------------------------------------------------------- the session server
+
+
+@pytest.fixture
+def live_server():
+    """``url = live_server(app)``: a real uvicorn server for ``app`` on 127.0.0.1 and a free
+    port, in a thread, stopped when the test ends."""
+    import socket
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    running = []
+
+    def start(app) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(10)

@@ -76,3 +76,30 @@ def test_native_async_model_is_awaited_directly():
 
     assert native_async(Native()) and not native_async(Recorder())
     assert asyncio.run(acomplete(Native(), _request("x"))).text == "native"
+
+
+def test_complete_blocking_from_threads_shares_the_path():
+    from live_mind.models.aio import complete_blocking, serializer
+    from live_mind.models.scripted import ScriptedModel
+
+    class Native:
+        name = "native"
+        loops: set = set()
+
+        async def acomplete(self, request):
+            Native.loops.add(id(asyncio.get_running_loop()))
+            return Completion(text="native", prompt_tokens=1, completion_tokens=1, seconds=0.0)
+
+    model = Recorder()
+    out: list[str] = []
+    threads = [threading.Thread(target=lambda t=t: out.append(complete_blocking(model, _request(t)).text)) for t in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert sorted(out) == ["A", "B", "C", "D"] and model.max_active == 1  # one call at a time
+    native = Native()
+    assert [complete_blocking(native, _request("x")).text for _ in range(2)] == ["native", "native"]
+    assert len(Native.loops) == 1  # one shared background loop
+    scripted = ScriptedModel()  # a dataclass (unhashable) model gets its serializer too
+    assert serializer(scripted) is serializer(scripted) and complete_blocking(scripted, _request("q")).text

@@ -348,3 +348,24 @@ def test_live_baseline_on_the_embedded_model_without_max_new_tokens(embedded_mod
                               "--typing_speed", "0.01", "--quiet", "--baseline"])
     assert code == 0
     assert "baseline (CoT) latency" in capsys.readouterr().out
+# --------------------------------------------------------------------------- completion and close
+
+
+def test_complete_with_text_starts_no_inference_call_on_the_segments_it_completes():
+    for _ in range(20):  # was a race: the worker could start a call before the input counted as complete
+        session = LiveSession(controller(SleepyModel(seconds=0.001)), OPTIONS, 2)
+        result = session.complete(QUESTION)
+        assert [s.kind for s in result.steps] == ["final"] and len(result.segments) == 3
+
+
+def test_close_stops_the_running_call_and_the_worker():
+    model = SleepyModel(seconds=5.0)
+    session = LiveSession(controller(model), OPTIONS, 2)
+    session.type("The sky is blue. It")
+    time.sleep(0.1)  # the call on the first sentence is running
+    session.close()
+    session._worker.join(2.0)
+    assert not session._worker.is_alive() and model.stopped == 1
+    session.type("The sky is blue. It is noon. Why")  # typing after close starts nothing
+    time.sleep(0.05)
+    assert len(model.inner.calls) == 1

@@ -17,7 +17,9 @@ service share the loaded models through this one function:
   concurrency.  A failed batch is retried request by request, so an error lands on the
   request that caused it.
 
-``native_async(model)`` tells which of the two a model gets.
+``native_async(model)`` tells which of the two a model gets.  ``complete_blocking`` is
+the same path for callers on a plain thread (the live session's worker): it waits on the
+model's ``Serializer``, or runs a native ``acomplete`` on one shared background event loop.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .base import ChatModel, ChatRequest, Completion, ModelError
@@ -121,3 +123,26 @@ async def acomplete(model: ChatModel, request: ChatRequest) -> Completion:
     if native_async(model):
         return await model.acomplete(request)  # type: ignore[attr-defined]
     return await asyncio.wrap_future(serializer(model).submit(request))
+
+
+_background: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop on a daemon thread, shared by every thread-side caller."""
+    global _background
+    with _serializers_lock:
+        if _background is None:
+            _background = asyncio.new_event_loop()
+            # Native backends may hand streamed calls to threads (``asyncio.to_thread``):
+            # room for many sessions at once, not the default handful of workers.
+            _background.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="aio-background"))
+            threading.Thread(target=_background.run_forever, name="aio-background", daemon=True).start()
+        return _background
+
+
+def complete_blocking(model: ChatModel, request: ChatRequest) -> Completion:
+    """``acomplete`` for a caller on a thread that is not running an event loop."""
+    if native_async(model):
+        return asyncio.run_coroutine_threadsafe(model.acomplete(request), _background_loop()).result()  # type: ignore[attr-defined]
+    return serializer(model).submit(request).result()

@@ -1,0 +1,132 @@
+"""The session protocol: client messages in, server events out (JSON text frames).
+
+A client message is a JSON object with a ``type``:
+
+* ``start`` -- optional first message: ``options`` (list of strings, shown to the output
+  model after the question), ``baseline`` (also run the CoT baseline after the answer),
+  ``api_key`` (for browsers, which cannot set an ``Authorization`` header);
+* ``text`` -- ``text``: the whole question typed so far (the robust form: a lost or
+  dropped message is repaired by the next one);
+* ``append`` -- ``text``: a chunk appended to the question (keystrokes, words, pastes);
+* ``submit`` -- the user pressed Enter; optional ``text`` (the final question),
+  ``options`` and ``baseline`` replace the ``start`` values;
+* ``reset`` -- forget the question and start a new one on the same connection.
+
+Anything else -- not JSON, not an object, an unknown type or field, a field of the wrong
+type -- is a ``ProtocolError`` and the server answers with an ``error`` event; the
+session goes on.  Server events are built by ``event``: a dict with ``type`` plus fields
+(the table is in docs/serve.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..live import LiveEvent
+
+MESSAGE_FIELDS: dict[str, frozenset[str]] = {
+    "start": frozenset({"options", "baseline", "api_key"}),
+    "text": frozenset({"text"}),
+    "append": frozenset({"text"}),
+    "submit": frozenset({"text", "options", "baseline"}),
+    "reset": frozenset(),
+}
+REQUIRED: dict[str, frozenset[str]] = {"text": frozenset({"text"}), "append": frozenset({"text"})}
+MAX_OPTIONS = 10
+
+# error codes of ``error`` events
+BAD_MESSAGE = "bad_message"
+BAD_STATE = "bad_state"
+TEXT_TOO_LONG = "text_too_long"
+MESSAGE_TOO_LARGE = "message_too_large"
+RATE_LIMITED = "rate_limited"
+IDLE_TIMEOUT = "idle_timeout"
+TOO_MANY_SESSIONS = "too_many_sessions"
+UNAUTHORIZED = "unauthorized"
+MODEL_ERROR = "model_error"
+INTERNAL = "internal"
+
+
+class ProtocolError(ValueError):
+    """A message the server cannot use; becomes an ``error`` event with ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Message:
+    """One validated client message."""
+
+    type: str
+    text: str | None = None
+    options: list[str] | None = None
+    baseline: bool | None = None
+    api_key: str | None = None
+
+
+def parse_message(raw: str | bytes) -> Message:
+    """Validate one frame; raises ``ProtocolError`` (code ``bad_message``)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(BAD_MESSAGE, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(BAD_MESSAGE, "a message must be a JSON object")
+    kind = data.get("type")
+    if kind not in MESSAGE_FIELDS:
+        raise ProtocolError(BAD_MESSAGE, f"unknown message type {kind!r}; expected one of {', '.join(MESSAGE_FIELDS)}")
+    extra = set(data) - MESSAGE_FIELDS[kind] - {"type"}
+    if extra:
+        raise ProtocolError(BAD_MESSAGE, f"unknown field(s) for {kind!r}: {', '.join(sorted(extra))}")
+    missing = REQUIRED.get(kind, frozenset()) - set(data)
+    if missing:
+        raise ProtocolError(BAD_MESSAGE, f"{kind!r} needs field(s): {', '.join(sorted(missing))}")
+    text, options, baseline, key = data.get("text"), data.get("options"), data.get("baseline"), data.get("api_key")
+    if text is not None and not isinstance(text, str):
+        raise ProtocolError(BAD_MESSAGE, "'text' must be a string")
+    if options is not None:
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise ProtocolError(BAD_MESSAGE, "'options' must be a list of strings")
+        if len(options) > MAX_OPTIONS:
+            raise ProtocolError(BAD_MESSAGE, f"at most {MAX_OPTIONS} options (A-J)")
+    if baseline is not None and not isinstance(baseline, bool):
+        raise ProtocolError(BAD_MESSAGE, "'baseline' must be true or false")
+    if key is not None and not isinstance(key, str):
+        raise ProtocolError(BAD_MESSAGE, "'api_key' must be a string")
+    return Message(kind, text, options, baseline, key)
+
+
+def event(kind: str, **fields: Any) -> dict[str, Any]:
+    """A server event."""
+    return {"type": kind, **fields}
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return event("error", code=code, message=message)
+
+
+def live_event(ev: LiveEvent) -> dict[str, Any] | None:
+    """The wire form of a live-core event (``None``: not sent as such -- the core's
+    ``final`` is folded into the server's own ``final`` event with the latency)."""
+    t = round(ev.time, 4)
+    if ev.kind == "segment":
+        return event("segment", text=ev.text, time=t)
+    if ev.kind in ("action", "cancelled"):
+        step = ev.step
+        completion = step.completion
+        action = step.action
+        return event("action", name=step.action_name, content=action.content if action else "",
+                     response=step.response, parse_rule=step.parse_rule, segments=step.segments, time=t,
+                     seconds=round(completion.seconds, 4), kept=bool(action and not action.is_wait),
+                     usage={"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens})
+    if ev.kind == "error":
+        return error(MODEL_ERROR, ev.text)
+    if ev.kind == "final_start":
+        return event("final_start", text=ev.text, time=t)
+    if ev.kind == "token":
+        return event("token", text=ev.text, time=t)
+    return None

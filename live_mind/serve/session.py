@@ -1,0 +1,283 @@
+"""One user's question on the shared models, fed by the client's messages.
+
+The session is the live core (``live.py``: ``LiveSession``, its ``SegmentTracker`` and
+``run_baseline``) -- the same code as the terminal session -- with three things around it:
+
+* **Shared models.**  ``Engine`` holds the models loaded once at start and the
+  controllers built from them; every session gets copies of those controllers whose
+  models are ``SharedModel`` wrappers.  A wrapper sends each request through the shared
+  asynchronous path (``models/aio.py``): engines with a native ``acomplete`` (vLLM's
+  ``AsyncLLM``, OpenAI-compatible servers) serve all sessions at once, any other model
+  takes one request at a time from a fair first-come-first-served queue.  The wrapper
+  also gives every request without a stop signal (the final answer, the baseline) the
+  session's own, set when the user disconnects; after that no new call reaches the model.
+* **Edits.**  The client may send the whole text so far or chunks.  Text the tracker has
+  not completed yet (the unfinished sentence) may change freely.  An edit that changes a
+  *completed* segment invalidates what the model inferred from it: the session restarts
+  (the running call is stopped, the memory is dropped, a ``restart`` event is sent) and
+  the new text is segmented from scratch.
+* **Events.**  Every core event goes to ``emit`` as a wire event (``protocol.py``), from
+  whatever thread produced it; ``emit`` must be thread-safe.
+
+``submit`` blocks (it waits for the answer, and the baseline when asked): run it on a
+worker thread.  ``close`` may be called from any thread at any time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..controller import CoTController, LiveMindController
+from ..data import format_options
+from ..live import LiveEvent, LiveResult, LiveSession, run_baseline
+from ..models import aio
+from ..models.base import ChatRequest, Completion
+from ..records import build_record
+from . import protocol
+from .limits import Limits
+
+Emit = Callable[[dict[str, Any]], None]
+_ids = itertools.count(1)
+
+
+class SharedModel:
+    """A session's handle on a shared model (see the module docstring)."""
+
+    def __init__(self, model: Any, gone: threading.Event) -> None:
+        self.model, self.gone, self.name = model, gone, getattr(model, "name", "model")
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else (capabilities, settings) is the shared model's; calls go through
+        ``complete`` only."""
+        if name in ("acomplete", "model", "gone") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        out = []
+        for request in requests:
+            if self.gone.is_set():  # the user left: no new call reaches the model
+                out.append(Completion("", 0, 0, 0.0, finish_reason="cancelled"))
+                continue
+            if request.stop is None:
+                request = dataclasses.replace(request, stop=self.gone)
+            out.append(aio.complete_blocking(self.model, request))
+        return out
+
+
+@dataclasses.dataclass
+class Engine:
+    """The loaded models, the controllers built on them and the session settings."""
+
+    controller: LiveMindController
+    baseline: CoTController | None
+    config: dict[str, Any]
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    log_dir: Path | None = None
+
+    def controllers(self, gone: threading.Event) -> tuple[LiveMindController, CoTController | None]:
+        """Fresh per-session controllers over ``SharedModel`` handles."""
+        c = self.controller
+        live = dataclasses.replace(
+            c, inference_model=SharedModel(c.inference_model, gone),
+            output_model=SharedModel(c.output_model, gone) if c.output_model is not None else None,
+            memory=[], steps=[])
+        base = None
+        if self.baseline is not None:
+            base = dataclasses.replace(self.baseline, model=SharedModel(self.baseline.model, gone), steps=[], memory=[])
+        return live, base
+
+    def info(self) -> dict[str, Any]:
+        cfg = self.config
+        return {"model": cfg.get("model"), "assist_model": cfg.get("assist_model"), "action_set": cfg.get("action_set"),
+                "prompt_format": cfg.get("prompt_format"), "schedule": cfg.get("schedule"),
+                "typing_speed": cfg.get("typing_speed"), "baseline": self.baseline is not None,
+                "config_id": cfg.get("config_id"), "limits": self.limits.as_dict()}
+
+
+class ServeSession:
+    """One connection's question(s): typing, submit, answer, optional baseline, reset."""
+
+    def __init__(self, engine: Engine, emit: Emit) -> None:
+        self.engine, self.emit = engine, emit
+        self.id = f"s{next(_ids)}-{int(time.time())}"
+        self.gone = threading.Event()
+        self.lock = threading.Lock()
+        self.state = "typing"  # typing -> answering -> done (-> typing after reset)
+        self.text = ""
+        self.options: list[str] = []
+        self.baseline = False
+        self.questions = 0
+        self.live: LiveSession | None = None
+        self._final_text = ""
+
+    # ------------------------------------------------------------------ messages
+    def handle(self, msg: protocol.Message) -> bool:
+        """Apply one message (not ``submit``); returns True when it was a ``submit``
+        the caller must now run with ``submit()`` on a worker thread."""
+        with self.lock:
+            if msg.type == "reset":
+                if self.state == "answering":
+                    raise protocol.ProtocolError(protocol.BAD_STATE, "cannot reset while the answer is running")
+                self._drop_live()
+                self.state, self.text = "typing", ""
+                self.emit(protocol.event("reset"))
+                return False
+            if self.state != "typing":
+                raise protocol.ProtocolError(protocol.BAD_STATE, f"the question was submitted; send 'reset' for a new one (got {msg.type!r})")
+            if msg.options is not None:
+                self._set_options(msg.options)
+            if msg.baseline is not None:
+                self.baseline = msg.baseline and self.engine.baseline is not None
+            if msg.type == "start":
+                return False
+            text = self.text + msg.text if msg.type == "append" else msg.text if msg.text is not None else self.text
+            self._set_text(text)
+            if msg.type == "submit":
+                if not self.text.strip():
+                    raise protocol.ProtocolError(protocol.BAD_STATE, "nothing to submit: the question is empty")
+                if self.engine.controller.final_answer == "letter" and not self.options:
+                    raise protocol.ProtocolError(protocol.BAD_STATE, "this server answers with an option letter: send options")
+                self.state = "answering"
+                return True
+            return False
+
+    def _set_options(self, options: list[str]) -> None:
+        if sum(len(o) for o in options) > self.engine.limits.max_options_text:
+            raise protocol.ProtocolError(protocol.TEXT_TOO_LONG, f"options over {self.engine.limits.max_options_text} characters")
+        self.options = list(options)
+
+    def _set_text(self, text: str) -> None:
+        limit = self.engine.limits.max_text
+        if len(text) > limit:
+            raise protocol.ProtocolError(protocol.TEXT_TOO_LONG, f"the question is over {limit} characters; message dropped")
+        live = self._ensure_live()
+        if not text.startswith("".join(live.tracker.segments)):
+            self._drop_live()
+            self.emit(protocol.event("restart", reason="an edit changed a completed segment; the model starts over"))
+            live = self._ensure_live()
+        self.text = text
+        live.type(text)
+
+    def _ensure_live(self) -> LiveSession:
+        if self.live is None:
+            controller, _ = self.engine.controllers(self.gone)
+            cfg = self.engine.config
+            count = len(self.options) or (1 if controller.final_answer == "letter" else 0)
+            live = LiveSession(controller, "", count, schedule=cfg.get("schedule") or "latest",
+                               cancel_on_complete=bool(cfg.get("cancel_on_complete")), on_event=None,
+                               stream=True, cache_key=f"serve-{self.id}-{self.questions}")
+            live.on_event = lambda ev, live=live: self._core_event(live, ev)
+            self.live = live
+        return self.live
+
+    def _drop_live(self) -> None:
+        if self.live is not None:
+            self.live.close()
+            self.live = None
+            self.questions += 1
+
+    def _core_event(self, live: LiveSession, ev: LiveEvent) -> None:
+        if live is not self.live or self.gone.is_set():
+            return  # a restarted or abandoned question: its late events are dropped
+        if ev.kind == "final":
+            self._final_text = ev.text
+        wire = protocol.live_event(ev)
+        if wire is not None:
+            self.emit(wire)
+
+    # ------------------------------------------------------------------ the answer
+    def submit(self, received: float | None = None) -> dict[str, Any]:
+        """Run the answer (and the baseline); emits ``final``, ``baseline``, ``done``.
+        ``received``: ``time.perf_counter()`` when the submit message arrived."""
+        received = time.perf_counter() if received is None else received
+        live = self._ensure_live()
+        live.options = format_options(self.options) if self.options else ""
+        live.options_count = len(self.options)
+        submitted_at = live.now() - (time.perf_counter() - received)
+        self.emit(protocol.event("submitted", time=round(submitted_at, 4)))
+        result = live.complete(self.text)
+        final = self._final_event(result, submitted_at)
+        if self.gone.is_set():
+            return final
+        self.emit(final)
+        base = None
+        if self.baseline:
+            _, base_ctrl = self.engine.controllers(self.gone)
+            step, seconds = run_baseline(base_ctrl, self.text, live.options, live.options_count)
+            base = {"answer": step.response, "latency": round(seconds, 4),
+                    "usage": {"prompt_tokens": step.completion.prompt_tokens, "completion_tokens": step.completion.completion_tokens}}
+            if not self.gone.is_set():
+                self.emit(protocol.event("baseline", **base))
+        self._log(result, base)
+        with self.lock:
+            self.state = "done"
+        if not self.gone.is_set():
+            self.emit(protocol.event("done"))
+        return {**final, "baseline": base}
+
+    def _final_event(self, result: LiveResult, submitted_at: float) -> dict[str, Any]:
+        end = result.calls[-1].end
+        inference = [s for s in result.steps if s.kind == "inference"]
+        usage = {"prompt_tokens": sum(s.completion.prompt_tokens for s in result.steps),
+                 "completion_tokens": sum(s.completion.completion_tokens for s in result.steps),
+                 "cached_tokens": sum(s.completion.cached_tokens for s in result.steps),
+                 "answer_tokens": result.steps[-1].completion.completion_tokens,
+                 "inference_calls": len(inference),
+                 "cancelled_calls": sum(1 for s in inference if s.parse_rule == "cancelled")}
+        return protocol.event(
+            "final", text=self._final_text, answer=result.response, time=round(end, 4),
+            latency=round(end - submitted_at, 4), busy_at_submit=round(result.time_info.overhead_time, 4),
+            streamed=result.streamed, usage=usage, error=result.error,
+            actions=[{"name": s.action_name, "content": s.action.content if s.action else "", "segments": s.segments}
+                     for s in inference])
+
+    def _log(self, result: LiveResult, base: dict[str, Any] | None) -> None:
+        """``--log_sessions DIR``: one record per answered question (nothing otherwise)."""
+        folder = self.engine.log_dir
+        if folder is None:
+            return
+        row = {"question_id": f"{self.id}-{self.questions}", "question": self.text, "options": self.options,
+               "answer": None, "category": "serve", "src": "serve"}
+        extra = {"config_id": self.engine.config.get("config_id"), "live": True, "input_complete": result.input_complete,
+                 "baseline": base}
+        record = build_record(row, result.steps, "livemind", result.calls, result.time_info, extra)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{row['question_id']}.json").write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+
+    # ------------------------------------------------------------------ the end
+    def close(self) -> None:
+        """The user left: stop every running and future call of this session."""
+        self.gone.set()
+        with self.lock:
+            if self.live is not None:
+                self.live.close()
+
+
+def answer_once(engine: Engine, question: str, options: list[str], typing_speed: float = 0.0,
+                baseline: bool = False, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """The plain HTTP endpoint: type ``question`` at ``typing_speed`` s/char (0: all at
+    once), submit, and return the ``final`` event with the actions and the baseline."""
+    events: list[dict[str, Any]] = []
+    session = ServeSession(engine, events.append)
+    session.handle(protocol.Message("start", options=options, baseline=baseline))
+    if typing_speed > 0:
+        start = time.perf_counter()
+        for i in range(1, len(question) + 1):
+            delay = start + i * typing_speed - time.perf_counter()
+            if delay > 0:
+                sleep(delay)
+            session.handle(protocol.Message("text", text=question[:i]))
+    session.handle(protocol.Message("submit", text=question))
+    try:
+        result = session.submit()
+    finally:
+        session.close()
+    errors = [e for e in events if e["type"] == "error"]
+    return {**{k: v for k, v in result.items() if k != "type"}, "errors": errors}

@@ -1,0 +1,124 @@
+"""The page in a real headless Chromium (Selenium driving the system's chromium and
+chromedriver) against a real uvicorn server with the scripted model: type a question
+character by character, see an action before Enter, then the answer and the latencies.
+
+Skips (one line) where no browser or driver is installed; CI sets
+``LIVEMIND_REQUIRE_BROWSER=1`` so that a missing browser fails there instead."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
+
+from live_mind import live_cli  # noqa: E402
+from live_mind.serve import main as serve_main  # noqa: E402
+from live_mind.serve.app import create_app  # noqa: E402
+from live_mind.serve.session import Engine  # noqa: E402
+
+QUESTION = "The sky is blue. It is noon. Why is the sky blue?"
+ANSWER = "Light scatters. The answer is (B)."
+ENTRY = """[models.browser-scripted]
+backend = "scripted"
+prime_actions = true
+constrain_actions = false
+seconds = 0.05
+sleep = 0.05
+rules = { "Options are" = "Light scatters. The answer is (B).", "." = "inference. about the sky" }
+"""
+
+
+def browser() -> tuple[str, str]:
+    """Chromium and chromedriver, or skip (fail under ``LIVEMIND_REQUIRE_BROWSER``)."""
+    found = [shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")]
+    binary, driver = next((b for b in found if b), None), shutil.which("chromedriver")
+    missing = None
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing = "selenium is not installed (pip install -e '.[test]')"
+    if missing is None and not (binary and driver):
+        missing = "no chromium/chromedriver found (apt-get install chromium chromium-driver)"
+    if missing and os.environ.get("LIVEMIND_REQUIRE_BROWSER"):
+        pytest.fail(missing + " but LIVEMIND_REQUIRE_BROWSER is set")
+    if missing:
+        pytest.skip(missing)
+    return binary, driver
+
+
+@contextmanager
+def chrome(binary: str, driver_path: str, width: int = 1200, height: int = 820):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def scripted_app(tmp_path: Path):
+    models = tmp_path / "models.toml"
+    models.write_text(ENTRY)
+    args = serve_main.parse_args(["--models", str(models), "--model", "browser-scripted"])
+    setup, limits, _ = serve_main.validate(args)
+    controller, baseline = live_cli.build(setup)
+    return create_app(Engine(controller, baseline, setup.config, limits))
+
+
+def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    binary, driver_path = browser()
+    url = live_server(scripted_app(tmp_path))
+    with chrome(binary, driver_path) as page:
+        page.get(url + "/")
+        wait = WebDriverWait(page, 30)
+        wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
+        page.find_element(By.ID, "options").send_keys("red\nscattering")
+        box = page.find_element(By.ID, "question")
+        for ch in QUESTION:  # one key at a time, as a user types
+            box.send_keys(ch)
+        actions = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#actions li.action"))
+        assert "inference" in actions[0].text and "about the sky" in actions[0].text
+        assert page.find_element(By.ID, "answer").text == ""  # nothing answered before Enter
+        box.send_keys(Keys.ENTER)
+        wait.until(lambda d: d.find_element(By.ID, "latency-baseline").text.endswith(")"))
+        assert page.find_element(By.ID, "answer").text == ANSWER
+        live = page.find_element(By.ID, "latency-livemind").text
+        assert live.endswith(" s") and float(live.split()[0]) > 0
+        assert "LiveMind ×" in page.find_element(By.ID, "latency-baseline").text
+        assert "error" not in page.find_element(By.ID, "status").get_attribute("class")
+        shot = tmp_path / "serve_page.png"
+        page.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+
+
+def test_browser_replay_button_runs_a_sample_question(tmp_path, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    binary, driver_path = browser()
+    url = live_server(scripted_app(tmp_path))
+    with chrome(binary, driver_path) as page:
+        page.get(url + "/?speed=0.005")
+        wait = WebDriverWait(page, 60)
+        wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
+        assert page.find_element(By.ID, "speed").get_attribute("value") == "0.005"
+        page.find_element(By.ID, "replay").click()
+        wait.until(lambda d: d.find_element(By.ID, "latency-baseline").text.endswith(")"))
+        assert page.find_elements(By.CSS_SELECTOR, "#actions li.action")
+        assert page.find_element(By.ID, "options").get_attribute("value")  # the sample's options
+        assert page.find_element(By.ID, "answer").text
