@@ -35,7 +35,7 @@ Record = dict[str, Any]
 
 def batch_models(models: Iterable[Any], n: int) -> None:
     """Let backends without a native async path batch up to ``n`` waiting requests: the
-    transformers backend decodes them together (``batch_decode``, ``hf_batch.py``)."""
+    transformers backend decodes them together (``batch_decode``, ``models/hf/batch.py``)."""
     for model in models:
         if not native_async(model) and capabilities(model).batch_decode:
             model.batch_decode = n > 1

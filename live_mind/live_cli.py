@@ -223,8 +223,10 @@ def validate(args: argparse.Namespace, kind: str = "live") -> cli.Setup:
     return cli.Setup(args, Path(output_file) if output_file else None, specs, prompts, config)
 
 
-def build(setup: cli.Setup) -> tuple[LiveMindController, CoTController | None]:
-    """Load the model(s) and build the controllers, as the solvers do.
+def build(setup: cli.Setup, concurrency: int = 1) -> tuple[LiveMindController, CoTController | None]:
+    """Load the model(s) and build the controllers, as the solvers do; ``concurrency``
+    (the session server's session limit) starts engines that batch the requests in
+    flight in that mode (``cli.load_models``).
 
     ``--prefix_cache`` applies when every model's backend has that switch
     (``Capabilities.prefix_cache``); otherwise each entry's own setting holds.  The
@@ -232,7 +234,7 @@ def build(setup: cli.Setup) -> tuple[LiveMindController, CoTController | None]:
     (``--max_new_tokens``, else the model entry's, else the default)."""
     args = setup.args
     switchable = all(capabilities(spec).prefix_cache for spec in setup.specs.values())
-    loaded = cli.load_models(setup, **({"prefix_cache": args.prefix_cache} if switchable else {}))
+    loaded = cli.load_models(setup, concurrency=concurrency, **({"prefix_cache": args.prefix_cache} if switchable else {}))
     controller = cli.build_controller(setup, loaded)
     baseline = None
     if args.baseline:

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(f"{exc.name} is missing: pip install -e '.[serve]'")
     print(f"run configuration: {printable_config(setup.config)}", file=sys.stderr)
     print(f"loading {args.model} ...", file=sys.stderr)
-    controller, baseline = live_cli.build(setup)
+    controller, baseline = live_cli.build(setup, concurrency=limits.max_sessions)  # sessions share the engine
     from .session import Engine
 
     engine = Engine(controller, baseline, setup.config, limits, Path(args.log_sessions) if args.log_sessions else None)
