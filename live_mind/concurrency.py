@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 from .models.aio import acomplete, native_async, serializer
 from .models.base import ModelError
 from .models.capabilities import capabilities
-from .solver import TimingConfig, question_calls
+from .solver import TimingConfig, advance, question_calls
 
 Record = dict[str, Any]
 
@@ -46,17 +46,14 @@ async def solve_question_async(controller: Any, row: dict[str, Any], timing: Tim
                                extra: dict[str, Any] | None = None) -> Record:
     """One question through its generator, each call awaited on the async path."""
     calls = question_calls(controller, row, timing, extra)
-    try:
-        model, request = next(calls)
-        while True:
-            try:
-                completion = await acomplete(model, request)
-            except ModelError as exc:
-                model, request = calls.throw(exc)
-            else:
-                model, request = calls.send(completion)
-    except StopIteration as done:
-        return done.value
+    step = advance(calls)
+    while isinstance(step, tuple):
+        try:
+            outcome = await acomplete(*step)
+        except ModelError as exc:
+            outcome = exc
+        step = advance(calls, outcome)
+    return step
 
 
 async def solve_async(
@@ -93,15 +90,9 @@ async def solve_async(
     return done
 
 
-def solve_concurrently(
-    make_controller: Callable[[], Any],
-    rows: Iterable[dict[str, Any]],
-    timing: TimingConfig,
-    n: int,
-    extra: dict[str, Any] | None = None,
-    on_record: Callable[[Record], bool | None] | None = None,
-) -> list[Record]:
-    """Solve ``rows`` with up to ``n`` in flight; records are returned (and passed to
+def solve_concurrently(*args: Any, **kwargs: Any) -> list[Record]:
+    """``solve_async(make_controller, rows, timing, n, extra, on_record)`` run to its end:
+    solve ``rows`` with up to ``n`` in flight; records are returned (and passed to
     ``on_record`` as each question finishes; returning ``True`` there stops taking new
     questions, the ones in flight finish) in the order the questions finish."""
-    return asyncio.run(solve_async(make_controller, rows, timing, n, extra, on_record))
+    return asyncio.run(solve_async(*args, **kwargs))

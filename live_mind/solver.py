@@ -83,21 +83,31 @@ def baseline_input_complete(question: str, options_text: str, timing: TimingConf
     return sum(delays) if timing.options_arrival == "typed" else delays[0]
 
 
-def solve_question(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Solve one MMLU-Pro row in real-time mode (LiveMind or the CoT baseline)."""
-    calls = question_calls(controller, row, timing, extra)
+def advance(calls: QuestionCalls, outcome: Completion | ModelError | None = None) -> Call | dict[str, Any]:
+    """Hand a question's generator the outcome of its pending call (``None`` starts it):
+    returns the next ``(model, request)`` to run, or the finished record.  A ``ModelError``
+    goes in as an exception, so it becomes that question's error record."""
     try:
-        model, request = next(calls)
-        while True:
-            try:
-                completion = model.complete([request])[0]
-            except ModelError as exc:
-                model, request = calls.throw(exc)
-            else:
-                model, request = calls.send(completion)
+        if outcome is None:
+            return next(calls)
+        return calls.throw(outcome) if isinstance(outcome, ModelError) else calls.send(outcome)
     except StopIteration as done:
         return done.value
+
+
+def solve_question(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Solve one MMLU-Pro row in real-time mode (LiveMind or the CoT baseline), one call
+    after another."""
+    calls = question_calls(controller, row, timing, extra)
+    step = advance(calls)
+    while isinstance(step, tuple):
+        model, request = step
+        try:
+            step = advance(calls, model.complete([request])[0])
+        except ModelError as exc:
+            step = advance(calls, exc)
+    return step
 
 
 def question_calls(controller: LiveMindController | CoTController, row: dict[str, Any], timing: TimingConfig,

@@ -155,23 +155,25 @@ class OutageGuard:
 
     # ------------------------------------------------------------------ the protocol
 
+    def _settle(self, exc: Exception, started: float) -> None:
+        """After a failed call: return to retry it (the backend is away, the budget not
+        spent), else raise -- ``OutageExceeded`` once the budget is spent, or the call's own
+        error, which is the question's: the backend answered, so an outage is over."""
+        if isinstance(exc, BackendUnavailable) and not isinstance(exc, OutageExceeded):
+            self._failed(exc, started)
+            return
+        self._succeeded()
+        raise exc
+
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         while True:
-            wait = self._wait_time()
-            if wait > 0:
-                time.sleep(wait)
+            time.sleep(self._wait_time())
             started = self._clock()
             try:
                 completions = self.inner.complete(requests)
-            except BackendUnavailable as exc:
-                if isinstance(exc, OutageExceeded):
-                    raise
-                self._failed(exc, started)
+            except Exception as exc:  # noqa: BLE001 - sorted by _settle
+                self._settle(exc, started)
                 continue
-            except Exception:
-                if self.down:  # a question-level error: the backend answered
-                    self._succeeded()
-                raise
             self._succeeded()
             return completions
 
@@ -180,24 +182,16 @@ class AsyncOutageGuard(OutageGuard):
     """``OutageGuard`` over a model with a native ``acomplete`` (same shared state)."""
 
     async def acomplete(self, request: ChatRequest) -> Completion:
-        while True:
-            wait = self._wait_time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+        completion = None
+        while completion is None:
+            await asyncio.sleep(self._wait_time())
             started = self._clock()
             try:
                 completion = await self.inner.acomplete(request)  # type: ignore[attr-defined]
-            except BackendUnavailable as exc:
-                if isinstance(exc, OutageExceeded):
-                    raise
-                self._failed(exc, started)
-                continue
-            except Exception:
-                if self.down:
-                    self._succeeded()
-                raise
-            self._succeeded()
-            return completion
+            except Exception as exc:  # noqa: BLE001 - sorted by _settle
+                self._settle(exc, started)
+        self._succeeded()
+        return completion
 
 
 def guard(model: ChatModel, max_outage: float = DEFAULT_MAX_OUTAGE,
