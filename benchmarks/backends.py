@@ -58,7 +58,7 @@ from live_mind.models.capabilities import capabilities  # noqa: E402
 from live_mind.prompts import PromptSet, inference_messages, output_messages  # noqa: E402
 from live_mind.segment import split_sentences  # noqa: E402
 
-DEFAULT_BACKENDS = ("smollm2-135m", "smollm2-135m-llamacpp", "smollm2-135m-server") + (
+DEFAULT_ENTRIES = ("smollm2-135m", "smollm2-135m-llamacpp", "smollm2-135m-server") + (
     ("smollm2-135m-vllm",) if importlib.util.find_spec("vllm") else ())
 REPO = Path(__file__).resolve().parents[1]
 
@@ -185,7 +185,7 @@ def batched_table(names: list[str], args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(DEFAULT_BACKENDS), help="model entries to compare")
+    parser.add_argument("--backends", nargs="+", default=list(DEFAULT_ENTRIES), help="model entries to compare")
     parser.add_argument("--models", default=None, help="model configuration TOML")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for every backend")
     parser.add_argument("--questions", type=int, default=4, help="sample questions to use (1-14)")
