@@ -37,10 +37,7 @@ RULE_KEY = "cache_rule"
 
 def reuses_prefixes(model: Any) -> bool:
     """Whether the model's configuration keeps prefixes for a question's later calls."""
-    declared = getattr(model, "reuses_prefixes", None)
-    if declared is None:  # the transformers backend: its PrefixCache (``prefix_cache=True``)
-        declared = getattr(getattr(model, "prefixes", None), "enabled", False)
-    return bool(declared)
+    return bool(getattr(model, "reuses_prefixes", False))
 
 
 def modelled_cached(earlier: Sequence[Sequence[int]], ids: Sequence[int], block: int = 0) -> int:

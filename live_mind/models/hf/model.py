@@ -233,6 +233,11 @@ class TransformersChatModel:
         """Forget every kept KV cache."""
         self.prefixes.clear()
 
+    @property
+    def reuses_prefixes(self) -> bool:
+        """Whether a question's later calls reuse its kept prefixes (``prefix_cache``)."""
+        return self.prefixes.enabled
+
     def prompt_ids(self, request: ChatRequest) -> list[int]:
         """Token ids of the rendered chat plus the assistant prefix (as fed to the model)."""
         return self._encode(request)[0]
