@@ -15,6 +15,7 @@ import time
 from alive_progress import alive_bar
 
 from live_mind import cli, faults
+from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.batch import batches, order_by_length, solve_batch
 from live_mind.interrupt import GracefulStop, stopped_early
 from live_mind.models.base import OutageExceeded
@@ -26,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_common_args(parser)
     parser.add_argument("--batch_size", type=int, default=128, help="questions per lockstep batch (default 128)")
-    parser.add_argument("--typing_speed", type=float, default=0.25, help="seconds per character, for the timestamps")
+    parser.add_argument("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help="seconds per character, for the timestamps")
     faults.add_fault_args(parser)
     return parser.parse_args(argv)
 

@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
 
 from live_mind import cli  # noqa: E402
 from live_mind.analysis.remodel import mean_modelled_latency  # noqa: E402
+from live_mind.clock import PAPER_SECONDS_PER_CHAR  # noqa: E402
 from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.data import DataError, load_questions, select_questions, validate_data_path  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
@@ -101,7 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--data_path", default=None, help=f"MMLU-Pro parquet folder (default {SHARED_DATA} if present, else the sample set)")
     add("--num_questions", type=int, default=2, help="questions per category (default 2)")
     add("--seed", type=int, default=42)
-    add("--typing_speed", type=float, default=0.25, help="seconds per character (default 0.25)")
+    add("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"seconds per character (default {PAPER_SECONDS_PER_CHAR:g})")
     add("--max_new_tokens", type=int, default=48,
         help="token limit of an inference call (default 48, below the embedded model's 96 to keep a run short)")
     add("--final_max_new_tokens", type=int, default=160, help="token limit of a final / CoT answer (default 160)")

@@ -53,6 +53,8 @@ ACTION_DESCRIPTIONS: dict[str, str] = {
 
 STRICT, LENIENT, UNPARSED = "strict", "lenient", "unparsed"
 PARSE_RULES: tuple[str, ...] = ("v1", "lenient")
+DEFAULT_PARSE = "v1"
+"""The paper's rule: the default of the scripts and of ``LiveMindController``."""
 
 _STRICT = re.compile(r"^action ([a-z]+).[ \n]*(.*)$", re.DOTALL)
 _LENIENT = re.compile(

@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterator, Sequence
 
-from .clock import typing_delays
+from .clock import PAPER_SECONDS_PER_CHAR
 from .controller import CoTController, LiveMindController
 from .data import category_rank, format_options, typed_options
 from .models.base import ChatModel, ChatRequest, ModelError
 from .records import build_record, error_record
-from .segment import typed_pieces
+from .solver import TimingConfig, question_timeline
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _run_batch_call(model: ChatModel, members: list[tuple[Controller, ChatReques
 def solve_batch(
     make_controller: Callable[[], Controller],
     rows: Sequence[dict[str, Any]],
-    typing_speed: float = 0.25,
+    typing_speed: float = PAPER_SECONDS_PER_CHAR,
     extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Solve one batch in lockstep and return its records (input order).
@@ -101,7 +101,8 @@ def _solve_lockstep(make_controller: Callable[[], Controller], rows: Sequence[di
         if not segments:
             records.append(error_record(row, controller.mode, "empty question", extra))
             continue
-        delays = typing_delays([*typed_pieces(row["question"], segments), typed_options(row["options"])], typing_speed)
+        _, _, delays = question_timeline(row["question"], typed_options(row["options"]), segments,
+                                         TimingConfig(typing_speed=typing_speed))
         fields = {"timestamp": delays, "action": [s.action.render() for s in controller.steps
                                                    if s.action is not None and not s.action.is_wait]}
         records.append(build_record(row, controller.steps, controller.mode, extra={**fields, **(extra or {})}))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import faults
-from .actions import ACTION_SETS, PARSE_RULES
+from .actions import ACTION_SETS, DEFAULT_PARSE, PARSE_RULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
@@ -33,7 +33,6 @@ from .segment import GRANULARITIES, split
 
 DEFAULT_MODEL = registry.DEFAULT_MODEL
 DEFAULT_MAX_NEW_TOKENS = 512
-DEFAULT_PARSE = "v1"
 
 
 RUN_ONLY_KEYS = ("versions", "resume", "overwrite", "output_file", "concurrency", "max_outage", "retry_failed")

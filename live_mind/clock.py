@@ -30,21 +30,32 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Sequence
+from typing import Callable, Sequence
+
+PAPER_SECONDS_PER_CHAR = 0.25
+"""The paper's simulated typing speed (§4.1): seconds per character.  Every script's
+``--typing_speed`` default and every typing function's default is this constant."""
 
 SCHEDULES = ("every", "latest")
 OPTIONS_ARRIVALS = ("typed", "instant")
 
 
+def check_typing_speed(seconds_per_char: float) -> None:
+    """The one rule for a typing speed, wherever one is given (scripts, replay, the
+    server): it must be > 0 seconds per character.  Raises ``ValueError``."""
+    if not seconds_per_char > 0:
+        raise ValueError("typing_speed must be > 0 (seconds per character)")
+
+
 def typing_delays(
-    texts: Sequence[str], seconds_per_char: float = 0.25, jitter_sigma: float = 0.0, seed: int | None = None
+    texts: Sequence[str], seconds_per_char: float = PAPER_SECONDS_PER_CHAR, jitter_sigma: float = 0.0, seed: int | None = None
 ) -> list[float]:
     """Time to type each text: ``seconds_per_char * n`` plus optional N(0, (sigma*sqrt n)^2)
     jitter, never below zero.  ``seed`` makes the jitter reproducible."""
-    if seconds_per_char <= 0:
-        raise ValueError("seconds_per_char must be > 0")
+    check_typing_speed(seconds_per_char)
     rng = random.Random(seed)
     delays = []
     for text in texts:
@@ -54,6 +65,27 @@ def typing_delays(
             delay += rng.gauss(0.0, jitter_sigma * math.sqrt(n))
         delays.append(max(0.0, delay))
     return delays
+
+
+class RealTimeTypist:
+    """Types text at ``seconds_per_char`` of *real* time (the live session's replay and
+    the server's HTTP endpoint): character *n* (counted across every ``type`` call) is
+    handed to ``on_char(i, ch)`` once ``n * seconds_per_char`` seconds have passed since
+    the typist was made; ``i`` is the character's index in the text being typed."""
+
+    def __init__(self, seconds_per_char: float = PAPER_SECONDS_PER_CHAR,
+                 sleep: Callable[[float], None] = time.sleep, now: Callable[[], float] = time.perf_counter) -> None:
+        check_typing_speed(seconds_per_char)
+        self.seconds_per_char, self.sleep, self.now = seconds_per_char, sleep, now
+        self.start, self.typed = now(), 0
+
+    def type(self, text: str, on_char: Callable[[int, str], None]) -> None:
+        for i, ch in enumerate(text):
+            self.typed += 1
+            delay = self.start + self.typed * self.seconds_per_char - self.now()
+            if delay > 0:
+                self.sleep(delay)
+            on_char(i, ch)
 
 
 def arrival_times(segment_delays: Sequence[float], options_delay: float, options_arrival: str = "typed") -> tuple[list[float], float]:

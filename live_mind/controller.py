@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Sequence
 
-from .actions import PARSE_RULES, UNPARSED, Action, action_set, parse_reply
+from .actions import DEFAULT_PARSE, PARSE_RULES, UNPARSED, Action, action_set, parse_reply
 from .answer import LETTERS
 from .formats import MemoryItem, PromptFormat, V1Format
 from .models.base import ChatModel, ChatRequest, Completion, Message
@@ -86,7 +86,7 @@ class LiveMindController:
     final_max_new_tokens: int | None = None
     final_answer: str = "free"
     cache_key: str | None = None
-    parse: str = "lenient"  # which replies are kept: "v1" (the paper's) or "lenient" (actions.parse_reply)
+    parse: str = DEFAULT_PARSE  # which replies are kept: "v1" (the paper's, default) or "lenient" (actions.parse_reply)
     batched: bool = False  # under "v1": the batched solver's variant of the rule
     memory: list[MemoryItem] = field(default_factory=list)
     steps: list[StepResult] = field(default_factory=list)

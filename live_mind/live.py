@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .clock import OPTIONS_ARRIVALS, SCHEDULES, CallTime, TimeInfo
+from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, SCHEDULES, CallTime, RealTimeTypist, TimeInfo
 from .controller import CoTController, LiveMindController, StepResult
 from .models.base import Completion, ModelError
 
@@ -293,36 +293,26 @@ def replay(
     question: str,
     options: str = "",
     *,
-    typing_speed: float = 0.25,
+    typing_speed: float = PAPER_SECONDS_PER_CHAR,
     options_arrival: str = "typed",
     echo: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LiveResult:
     """Type ``question`` (then ``options``) into the session at ``typing_speed`` seconds per
     character of real time, then complete the input and return the result."""
-    if typing_speed <= 0:
-        raise ValueError("typing_speed must be > 0 (seconds per character)")
     if options_arrival not in OPTIONS_ARRIVALS:
         raise ValueError(f"options_arrival must be one of {OPTIONS_ARRIVALS}")
-    echo = echo or (lambda s: None)
-    start = time.perf_counter()
-    typed = 0
+    show = echo or (lambda s: None)
+    typist = RealTimeTypist(typing_speed, sleep)
 
-    def type_char(ch: str) -> None:
-        nonlocal typed
-        typed += 1
-        delay = start + typed * typing_speed - time.perf_counter()
-        if delay > 0:
-            sleep(delay)
-        echo(ch)
-
-    for i, ch in enumerate(question):
-        type_char(ch)
+    def typed(i: int, ch: str) -> None:
+        show(ch)
         session.type(question[: i + 1])
+
+    typist.type(question, typed)
     session.question_done(question)
     if options and options_arrival == "typed":
-        for ch in "\n" + options:
-            type_char(ch)
+        typist.type("\n" + options, lambda i, ch: show(ch))
     elif options:
-        echo("\n" + options)
+        show("\n" + options)
     return session.complete()

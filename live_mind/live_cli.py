@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cli
-from .clock import OPTIONS_ARRIVALS, SCHEDULES
+from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, SCHEDULES
 from .controller import CoTController, LiveMindController
 from .data import DataError, format_options
 from .live import LiveEvent, LiveResult, LiveSession, replay, run_baseline
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None, description: str = "Live LiveMind session
     add = p.add_argument
     add("--replay", default=None, metavar="FILE", help="type this question (JSON or text) instead of reading the keyboard")
     add("--index", type=int, default=0, help="which question of a JSON list to replay (default 0)")
-    add("--typing_speed", type=float, default=0.25, help="replay: seconds per character (default 0.25)")
+    add("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"replay: seconds per character (default {PAPER_SECONDS_PER_CHAR:g})")
     add("--options_arrival", default="typed", choices=OPTIONS_ARRIVALS, help="replay: options typed (default) or instant")
     add("--options", default=None, help="keyboard input: options separated by '|'")
     add("--baseline", action="store_true", help="also run the CoT baseline on the complete question and compare")

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Generator
 
 from .cachemodel import with_modelled_cache
-from .clock import CallTime, SimulatedClock, arrival_times, baseline_time_info, typing_delays
+from .clock import PAPER_SECONDS_PER_CHAR, CallTime, SimulatedClock, arrival_times, baseline_time_info, typing_delays
 from .controller import CoTController, LiveMindController
 from .data import format_options, typed_options
 from .models.base import ChatModel, ChatRequest, Completion, ModelError
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class TimingConfig:
     """How the simulated user types and how calls are scheduled (built by keyword)."""
 
-    typing_speed: float = 0.25  # seconds per character
+    typing_speed: float = PAPER_SECONDS_PER_CHAR  # seconds per character
     jitter_sigma: float = 0.0
     seed: int | None = None
     schedule: str = "every"
@@ -62,7 +62,8 @@ QuestionCalls = Generator[Call, Completion, dict[str, Any]]
 
 
 def question_timeline(question: str, options_text: str, segments: list[str], timing: TimingConfig, salt: int = 0) -> tuple[list[float], float, list[float]]:
-    """Segment arrivals, options arrival and the typing delays (segments, then options).
+    """Segment arrivals, options arrival and the typing delays (segments, then options):
+    the one typed timeline, for the real-time solver and the batched mode's timestamps.
 
     ``options_text`` is the options as typed (``data.typed_options``).  Each segment is
     charged for the characters the v1 user types (``segment.typed_pieces``: whitespace

@@ -48,7 +48,7 @@ def test_typing_delays_and_arrivals():
 
 @pytest.mark.parametrize("speed", [0.0, -0.25])
 def test_typing_speed_must_be_positive(speed):
-    with pytest.raises(ValueError, match="seconds_per_char must be > 0"):
+    with pytest.raises(ValueError, match="typing_speed must be > 0"):
         typing_delays(["abc"], speed)
 
 

@@ -30,8 +30,9 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from ..clock import check_typing_speed
 from ..data import load_sample_questions
 from . import protocol
 from .auth import bearer, key_matches
@@ -49,8 +50,15 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; connect-src 'sel
 class AnswerRequest(BaseModel):
     question: str = Field(min_length=1)
     options: list[str] = Field(default_factory=list, max_length=protocol.MAX_OPTIONS)
-    typing_speed: float = Field(default=0.0, ge=0.0, le=5.0)
+    typing_speed: float | None = Field(default=None, le=5.0)  # None: the whole text at once
     baseline: bool = False
+
+    @field_validator("typing_speed")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None:
+            check_typing_speed(value)  # the one rule for a typing speed (clock.py)
+        return value
 
 
 class Slots:
@@ -134,7 +142,7 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
         if len(body.question) > limits.max_text or sum(map(len, body.options)) > limits.max_options_text:
             stats.count_error(protocol.TEXT_TOO_LONG)
             raise HTTPException(413, f"the question is over {limits.max_text} characters (or the options over {limits.max_options_text})")
-        if len(body.question) * body.typing_speed > limits.idle_timeout:
+        if len(body.question) * (body.typing_speed or 0.0) > limits.idle_timeout:
             raise HTTPException(400, f"typing the question would take over {limits.idle_timeout:g} s (--idle_timeout)")
         if not slots.take():
             stats.count_error(protocol.TOO_MANY_SESSIONS)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .. import cli, live_cli
+from ..clock import PAPER_SECONDS_PER_CHAR
 from ..models import registry
 from .auth import AuthError, api_key_for
 from .limits import Limits
@@ -40,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--port", type=int, default=8000, help="port (default 8000)")
     add("--baseline", default=True, action=argparse.BooleanOptionalAction,
         help="offer the CoT baseline for comparison (default on; a client asks for it per question)")
-    add("--typing_speed", type=float, default=0.25, help="the page's replay speed, s/char (default 0.25, the paper's)")
+    add("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"the page's replay speed, s/char (default {PAPER_SECONDS_PER_CHAR:g}, the paper's)")
     add("--max_sessions", type=int, default=d.max_sessions, help=f"sessions at once (default {d.max_sessions})")
     add("--max_text", type=int, default=d.max_text, help=f"characters of question per session (default {d.max_text})")
     add("--max_message_bytes", type=int, default=d.max_message_bytes, help=f"bytes per message (default {d.max_message_bytes})")

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..clock import RealTimeTypist
 from ..controller import CoTController, LiveMindController
 from ..data import format_options
 from ..live import LiveEvent, LiveResult, LiveSession, run_baseline
@@ -260,20 +261,16 @@ class ServeSession:
                 self.live.close()
 
 
-def answer_once(engine: Engine, question: str, options: list[str], typing_speed: float = 0.0,
+def answer_once(engine: Engine, question: str, options: list[str], typing_speed: float | None = None,
                 baseline: bool = False, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """The plain HTTP endpoint: type ``question`` at ``typing_speed`` s/char (0: all at
+    """The plain HTTP endpoint: type ``question`` at ``typing_speed`` s/char (None: all at
     once), submit, and return the ``final`` event with the actions and the baseline."""
     events: list[dict[str, Any]] = []
     session = ServeSession(engine, events.append)
     session.handle(protocol.Message("start", options=options, baseline=baseline))
-    if typing_speed > 0:
-        start = time.perf_counter()
-        for i in range(1, len(question) + 1):
-            delay = start + i * typing_speed - time.perf_counter()
-            if delay > 0:
-                sleep(delay)
-            session.handle(protocol.Message("text", text=question[:i]))
+    if typing_speed is not None:
+        RealTimeTypist(typing_speed, sleep).type(
+            question, lambda i, ch: session.handle(protocol.Message("text", text=question[: i + 1])))
     session.handle(protocol.Message("submit", text=question))
     try:
         result = session.submit()
