@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from live_mind import flags
 from live_mind.analysis.fit import FitError, fit_files
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = flags.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN.json", help="output files (all.json) with per-call usage")
     parser.add_argument("--name", required=True, help="profile name for the TOML entry")
     parser.add_argument("--cached", type=float, default=0.0,

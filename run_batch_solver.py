@@ -14,6 +14,7 @@ import time
 
 from alive_progress import alive_bar
 
+from live_mind import flags
 from live_mind import cli, faults
 from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.batch import batches, order_by_length, solve_batch
@@ -24,7 +25,7 @@ from live_mind.summary import summarize
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_common_args(parser)
     parser.add_argument("--batch_size", type=int, default=128, help="questions per lockstep batch (default 128)")
     parser.add_argument("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help="seconds per character, for the timestamps")

@@ -20,6 +20,7 @@ import time
 
 from alive_progress import alive_bar
 
+from live_mind import flags
 from live_mind import cli, faults
 from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.concurrency import batch_models, solve_concurrently
@@ -31,7 +32,7 @@ from live_mind.summary import summarize
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_common_args(parser)
     parser.add_argument("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"seconds per character (default {PAPER_SECONDS_PER_CHAR:g})")
     parser.add_argument("--typing_jitter", type=float, default=0.0, help="Gaussian jitter sigma per sqrt(character)")

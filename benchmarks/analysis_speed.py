@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from live_mind import flags  # noqa: E402
 from live_mind.analysis.tables import ACTION_TYPES  # noqa: E402
 from live_mind.segment import split_sentences  # noqa: E402
 
@@ -141,7 +142,7 @@ def _breakdown(path: Path, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=12032)
     parser.add_argument("--keep", default=None, help="write the files here instead of a temporary folder")
     parser.add_argument("--no_figures", "--no-figures", action="store_true")

@@ -28,7 +28,7 @@ installed; it sets its own threads.
 batch; time from the loaded model to the last record, as the script prints it), and each
 entry's speed-up over the first one.
 
-Usage: ``python benchmarks/backends.py [--threads 2] [--questions 4] [--batched smollm2-135m smollm2-135m-vllm]``.
+Usage: ``python benchmarks/backends.py [--threads 2] [--num_questions 4] [--batched smollm2-135m smollm2-135m-vllm]``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # workers make timings on a shared or small machine meaningless.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from live_mind import flags  # noqa: E402
 from live_mind.actions import Action  # noqa: E402
 from live_mind.data import format_options, load_sample_questions  # noqa: E402
 from live_mind.models import registry  # noqa: E402
@@ -126,7 +127,7 @@ def measure(name: str, args: argparse.Namespace) -> Row:
     start = time.perf_counter()
     model = registry.build(spec, **overrides)
     load_s = time.perf_counter() - start
-    pairs = _prompts(args.questions)
+    pairs = _prompts(args.num_questions)
     model.complete([ChatRequest(pairs[0][0], max_new_tokens=4)])  # warm-up
     prefill, decode, finals, final_tokens = [], [], [], []
     for i, (inference, final) in enumerate(pairs):
@@ -148,7 +149,7 @@ def measure(name: str, args: argparse.Namespace) -> Row:
 
 def table(rows: list[Row], args: argparse.Namespace) -> str:
     lines = [
-        f"threads={args.threads}, questions={args.questions}, decode max_new_tokens={args.max_new_tokens}, "
+        f"threads={args.threads}, questions={args.num_questions}, decode max_new_tokens={args.max_new_tokens}, "
         f"final max_new_tokens={args.final_tokens}, load average before={args.load_before}",
         "",
         "| model entry | backend | load s | prefill tok/s | decode tok/s | final-step latency s (median) | final tokens (mean) |",
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", nargs="+", default=list(DEFAULT_ENTRIES), help="model entries to compare")
     parser.add_argument("--models", default=None, help="model configuration TOML")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for every backend")
-    parser.add_argument("--questions", type=int, default=4, help="sample questions to use (1-14)")
+    parser.add_argument("--num_questions", type=int, default=4, help="sample questions to use (1-14)")
     parser.add_argument("--max_new_tokens", type=int, default=64, help="tokens for the decode measurement")
     parser.add_argument("--final_tokens", type=int, default=128, help="token limit of the final step")
     parser.add_argument("--verbose", action="store_true", help="print every timing")
@@ -197,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip_table", action="store_true", help="only the --batched table")
     parser.add_argument("--workdir", default="output/bench_backends", help="where the batched runs write")
     args = parser.parse_args(argv)
-    if not 1 <= args.questions <= 14:
-        parser.error("--questions must be between 1 and 14")
+    if not 1 <= args.num_questions <= 14:
+        parser.error("--num_questions must be between 1 and 14")
     args.load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     server = None
     try:

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from live_mind import flags  # noqa: E402
 from live_mind import cli  # noqa: E402
 from live_mind.analysis.fit import Sample, fit  # noqa: E402
 from live_mind.models import registry  # noqa: E402
@@ -60,7 +61,7 @@ def machine(model) -> str:  # noqa: ANN001
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = flags.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=cli.DEFAULT_MODEL)
     p.add_argument("--models", default=None, help="model configuration TOML")
     p.add_argument("--name", default=None, help="profile name (default: local-<model>)")

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from live_mind import flags  # noqa: E402
 from live_mind import cli  # noqa: E402
 from live_mind.analysis.remodel import mean_modelled_latency  # noqa: E402
 from live_mind.clock import PAPER_SECONDS_PER_CHAR  # noqa: E402
@@ -95,7 +96,7 @@ class Row:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = flags.ArgumentParser(description=__doc__.splitlines()[0])
     add = p.add_argument
     add("--model", default=cli.DEFAULT_MODEL)
     add("--models", default=None, help="model configuration TOML")
@@ -103,9 +104,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--num_questions", type=int, default=2, help="questions per category (default 2)")
     add("--seed", type=int, default=42)
     add("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"seconds per character (default {PAPER_SECONDS_PER_CHAR:g})")
-    add("--max_new_tokens", type=int, default=48,
+    add("--inference_max_new_tokens", type=int, default=48,
         help="token limit of an inference call (default 48, below the embedded model's 96 to keep a run short)")
-    add("--final_max_new_tokens", type=int, default=160, help="token limit of a final / CoT answer (default 160)")
+    add("--max_new_tokens", type=int, default=160, help="token limit of a final / CoT answer, as in the scripts (default 160)")
     add("--action_set", default="CAS", choices=["CAS", "SAS"])
     add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
         help="response priming for b, c, d (default: per model; on for the embedded model)")
@@ -223,10 +224,10 @@ def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen
     prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
     constrain = prime and cli.resolved_constraint(args, spec)
     common = dict(action_set_name=args.action_set, prime_actions=prime, constrain_actions=constrain,
-                  max_new_tokens=args.max_new_tokens,
-                  final_max_new_tokens=args.final_max_new_tokens)
+                  max_new_tokens=args.inference_max_new_tokens,
+                  final_max_new_tokens=args.max_new_tokens)
     made: dict[str, Any] = {
-        "cot": CoTController(plain, max_new_tokens=args.final_max_new_tokens),
+        "cot": CoTController(plain, max_new_tokens=args.max_new_tokens),
         "v1": LiveMindController(plain, prompt_format=make_format("v1"), **common),
         "v2": LiveMindController(cached, prompt_format=make_format("UA-SPI"), **common),
         "v2-letter": LiveMindController(cached, prompt_format=make_format("UA-SPI"), final_answer="letter", **common),
@@ -261,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [c for c in chosen if c not in CONFIGS]
         if unknown or not chosen:
             raise cli.UsageError(f"--configs: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONFIGS)}")
-        for flag in ("num_questions", "max_new_tokens", "final_max_new_tokens", "typing_speed"):
-            if getattr(args, flag) <= 0:
+        for flag in ("num_questions", "inference_max_new_tokens", "max_new_tokens", "typing_speed"):
+            if vars(args)[flag] <= 0:
                 raise cli.UsageError(f"--{flag} must be > 0")
         data_path = args.data_path or (str(SHARED_DATA) if SHARED_DATA.exists() else None)
         if data_path:
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(str(exc))
     prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
     print(f"{len(questions)} questions from {data_path or 'the bundled sample set'}; model {args.model}; "
-          f"typing {args.typing_speed} s/char; max_new_tokens {args.max_new_tokens} (final {args.final_max_new_tokens}); "
+          f"typing {args.typing_speed} s/char; inference_max_new_tokens {args.inference_max_new_tokens}, max_new_tokens {args.max_new_tokens}; "
           f"priming {'on' if prime else 'off'}, constrained action names "
           f"{'on' if prime and cli.resolved_constraint(args, spec) else 'off'}", flush=True)
     controllers = build_controllers(args, spec, chosen)

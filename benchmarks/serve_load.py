@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from live_mind import flags  # noqa: E402
 from live_mind.clock import PAPER_SECONDS_PER_CHAR  # noqa: E402
 from live_mind.data import DataError, load_questions  # noqa: E402
 from live_mind.serve.auth import API_KEY_ENV  # noqa: E402
@@ -69,7 +70,7 @@ as snapshots of several characters, below the server's default rate limit."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = flags.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", default="http://127.0.0.1:8000", help="a running server (default http://127.0.0.1:8000)")
     p.add_argument("--serve", default=None, metavar="ARGS", help="start serve.py ARGS on a free port instead")
     p.add_argument("--sessions", type=int, default=4, help="simulated typists at once (default 4)")

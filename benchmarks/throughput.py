@@ -32,13 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import run_solver  # noqa: E402
+from live_mind import flags  # noqa: E402
 from live_mind import cli  # noqa: E402
 from live_mind.concurrency import batch_models, solve_concurrently  # noqa: E402
 from live_mind.solver import TimingConfig  # noqa: E402
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=True)
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0], add_help=True)
     parser.add_argument("--concurrency", default="1,8,28,64", help="comma-separated N values (default 1,8,28,64)")
     parser.add_argument("--dtype", default=None, help="override the vLLM/transformers entry's dtype")
     parser.add_argument("--records", default=None, metavar="DIR", help="write each N's records to DIR/n<N>.json")

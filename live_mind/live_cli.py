@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import cli
+from . import cli, flags
 from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, SCHEDULES
 from .controller import CoTController, LiveMindController
 from .data import DataError, format_options

@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from live_mind import flags  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest, ModelError  # noqa: E402
 from live_mind.models.capabilities import backend_class  # noqa: E402
@@ -94,7 +95,7 @@ def run_checks(model, checks: Checks, max_new_tokens: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check the vLLM backend end to end on a GPU.")
+    parser = flags.ArgumentParser(description="Check the vLLM backend end to end on a GPU.")
     parser.add_argument("--model", default="llama-3-8b", help="vLLM entry of the model configuration")
     parser.add_argument("--assist_model", default=None, help="a second vLLM entry loaded in the same process")
     parser.add_argument("--models", default=None, help="model configuration TOML")

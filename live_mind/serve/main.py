@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .. import cli, live_cli
+from .. import cli, flags, live_cli
 from ..clock import PAPER_SECONDS_PER_CHAR
 from ..models import registry
 from .auth import AuthError, api_key_for
