@@ -23,7 +23,7 @@ from alive_progress import alive_bar
 from live_mind import flags
 from live_mind import cli, faults
 from live_mind.clock import PAPER_SECONDS_PER_CHAR
-from live_mind.concurrency import batch_models, solve_concurrently
+from live_mind.concurrency import solve_concurrently
 from live_mind.interrupt import GracefulStop, stopped_early
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args, setup, questions, writer, todo = started.setup.args, started.setup, started.questions, started.writer, started.todo
     print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
           f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
-    loaded = cli.load_models(setup, concurrency=args.concurrency, prefill=args.prefill_while_typing)
-    batch_models(loaded.values(), args.concurrency)  # e.g. transformers: decode waiting plain requests together
+    loaded = cli.load_models(setup, concurrency=args.concurrency, batch=True, prefill=args.prefill_while_typing)
     timing = TimingConfig(typing_speed=args.typing_speed, jitter_sigma=args.typing_jitter, seed=args.seed,
                           schedule=args.schedule, options_arrival=args.options_arrival,
                           cancel_on_complete=args.cancel_on_complete, profile=setup.profile,

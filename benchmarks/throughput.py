@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import run_solver  # noqa: E402
 from live_mind import flags  # noqa: E402
 from live_mind import cli  # noqa: E402
-from live_mind.concurrency import batch_models, solve_concurrently  # noqa: E402
+from live_mind.concurrency import solve_concurrently  # noqa: E402
+from live_mind.models.aio import native_async, serializer  # noqa: E402
+from live_mind.models.capabilities import capabilities  # noqa: E402
 from live_mind.solver import TimingConfig  # noqa: E402
 
 
@@ -76,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         questions = cli.load_selected_questions(args)[:own.limit]
     except cli.UsageError as exc:
         return cli.fail(str(exc))
-    loaded = cli.load_models(setup, concurrency=max(2, args.concurrency), prefill=args.prefill_while_typing,
+    # Built once for the highest N (batched decoding where the backend has it); each level
+    # then only sets how many waiting requests the per-model worker takes at once.
+    loaded = cli.load_models(setup, concurrency=max(2, args.concurrency), batch=True, prefill=args.prefill_while_typing,
                              **({"dtype": own.dtype} if own.dtype else {}))
     timing = TimingConfig(typing_speed=args.typing_speed, jitter_sigma=args.typing_jitter, seed=args.seed,
                           schedule=args.schedule, options_arrival=args.options_arrival,
@@ -89,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     base_rate = None
     for n in own.levels:
         for model in loaded.values():
-            clear = getattr(model, "clear_prefix_cache", None)
+            clear = getattr(model.inner, "clear_prefix_cache", None)  # a backend extra, behind the outage guard
             if callable(clear):
                 clear()
-        batch_models(loaded.values(), n)
+        for model in loaded.values():
+            if capabilities(model).batch_decode and not native_async(model):
+                serializer(model, max_batch=n)
         before = os.getloadavg()[0]
         start = time.perf_counter()
         records = solve_concurrently(lambda: cli.build_controller(setup, loaded), questions, timing, n)
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {n} | {len(records)} | {wall:.1f} | {rate:.3f} | {rate / base_rate:.2f}x | {before:.2f}/{after:.2f} "
               f"| {len(same)}/{len(records)} | {'; '.join(parts) or '-'} |", flush=True)
     for model in loaded.values():
-        for holder in (getattr(model, "engine", None), getattr(model, "sessions", None)):
+        for holder in (getattr(model.inner, "engine", None), getattr(model.inner, "sessions", None)):
             if holder is not None and hasattr(holder, "shutdown"):
                 holder.shutdown()
     return 0

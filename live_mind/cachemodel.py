@@ -28,16 +28,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Generator, Sequence
 
-from .models.base import ChatRequest, Completion
+from .models.base import ChatRequest, Completion, prompt_ids, reuses_prefixes
 from .models.mapping import common_prefix_length
 
 ENGINE_KEY = "engine_cached_tokens"
 RULE_KEY = "cache_rule"
-
-
-def reuses_prefixes(model: Any) -> bool:
-    """Whether the model's configuration keeps prefixes for a question's later calls."""
-    return bool(getattr(model, "reuses_prefixes", False))
 
 
 def modelled_cached(earlier: Sequence[Sequence[int]], ids: Sequence[int], block: int = 0) -> int:
@@ -57,11 +52,11 @@ class QuestionCache:
     def charge(self, model: Any, request: ChatRequest, completion: Completion) -> Completion:
         """``completion`` with ``cached_tokens`` replaced by the modelled count (the
         engine's count moves to ``extra``)."""
-        ids_of = getattr(model, "prompt_ids", None)
-        if not callable(ids_of):
+        found = prompt_ids(model, request)
+        if found is None:
             return dataclasses.replace(completion, extra={**completion.extra, ENGINE_KEY: completion.cached_tokens,
                                                           RULE_KEY: "engine"})
-        ids = list(ids_of(request))
+        ids = list(found)
         earlier = self.prompts.setdefault(id(model), [])
         cached = modelled_cached(earlier, ids, self.block) if reuses_prefixes(model) else 0
         earlier.append(ids)

@@ -24,6 +24,8 @@ from .controller import FINAL_ANSWERS, CoTController, LiveMindController
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
 from .formats import FORMATS, make_format
 from .models import outage, registry
+from .models.aio import serializer
+from .models.base import Capabilities, native_async
 from .models.capabilities import capabilities
 from .profiles import MEASURED, CostProfile, ProfileError
 from .profiles import resolve as resolve_profile
@@ -309,24 +311,41 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
     )
 
 
-def load_models(setup: Setup, *, concurrency: int = 1, prefill: bool = False, **overrides: Any) -> dict[str, Any]:
+def construction_options(caps: Capabilities, *, concurrency: int = 1, batch: bool = False,
+                         prefill: bool = False) -> dict[str, Any]:
+    """The constructor options a run gives a backend with capabilities ``caps`` (see
+    ``load_models``): decided once, before the model loads."""
+    options: dict[str, Any] = {}
+    if prefill and caps.prefix_cache:
+        options.update(prefix_cache=True, prefix_cache_size=max(4, concurrency))
+    if concurrency > 1 and caps.async_engine:
+        options["async_engine"] = True
+    elif concurrency > 1 and batch and caps.batch_decode:
+        options["batch_decode"] = True
+    return options
+
+
+def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, prefill: bool = False,
+                **overrides: Any) -> dict[str, Any]:
     """Load each distinct model once (the same name twice shares one instance), each
     behind an outage guard (``models/outage.py``) with the run's ``--max_outage``.
-    What a backend can do decides the rest (``capabilities``): ``prefill`` switches on
-    the prefix cache of models that can keep one, one kept prefix per question in
-    flight; ``concurrency > 1`` starts engines that can batch the requests in flight
-    continuously in that mode (``async_engine``)."""
+    What a backend can do decides the rest (``capabilities``), all of it at construction:
+    ``prefill`` switches on the prefix cache of models that can keep one, one kept prefix
+    per question in flight; ``concurrency > 1`` starts engines that can batch the
+    requests in flight continuously in that mode (``async_engine``); with ``batch`` (the
+    real-time solver's ``--concurrency``) a backend without one that can decode several
+    waiting requests together is built so (``batch_decode``) and its worker thread takes
+    up to ``concurrency`` of them at once (``models/aio.py``)."""
     loaded: dict[str, Any] = {}
     by_name: dict[str, Any] = {}
     budget = getattr(setup.args, "max_outage", outage.DEFAULT_MAX_OUTAGE)
     for role, spec in setup.specs.items():
         if spec.name not in by_name:
-            caps, options = capabilities(spec), dict(overrides)
-            if prefill and caps.prefix_cache:
-                options.update(prefix_cache=True, prefix_cache_size=max(4, concurrency))
-            if concurrency > 1 and caps.async_engine:
-                options["async_engine"] = True
-            by_name[spec.name] = outage.guard(registry.build(spec, **options), budget)
+            caps = capabilities(spec)
+            options = {**overrides, **construction_options(caps, concurrency=concurrency, batch=batch, prefill=prefill)}
+            model = by_name[spec.name] = outage.guard(registry.build(spec, **options), budget)
+            if options.get("batch_decode") and not native_async(model):
+                serializer(model, max_batch=concurrency)
         loaded[role] = by_name[spec.name]
     return loaded
 

@@ -9,7 +9,7 @@ the moment one finishes, and calls for different models (inference and assist mo
 run at the same time.  Nothing waits for a round: an engine that batches in-flight
 requests itself (vLLM's ``AsyncLLM``, an OpenAI-compatible server) always holds every
 pending call, and a backend without one gets the per-model ``Serializer`` of
-``models/aio.py`` (``batch_models`` lets it batch the waiting requests).
+``models/aio.py`` (built with ``batch_decode``, it batches the waiting requests: ``cli.load_models``).
 
 Only a token-cost profile makes this sound: a shared engine's wall time says nothing
 about one question's call, so the scripts refuse ``--concurrency`` under measured timing.
@@ -25,21 +25,11 @@ import asyncio
 from collections import deque
 from typing import Any, Callable, Iterable
 
-from .models.aio import acomplete, native_async, serializer
+from .models.aio import acomplete
 from .models.base import ModelError
-from .models.capabilities import capabilities
 from .solver import TimingConfig, advance, question_calls
 
 Record = dict[str, Any]
-
-
-def batch_models(models: Iterable[Any], n: int) -> None:
-    """Let backends without a native async path batch up to ``n`` waiting requests: the
-    transformers backend decodes them together (``batch_decode``, ``models/hf/batch.py``)."""
-    for model in models:
-        if not native_async(model) and capabilities(model).batch_decode:
-            model.batch_decode = n > 1
-            serializer(model, max_batch=n)
 
 
 async def solve_question_async(controller: Any, row: dict[str, Any], timing: TimingConfig,

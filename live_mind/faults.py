@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .models.base import OutageExceeded
-from .models.outage import DEFAULT_MAX_OUTAGE, OutageGuard
+from .models.base import OutageExceeded, report_status
+from .models.outage import DEFAULT_MAX_OUTAGE
 
 EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
 """Exit codes: done; bad input; stopped by a fault outside the run (backend away longer
@@ -46,11 +46,10 @@ def problem(args: argparse.Namespace) -> str | None:
 
 
 def show_outages(loaded: dict[str, Any], show: Callable[[str], None]) -> None:
-    """Let the models' outage guards write their waiting status through ``show`` (the
-    progress bar's text)."""
+    """Let the models (their outage guards) report their waiting status through ``show``
+    (the progress bar's text)."""
     for model in loaded.values():
-        if isinstance(model, OutageGuard):
-            model.on_status = lambda text: show(text or "backend is back")
+        report_status(model, lambda text: show(text or "backend is back"))
 
 
 def resume_command(argv: list[str] | None = None) -> str:

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from live_mind.cachemodel import QuestionCache, modelled_cached
-from live_mind.concurrency import batch_models, solve_concurrently
+from live_mind.cli import construction_options
+from live_mind.concurrency import solve_concurrently
 from live_mind.controller import LiveMindController
 from live_mind.formats import make_format
 from live_mind.models.aio import serializer
-from live_mind.models.base import ChatRequest, Completion
+from live_mind.models.base import Capabilities, ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
 from live_mind.profiles import CostProfile
 from live_mind.solver import TimingConfig, solve_question
@@ -140,19 +141,16 @@ def test_concurrency_stops_taking_questions_on_request():
     assert 3 <= len(got) <= 4 and len(seen) == len(got)
 
 
-def test_batch_models_turns_on_batched_decoding_only_for_fallback_models():
-    class Decoder(ScriptedModel):
-        capabilities = replace(ScriptedModel.capabilities, batch_decode=True)
-        batch_decode: bool = False
-
-    class Native(Decoder):
-        async def acomplete(self, request):  # pragma: no cover - never awaited here
-            raise AssertionError
-
-    decoder, native = Decoder(), Native()
-    batch_models([decoder, native], 8)
-    assert decoder.batch_decode and serializer(decoder).max_batch == 8
-    assert not native.batch_decode
+def test_batched_decoding_is_a_construction_option_only_for_fallback_models():
+    """``--concurrency N`` reaches a backend as constructor options, decided before it loads:
+    an async engine where there is one, else batched decoding where the backend has it."""
+    decoder = replace(Capabilities(), batch_decode=True)
+    both = replace(decoder, async_engine=True)
+    assert construction_options(decoder, concurrency=8, batch=True) == {"batch_decode": True}
+    assert construction_options(both, concurrency=8, batch=True) == {"async_engine": True}
+    assert construction_options(decoder, concurrency=1, batch=True) == {}
+    assert construction_options(decoder, concurrency=8, batch=False) == {}, "the server's sessions do not batch-decode"
+    assert construction_options(Capabilities(), concurrency=8, batch=True) == {}
 
 
 @pytest.mark.model
@@ -171,11 +169,13 @@ def test_embedded_model_with_prefix_reuse_at_1_and_14(embedded_model):
     embedded_model.clear_prefix_cache()
     sequential = solve_concurrently(make, rows, timing, 1)
     embedded_model.clear_prefix_cache()
-    batch_models([embedded_model], 14)
+    embedded_model.batch_decode = True  # as cli.load_models builds it for --concurrency 14
+    serializer(embedded_model, max_batch=14)
     try:
         got = {r["question_id"]: r for r in solve_concurrently(make, rows, timing, 14)}
     finally:
-        batch_models([embedded_model], 1)
+        embedded_model.batch_decode = False
+        serializer(embedded_model, max_batch=1)
     same = [r for r in sequential if [s["response"] for s in r["steps"]] == [s["response"] for s in got[r["question_id"]]["steps"]]]
     assert len(same) >= 1
     for record in same:

@@ -19,7 +19,7 @@ from typing import Sequence
 import pytest
 
 from live_mind.models import aio
-from live_mind.models.base import BackendUnavailable, ChatRequest, Completion, ModelError, OutageExceeded
+from live_mind.models.base import BackendUnavailable, ChatRequest, Completion, ModelError, ModelWrapper, OutageExceeded
 from live_mind.models.outage import AsyncOutageGuard, OutageGuard, guard, outage_delay
 
 FAST = dict(first_delay=0.05, max_delay=0.2)
@@ -111,12 +111,12 @@ def test_question_level_errors_pass_through_unretried():
     assert not isinstance(info.value, BackendUnavailable) and backend.calls == 1
 
 
-def test_other_attributes_are_the_wrapped_models():
+def test_the_guard_is_a_model_wrapper_and_changes_nothing_after_load():
     backend = Switchable()
     model = guard(backend, max_outage=10)
-    assert type(model) is OutageGuard and model.name == "switchable"
-    model.batch_decode = True  # the solver switches batched decoding on through the guard
-    assert backend.batch_decode is True and model.batch_decode is True
+    assert type(model) is OutageGuard and isinstance(model, ModelWrapper) and model.name == "switchable"
+    model.batch_decode = True  # the guard's own attribute: nothing reaches the loaded backend
+    assert backend.batch_decode is False
     assert not aio.native_async(model), "a synchronous backend keeps the serializer path"
     assert guard(model) is model
     assert type(guard(AsyncSwitchable())) is AsyncOutageGuard

@@ -30,16 +30,11 @@ import threading
 import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from .base import ChatModel, ChatRequest, Completion, ModelError, model_name, native_async
 
-from .base import ChatModel, ChatRequest, Completion, ModelError
+__all__ = ["Serializer", "acomplete", "complete_blocking", "native_async", "serializer"]
 
 log = logging.getLogger(__name__)
-
-
-def native_async(model: Any) -> bool:
-    """Whether ``model`` has its own ``acomplete`` (an engine that batches in-flight requests)."""
-    return callable(getattr(model, "acomplete", None))
 
 
 class Serializer:
@@ -62,7 +57,7 @@ class Serializer:
         with self._ready:
             self._queue.append((request, future))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name=f"serial-{getattr(self.model, 'name', 'model')}", daemon=True)
+                self._thread = threading.Thread(target=self._work, name=f"serial-{model_name(self.model)}", daemon=True)
                 self._thread.start()
             self._ready.notify()
         return future

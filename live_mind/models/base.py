@@ -47,7 +47,7 @@ times only); the batched solver reports tokens, not seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
 
 Message = dict[str, str]
 """One chat message: ``{"role": "system"|"user"|"assistant", "content": str}``."""
@@ -144,14 +144,127 @@ class Capabilities:
     """The constructor option setting CPU threads (None: the backend has none)."""
 
 
-@runtime_checkable
-class ChatModel(Protocol):
-    """A chat model: ``complete`` maps a batch of requests to completions, in order."""
+class ChatModel:
+    """The whole contract of a backend, with the default of every member.
 
-    name: str
+    A backend subclasses this and overrides ``complete``; every other member is optional
+    and its default says "this backend cannot": callers ask the model (or the functions
+    below, which give the same defaults for a plain object that only has ``complete``),
+    never probe it.  Options that change how a model runs (KV reuse, batched decoding,
+    the async engine) are constructor arguments, decided before the model loads.
+
+    ====================  ========================================================
+    member                default / meaning
+    ====================  ========================================================
+    ``name``              ``"model"``: shown in logs and records
+    ``capabilities``      ``Capabilities()`` (nothing): what requests may ask for
+    ``complete``          required: a batch of requests -> completions, in order
+    ``native_async``      ``False``: ``True`` when ``acomplete`` is the backend's own
+    ``acomplete``         ``complete`` of one request (used only if ``native_async``)
+    ``reuses_prefixes``   ``False``: a question's later calls reuse its KV prefix
+    ``prompt_ids``        ``None``: the prompt's token ids (for the modelled cache)
+    ``report_status``     nothing to report: takes a ``callback(text | None)``
+    ====================  ========================================================
+
+    Streaming (``ChatRequest.on_token``) and stopping (``ChatRequest.stop``) are request
+    options a backend honours inside ``complete`` when its capabilities say so.
+    """
+
+    name: str = "model"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    reuses_prefixes: bool = False
+    native_async: bool = False
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        ...
+        raise NotImplementedError
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """One request on the backend's own async engine; the default runs ``complete``
+        (on the caller's event loop: ``models/aio.py`` gives models without a native path
+        a worker thread instead)."""
+        return self.complete([request])[0]
+
+    def prompt_ids(self, request: ChatRequest) -> list[int] | None:
+        """The token ids of the request's rendered prompt; ``None``: not known here."""
+        return None
+
+    def report_status(self, callback: Callable[[str | None], None] | None) -> None:
+        """Where to report a waiting state (a text, then ``None`` once it is over); a
+        plain backend has none to report."""
+
+
+# A plain object with a ``complete`` method (a test double) is a model too: these give the
+# contract's defaults for what it does not define.  They are the only place that looks.
+
+def native_async(model: Any) -> bool:
+    """Whether ``model``'s ``acomplete`` is its own engine's (continuous batching)."""
+    if isinstance(model, ChatModel):
+        return bool(model.native_async)
+    return callable(getattr(model, "acomplete", None))
+
+
+def reuses_prefixes(model: Any) -> bool:
+    """Whether the model keeps a question's prefixes for its later calls."""
+    return bool(getattr(model, "reuses_prefixes", False))
+
+
+def prompt_ids(model: Any, request: ChatRequest) -> list[int] | None:
+    """The model's token ids of ``request``'s prompt, ``None`` when it cannot tell."""
+    found = getattr(model, "prompt_ids", None)
+    return None if found is None else found(request)
+
+
+def report_status(model: Any, callback: Callable[[str | None], None] | None) -> None:
+    """Hand ``callback`` to the model's status reporting (a no-op for a plain one)."""
+    found = getattr(model, "report_status", None)
+    if found is not None:
+        found(callback)
+
+
+def model_name(model: Any) -> str:
+    """The model's name (``"model"`` when it has none)."""
+    return str(getattr(model, "name", "model"))
+
+
+class ModelWrapper(ChatModel):
+    """The one delegation pattern: a model standing in front of another (``inner``).
+
+    Every member of the contract is passed to ``inner`` explicitly; a wrapper overrides
+    what it changes (the outage guard: ``complete``/``acomplete`` and ``report_status``;
+    the server's shared model: ``complete``) and nothing else is forwarded: no
+    ``__getattr__``, so what a caller can reach is exactly the contract."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property  # type: ignore[override]
+    def name(self) -> str:
+        return model_name(self.inner)
+
+    @property  # type: ignore[override]
+    def capabilities(self) -> Capabilities:
+        found = getattr(self.inner, "capabilities", None)
+        return found if isinstance(found, Capabilities) else Capabilities()
+
+    @property  # type: ignore[override]
+    def native_async(self) -> bool:
+        return native_async(self.inner)
+
+    @property  # type: ignore[override]
+    def reuses_prefixes(self) -> bool:
+        return reuses_prefixes(self.inner)
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        return self.inner.complete(requests)
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        return await self.inner.acomplete(request)
+
+    def prompt_ids(self, request: ChatRequest) -> list[int] | None:
+        return prompt_ids(self.inner, request)
+
+    def report_status(self, callback: Callable[[str | None], None] | None) -> None:
+        report_status(self.inner, callback)
 
 
 def reject_lead_choices(requests: Sequence[ChatRequest], backend: str) -> None:

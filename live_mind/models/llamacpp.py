@@ -56,6 +56,7 @@ from typing import Any, Sequence
 
 from . import base
 from .base import (
+    ChatModel,
     BackendUnavailable,
     ChatRequest,
     Completion,
@@ -101,7 +102,7 @@ def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
     return common
 
 
-class LlamaCppChatModel:
+class LlamaCppChatModel(ChatModel):
     """A ``ChatModel`` over an in-process ``llama_cpp.Llama``."""
 
     capabilities = base.Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads")

@@ -66,6 +66,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 from .base import (
+    ChatModel,
     BackendUnavailable,
     Capabilities,
     ChatRequest,
@@ -127,8 +128,10 @@ def _one_line(exc: Exception) -> str:
     return error_line(exc, 300)
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(ChatModel):
     """A ``ChatModel`` over an OpenAI-compatible HTTP endpoint."""
+
+    native_async = True  # acomplete: AsyncOpenAI, every request in flight at the server
 
     capabilities = Capabilities(choices=True, streaming=True, stop=True)
 
@@ -189,8 +192,6 @@ class OpenAIChatModel:
         self.client = openai.OpenAI(**self._client_args)
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.reuses_prefixes = prefix_caching
-        if self.tokenizer is None:
-            self.prompt_ids = None  # type: ignore[assignment]  # no local tokenizer: the engine's cache count
 
     # ------------------------------------------------------------------ request building
 
@@ -320,8 +321,11 @@ class OpenAIChatModel:
 
     # ------------------------------------------------------------------ the async path
 
-    def prompt_ids(self, request: ChatRequest) -> list[int]:
-        """The rendered prompt's token ids (local tokenizer; for the modelled cache)."""
+    def prompt_ids(self, request: ChatRequest) -> list[int] | None:
+        """The rendered prompt's token ids (local tokenizer; for the modelled cache);
+        ``None`` without a local tokenizer: the engine's cache count stands."""
+        if self.tokenizer is None:
+            return None
         prefix, _ = healing_split(request, self.heal_prefix)
         text = strip_leading_bos(chat_prompt_text(self.tokenizer, request.messages, prefix), self.tokenizer)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

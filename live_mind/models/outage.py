@@ -17,7 +17,7 @@ per-model ``Serializer`` thread of ``aio.py`` calls) and on a backend's native
 
 While waiting, the guard logs a warning and calls ``on_status`` with a short text (the
 scripts put it on the progress bar), and with ``None`` once the backend is back.
-Every other attribute is read from and written to the wrapped model.
+Every other member of the contract is the wrapped model's (``base.ModelWrapper``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from .base import BackendUnavailable, ChatModel, ChatRequest, Completion, OutageExceeded, error_line
+from .base import BackendUnavailable, ChatModel, ChatRequest, Completion, ModelWrapper, OutageExceeded, error_line, native_async
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,6 @@ MAX_DELAY = 30.0
 JITTER = 0.25
 """Each wait is the backoff delay times a uniform factor in [1 - JITTER, 1 + JITTER]."""
 
-_OWN = frozenset({"inner", "max_outage", "on_status", "first_delay", "max_delay", "_clock", "_rng", "_lock", "_down_since", "_next_probe",
-                  "_attempt", "_last_error", "_exceeded", "outages", "waited"})
-
 
 def outage_delay(attempt: int, first: float = FIRST_DELAY, cap: float = MAX_DELAY, jitter: float = JITTER,
                  rng: random.Random | None = None) -> float:
@@ -52,7 +49,7 @@ def outage_delay(attempt: int, first: float = FIRST_DELAY, cap: float = MAX_DELA
     return base * factor
 
 
-class OutageGuard:
+class OutageGuard(ModelWrapper):
     """A ``ChatModel`` that waits out its backend's outages (see the module notes)."""
 
     def __init__(self, inner: ChatModel, max_outage: float = DEFAULT_MAX_OUTAGE,
@@ -61,38 +58,26 @@ class OutageGuard:
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
         if max_outage < 0:
             raise ValueError("max_outage must be >= 0")
-        object.__setattr__(self, "inner", inner)
-        object.__setattr__(self, "max_outage", float(max_outage))
-        object.__setattr__(self, "first_delay", first_delay)
-        object.__setattr__(self, "max_delay", max_delay)
-        object.__setattr__(self, "on_status", on_status)
-        object.__setattr__(self, "_clock", clock)
-        object.__setattr__(self, "_rng", rng or random.Random())
-        object.__setattr__(self, "_lock", threading.Lock())
-        object.__setattr__(self, "_down_since", None)
-        object.__setattr__(self, "_next_probe", 0.0)
-        object.__setattr__(self, "_attempt", 0)
-        object.__setattr__(self, "_last_error", None)
-        object.__setattr__(self, "_exceeded", None)
-        object.__setattr__(self, "outages", 0)  # outages seen (ridden out or not)
-        object.__setattr__(self, "waited", 0.0)  # seconds the outages lasted, summed
+        super().__init__(inner)
+        self.max_outage = float(max_outage)
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.on_status = on_status
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._next_probe = 0.0
+        self._attempt = 0
+        self._last_error: BaseException | None = None
+        self._exceeded: OutageExceeded | None = None
+        self.outages = 0  # outages seen (ridden out or not)
+        self.waited = 0.0  # seconds the outages lasted, summed
 
-    # ------------------------------------------------------------------ forwarding
+    # ------------------------------------------------------------------ the contract (base.ModelWrapper)
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "acomplete":  # only when the wrapped model has one (see below)
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _OWN:
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.inner, name, value)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.inner.name
+    def report_status(self, callback: Callable[[str | None], None] | None) -> None:
+        self.on_status = callback
 
     @property
     def down(self) -> bool:
@@ -121,19 +106,19 @@ class OutageGuard:
             if new:
                 self._down_since, self._attempt, self.outages = now, 0, self.outages + 1
                 log.warning("backend %s unavailable (%s); waiting up to %g s for it to come back",
-                            self.inner.name, error_line(exc, 300), self.max_outage)
+                            self.name, error_line(exc, 300), self.max_outage)
             deadline = self._down_since + self.max_outage
             if now >= deadline:
-                object.__setattr__(self, "_exceeded", OutageExceeded(
-                    f"backend {self.inner.name} unavailable for {now - self._down_since:.0f} s, longer than "
-                    f"--max_outage {self.max_outage:g}: {error_line(exc, 300)}"))
+                self._exceeded = OutageExceeded(
+                    f"backend {self.name} unavailable for {now - self._down_since:.0f} s, longer than "
+                    f"--max_outage {self.max_outage:g}: {error_line(exc, 300)}")
                 self.waited += now - self._down_since
                 raise self._exceeded from exc
             if new or started >= self._next_probe:  # a new outage, or this call was its next probe: back off
                 self._next_probe = min(deadline, now + outage_delay(self._attempt, self.first_delay, self.max_delay, rng=self._rng))
                 self._attempt += 1
             remaining = self._next_probe - now
-            status = f"waiting for backend {self.inner.name} ({error_line(exc, 300)[:60]}); next try in {remaining:.1f} s"
+            status = f"waiting for backend {self.name} ({error_line(exc, 300)[:60]}); next try in {remaining:.1f} s"
         self._status(status)
 
     def _succeeded(self) -> None:
@@ -143,7 +128,7 @@ class OutageGuard:
             lasted = self._clock() - self._down_since
             self._down_since, self._attempt = None, 0
             self.waited += lasted
-        log.warning("backend %s is back after %.1f s", self.inner.name, lasted)
+        log.warning("backend %s is back after %.1f s", self.name, lasted)
         self._status(None)
 
     def _status(self, text: str | None) -> None:
@@ -187,7 +172,7 @@ class AsyncOutageGuard(OutageGuard):
             await asyncio.sleep(self._wait_time())
             started = self._clock()
             try:
-                completion = await self.inner.acomplete(request)  # type: ignore[attr-defined]
+                completion = await self.inner.acomplete(request)
             except Exception as exc:  # noqa: BLE001 - sorted by _settle
                 self._settle(exc, started)
         self._succeeded()
@@ -200,5 +185,5 @@ def guard(model: ChatModel, max_outage: float = DEFAULT_MAX_OUTAGE,
     returned as it is."""
     if isinstance(model, OutageGuard):
         return model
-    cls = AsyncOutageGuard if callable(getattr(model, "acomplete", None)) else OutageGuard
+    cls = AsyncOutageGuard if native_async(model) else OutageGuard
     return cls(model, max_outage, on_status, **kwargs)

@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Sequence
 
-from .base import BackendUnavailable, Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
+from .base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
 
 Responder = Callable[[ChatRequest], str]
 
@@ -49,7 +49,7 @@ def prompt_word_ids(request: ChatRequest) -> list[int]:
 
 
 @dataclass
-class ScriptedModel:
+class ScriptedModel(ChatModel):
     """Replies from ``rules`` -- (regex on the last user message, reply) pairs, first
     match wins -- or from ``responder``; ``default`` otherwise.
 

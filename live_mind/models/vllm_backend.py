@@ -64,7 +64,7 @@ import time
 from dataclasses import replace
 from typing import Any, Sequence
 
-from .base import BackendUnavailable, Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
+from .base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
 from .embedded import EMBEDDED
 from .mapping import chat_prompt_text, completion_from_request_output, end_of_turn_ids, healing_split, sampling_kwargs, strip_held
 from .vllm_async import engine_error, engine_failure, generate_one
@@ -144,7 +144,7 @@ def environment_problem() -> str | None:
             f"remove them (text models do not need them): {TORCHVISION_FIX}")
 
 
-class VLLMChatModel:
+class VLLMChatModel(ChatModel):
     """A ``ChatModel`` over one in-process ``vllm.LLM``.  The offline engine returns whole
     batches (no streaming, no stopping); a model with streaming-input sessions does both."""
 
@@ -220,8 +220,7 @@ class VLLMChatModel:
         self.engine_dead = False
         self._start_engine()
         self.max_model_len = max_model_len
-        if async_engine and not streaming_sessions:
-            self.acomplete = self._acomplete  # native async path (models/aio.py)
+        self.native_async = bool(async_engine and not streaming_sessions)  # models/aio.py awaits acomplete
 
     def _start_engine(self) -> None:
         """Build the engine (again, after it died): sessions, the async engine or the offline ``LLM``."""
@@ -303,8 +302,11 @@ class VLLMChatModel:
             raise ContextLengthExceeded(f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}")
         return ids, held
 
-    async def _acomplete(self, request: ChatRequest) -> Completion:
-        """One request on the async engine, batched with every other request in flight."""
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """One request on the async engine, batched with every other request in flight
+        (``native_async``: built with ``async_engine=True``)."""
+        if not self.native_async:
+            return self.complete([request])[0]
         self._restart_if_dead()
         ids, held = self._checked(request)
         future = self.engine.submit(generate_one(self.engine.engine, ids, self._sampling_params(request, held), request, held))

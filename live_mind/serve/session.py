@@ -38,7 +38,7 @@ from ..controller import CoTController, LiveMindController
 from ..data import format_options
 from ..live import LiveEvent, LiveResult, LiveSession, run_baseline
 from ..models import aio
-from ..models.base import ChatRequest, Completion
+from ..models.base import ChatRequest, Completion, ModelWrapper
 from ..records import build_record
 from . import protocol
 from .limits import Limits
@@ -47,18 +47,16 @@ Emit = Callable[[dict[str, Any]], None]
 _ids = itertools.count(1)
 
 
-class SharedModel:
-    """A session's handle on a shared model (see the module docstring)."""
+class SharedModel(ModelWrapper):
+    """A session's handle on a shared model (see the module docstring): the contract is
+    the shared model's (``base.ModelWrapper``), but calls go through ``complete`` only,
+    on the shared path of ``models/aio.py``."""
+
+    native_async = False  # type: ignore[assignment]  # the session's worker thread calls complete
 
     def __init__(self, model: Any, gone: threading.Event) -> None:
-        self.model, self.gone, self.name = model, gone, getattr(model, "name", "model")
-
-    def __getattr__(self, name: str) -> Any:
-        """Anything else (capabilities, settings) is the shared model's; calls go through
-        ``complete`` only."""
-        if name in ("acomplete", "model", "gone") or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.model, name)
+        super().__init__(model)
+        self.model, self.gone = model, gone
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         out = []

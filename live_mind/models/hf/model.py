@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..base import Capabilities, ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
+from ..base import Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
 from ..decoding import ChoiceTrie, PrefixCache
 from ..embedded import embedded_gguf_path
 from ..mapping import chat_prompt_ids, end_of_turn_ids, healing_split, load_chat_tokenizer, strip_held
@@ -64,7 +64,7 @@ class _Decoded:
     cancelled: bool = False
 
 
-class TransformersChatModel:
+class TransformersChatModel(ChatModel):
     """A ``ChatModel`` running a causal LM in-process with ``transformers``.
 
     ``model_path`` is a local Hugging Face folder, a hub id, or -- with ``gguf_file`` --
@@ -88,6 +88,7 @@ class TransformersChatModel:
         prefix_cache: bool = False,
         prefix_cache_size: int = 4,
         heal_prefix: bool = True,
+        batch_decode: bool = False,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
@@ -138,7 +139,7 @@ class TransformersChatModel:
         self.stop_ids = self._find_stop_ids()
         self.prefixes = PrefixCache(self.new_cache, prefix_cache_size, prefix_cache and self._cache_is_croppable())
         self.heal_prefix = heal_prefix
-        self.batch_decode = False
+        self.batch_decode = batch_decode  # set at construction (cli.load_models), never flipped after
         self._heal_masks: dict[str, Any] = {}
 
     @classmethod
