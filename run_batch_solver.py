@@ -14,10 +14,9 @@ import time
 
 from alive_progress import alive_bar
 
-from live_mind import flags
-from live_mind import cli, faults
-from live_mind.clock import PAPER_SECONDS_PER_CHAR
+from live_mind import cli, faults, flags
 from live_mind.batch import batches, order_by_length, solve_batch
+from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.interrupt import GracefulStop, stopped_early
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError

@@ -20,8 +20,7 @@ import time
 
 from alive_progress import alive_bar
 
-from live_mind import flags
-from live_mind import cli, faults
+from live_mind import cli, faults, flags
 from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.concurrency import solve_concurrently
 from live_mind.interrupt import GracefulStop, stopped_early

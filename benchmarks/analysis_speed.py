@@ -19,7 +19,6 @@ the wall time only when cores are free).  A breakdown of one script's phases fol
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random

@@ -50,7 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # workers make timings on a shared or small machine meaningless.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from live_mind import flags  # noqa: E402
 from live_mind.actions import Action  # noqa: E402
 from live_mind.data import format_options, load_sample_questions  # noqa: E402
 from live_mind.models import registry  # noqa: E402

@@ -18,7 +18,6 @@ the tokens actually generated.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -30,8 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from live_mind import flags  # noqa: E402
-from live_mind import cli  # noqa: E402
+from live_mind import cli, flags  # noqa: E402
 from live_mind.analysis.fit import Sample, fit  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest  # noqa: E402

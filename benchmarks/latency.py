@@ -51,8 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from live_mind import flags  # noqa: E402
-from live_mind import cli  # noqa: E402
+from live_mind import cli, flags  # noqa: E402
 from live_mind.analysis.remodel import mean_modelled_latency  # noqa: E402
 from live_mind.clock import PAPER_SECONDS_PER_CHAR  # noqa: E402
 from live_mind.controller import CoTController, LiveMindController  # noqa: E402

@@ -21,7 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from live_mind import flags  # noqa: E402
 
 
 def summarize(path: Path) -> dict:

@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sessions", type=int, default=4, help="simulated typists at once (default 4)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the report here")
     p.add_argument("--data_path", default=None, help="MMLU-Pro parquet folder/file (default: the bundled sample set)")
-    p.add_argument("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"seconds per character (default {PAPER_SECONDS_PER_CHAR:g}, the paper's)")
+    p.add_argument("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"s per character (default: the paper's {PAPER_SECONDS_PER_CHAR:g})")
     p.add_argument("--baseline", action="store_true", help="also run the CoT baseline after each answer")
     p.add_argument("--stagger", type=float, default=0.0, help="spread the typists' starts over this many seconds")
     p.add_argument("--seed", type=int, default=42, help="seed of the stagger and of the question order")

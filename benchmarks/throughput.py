@@ -32,8 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import run_solver  # noqa: E402
-from live_mind import flags  # noqa: E402
-from live_mind import cli  # noqa: E402
+from live_mind import (
+    cli,  # noqa: E402
+    flags,  # noqa: E402
+)
 from live_mind.concurrency import solve_concurrently  # noqa: E402
 from live_mind.models.aio import native_async, serializer  # noqa: E402
 from live_mind.models.capabilities import capabilities  # noqa: E402

@@ -8,8 +8,6 @@ each problem becomes one line on stderr and exit code 2.  The scripts stay thin:
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import sys
@@ -18,27 +16,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import faults
-from .actions import ACTION_SETS, DEFAULT_PARSE, PARSE_RULES
-from .controller import FINAL_ANSWERS, CoTController, LiveMindController
+from . import faults, runconfig
+from .actions import ACTION_SETS, PARSE_RULES
+from .clock import SCHEDULES, check_typing_speed
+from .controller import FINAL_ANSWERS
 from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
-from .formats import FORMATS, make_format
-from .models import outage, registry
-from .models.aio import serializer
-from .models.base import Capabilities, native_async
+from .formats import FORMATS
+from .loading import build_controller, build_session, construction_options, load_models
+from .models import registry
 from .models.capabilities import capabilities
-from .profiles import MEASURED, CostProfile, ProfileError
-from .profiles import resolve as resolve_profile
-from .prompts import PromptError, PromptSet, load_prompt_set
-from .runfiles import RunFileError, library_versions
-from .segment import GRANULARITIES, split
+from .profiles import MEASURED, ProfileError
+from .prompts import PromptError, load_prompt_set
+from .runconfig import (
+    DEFAULT_MAX_NEW_TOKENS,
+    RUN_ONLY_KEYS,
+    RunConfig,
+    Setup,
+    answering,
+    resolved_constraint,
+    resolved_max_new_tokens,
+    resolved_priming,
+    run_config,
+)
+from .runfiles import RunFileError
+from .segment import GRANULARITIES
+
+__all__ = [  # the loading and resolving steps, re-exported for the scripts
+    "DEFAULT_MAX_NEW_TOKENS", "RUN_ONLY_KEYS", "RunConfig", "Setup", "answering", "build_controller", "build_session",
+    "construction_options", "load_models", "resolved_constraint", "resolved_max_new_tokens", "resolved_priming",
+    "run_config",
+]
 
 DEFAULT_MODEL = registry.DEFAULT_MODEL
-DEFAULT_MAX_NEW_TOKENS = 512
-
-
-RUN_ONLY_KEYS = ("versions", "resume", "overwrite", "output_file", "concurrency", "max_outage", "retry_failed")
-"""Flags that change how a run proceeds, not its results: left out of ``config_id``."""
+NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "resume", "overwrite", "output_file")
+"""Solver flags without meaning in a live session (one question, typed now)."""
+SESSION_KINDS = ("live", "serve")
+"""Front ends of one typed question at a time (``live_session.py``, ``serve.py``)."""
 
 
 class UsageError(ValueError):
@@ -85,6 +98,17 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
     add("--overwrite", action="store_true", help="replace an existing output file")
 
 
+def add_session_args(p: argparse.ArgumentParser) -> None:
+    """The flags and defaults of a live session (the terminal's and the server's) on top
+    of the solvers': the UA-SPI layout, the ``latest`` schedule, prefix KV reuse on."""
+    add = p.add_argument
+    add("--schedule", choices=SCHEDULES, help="latest (default) or every")
+    add("--cancel_on_complete", action="store_true", help="stop the running inference call when the input completes")
+    add("--prefix_cache", default=True, action=argparse.BooleanOptionalAction,
+        help="transformers backend: reuse the KV cache of the previous call (default on)")
+    p.set_defaults(use_lm=True, prompt_format="UA-SPI", schedule="latest")
+
+
 def add_timing_args(parser: argparse.ArgumentParser) -> None:
     """``--timing`` and ``--profiles`` (real-time solver): how calls are charged on the
     simulated timeline (see ``profiles.py`` and docs/timing.md)."""
@@ -92,14 +116,6 @@ def add_timing_args(parser: argparse.ArgumentParser) -> None:
                         help="'measured': each call's wall time (default); PROFILE: its modelled time from a token-cost profile")
     parser.add_argument("--profiles", default=None, metavar="FILE",
                         help="TOML file of extra timing profiles (added to the packaged live_mind/profiles.toml)")
-
-
-def timing_profile(args: argparse.Namespace) -> CostProfile | None:
-    """The ``--timing`` profile (``None``: measured); ``UsageError`` if unknown or unreadable."""
-    try:
-        return resolve_profile(getattr(args, "timing", None), getattr(args, "profiles", None))
-    except ProfileError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def fail(message: str) -> int:
@@ -153,54 +169,38 @@ def _can_create_files(folder: Path) -> bool:
         return False
 
 
-@dataclass
-class Setup:
-    """Everything validated, nothing loaded."""
-
-    args: argparse.Namespace
-    output: Path
-    specs: dict[str, registry.ModelSpec]
-    prompts: PromptSet
-    config: dict[str, Any]
-    profile: CostProfile | None = None
-
-
 def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None] | None = None) -> Setup:
-    """Check flags, files and models; raise ``UsageError`` with a one-line message."""
+    """The one validation of every front end (``kind``: ``time_info``, ``batched``,
+    ``live`` or ``serve``): check the flags, files and models and resolve the run's
+    ``RunConfig``; raise ``UsageError`` with a one-line message.  Nothing loads."""
     if args.assist_model and not args.use_lm:
         raise UsageError("--assist_model needs --use_lm (collaborative inference is a LiveMind mode)")
-    if args.num_questions is not None and args.num_questions <= 0:
-        raise UsageError("--num_questions must be > 0")
     check_limits(args)
-    problem = faults.problem(args)
-    if problem:
-        raise UsageError(problem)
     if extra_checks:
         extra_checks(args)
-    profile = timing_profile(args)
+    session = kind in SESSION_KINDS
     try:
-        if args.data_path is not None and is_local_source(args.data_path):
+        if not session and args.data_path is not None and is_local_source(args.data_path):
             validate_data_path(args.data_path)
         prompts = load_prompt_set(args.prompts)
         specs = resolve_specs(args)
-    except (DataError, PromptError, registry.ConfigError) as exc:
+        run = runconfig.resolve(args, kind, specs, prompts)
+    except (DataError, PromptError, registry.ConfigError, ProfileError) as exc:
         raise UsageError(str(exc)) from None
-    output = Path(args.output_file) if args.output_file else default_output(args, kind)
-    check_output(output, args.resume, args.overwrite)
-    config = run_config(args, kind, specs, prompts, profile)
-    final = answering(specs)
-    if getattr(args, "prefill_while_typing", False) and not capabilities(final).prefill_only:
-        raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache a prefill-only call can fill; "
-                         f"{final.name} uses {final.backend}")
-    check_constraint(args, specs, config)
-    return Setup(args, output, specs, prompts, config, profile)
+    check_run(run, specs)
+    if session:
+        output = Path(run.output_file) if run.output_file else None
+        if output is not None and output.suffix != ".json":
+            raise UsageError(f"--output_file must end in .json: {output}")
+    else:
+        output = Path(args.output_file) if args.output_file else default_output(args, kind)
+        check_output(output, args.resume, args.overwrite)
+    return Setup(args, output, specs, prompts, run)
 
 
 def check_limits(args: argparse.Namespace) -> None:
-    """The typing speed, the token limits and the merge length, shared by the solvers and
-    the live session."""
-    if getattr(args, "typing_speed", 1.0) <= 0:
-        raise UsageError("--typing_speed must be > 0 (seconds per character)")
+    """The token limits and the merge length, flags every script has, checked before
+    they are resolved (a 0 would otherwise fall back to the model entry's)."""
     if args.max_new_tokens is not None and args.max_new_tokens <= 0:
         raise UsageError("--max_new_tokens must be > 0")
     if args.inference_max_new_tokens is not None and args.inference_max_new_tokens <= 0:
@@ -209,22 +209,34 @@ def check_limits(args: argparse.Namespace) -> None:
         raise UsageError("--min_length must be >= 0")
 
 
-def answering(by_role: dict[str, Any]) -> Any:
-    """The answering (output) model of a role -> model mapping: the assist model when there
-    is one (collaborative inference), else the model; specs or loaded models alike."""
-    return by_role.get("assist_model") or by_role["model"]
+def check_run(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
+    """The rules on the resolved settings, one check each, whatever script set them."""
+    try:
+        check_typing_speed(run.typing_speed)
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from None
+    if run.num_questions is not None and run.num_questions <= 0:
+        raise UsageError("--num_questions must be > 0")
+    problem = faults.problem(run)
+    if problem:
+        raise UsageError(problem)
+    final = answering(specs)
+    if run.prefill_while_typing and not capabilities(final).prefill_only:
+        raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache a prefill-only call can fill; "
+                         f"{final.name} uses {final.backend}")
+    check_constraint(run, specs)
 
 
-def check_constraint(args: argparse.Namespace, specs: dict[str, registry.ModelSpec], config: dict[str, Any]) -> None:
+def check_constraint(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
     """Constrained action names need a backend that supports ``lead_choices``."""
-    if config["constrain_actions"] and args.use_lm and not capabilities(specs["model"]).lead_choices:
+    if run.constrain_actions and run.use_lm and not capabilities(specs["model"]).lead_choices:
         raise UsageError(
-            f"--constrain_actions needs a backend that can force a reply's opening; {args.model} uses {specs['model'].backend}"
+            f"--constrain_actions needs a backend that can force a reply's opening; {run.model} uses {specs['model'].backend}"
         )
     # A vLLM streaming-input session only ever appends to a question's request, so the
     # question's calls must extend one another: the append-only layout.
     streaming = [spec.name for spec in specs.values() if spec.params.get("streaming_sessions")]
-    if streaming and args.use_lm and getattr(args, "prompt_format", "UA-SPI") != "UA-SPI":
+    if streaming and run.use_lm and run.prompt_format != "UA-SPI":
         raise UsageError(f"model '{streaming[0]}' runs vLLM streaming-input sessions, which need the append-only "
                          f"layout: add --prompt_format UA-SPI")
 
@@ -240,114 +252,12 @@ def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:
     return specs
 
 
-def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet,
-               profile: CostProfile | None = None) -> dict[str, Any]:
-    """The resolved configuration saved beside the output (no secrets); ``profile`` is the
-    already resolved ``--timing`` profile (None: measured)."""
-    flags = {k: v for k, v in sorted(vars(args).items()) if k != "list_models"}
-    config = {
-        "script": kind,
-        **flags,
-        "prime_actions": resolved_priming(args, specs["model"]),
-        "constrain_actions": resolved_constraint(args, specs["model"]),
-        "max_new_tokens": resolved_max_new_tokens(args, specs),
-        "inference_max_new_tokens": (args.inference_max_new_tokens or specs["model"].inference_max_new_tokens
-                                     or args.max_new_tokens or specs["model"].max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
-        "parse": args.parse or specs["model"].parse or DEFAULT_PARSE,
-        "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
-        "prompt_texts": prompts.as_dict(),
-        "timing_profile": profile.as_dict() if profile is not None else None,  # None: measured wall time
-        "versions": library_versions(),
-    }
-    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in RUN_ONLY_KEYS},
-                                       sort_keys=True, default=str).encode()).hexdigest()[:12]
-    config["config_id"] = digest
-    return config
-
-
-def resolved_max_new_tokens(args: argparse.Namespace, specs: dict[str, registry.ModelSpec]) -> int:
-    """Token limit of answering calls: the flag, else the answering model's entry."""
-    return args.max_new_tokens or answering(specs).max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-
-
-
-def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
-    return spec.prime_actions if args.prime_actions is None else bool(args.prime_actions)
-
-
-def resolved_constraint(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
-    if args.constrain_actions is None:
-        return bool(getattr(spec, "constrain_actions", False))
-    return bool(args.constrain_actions)
-
-
 def load_selected_questions(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         rows = load_questions(args.data_path)
     except DataError as exc:
         raise UsageError(str(exc)) from None
     return select_questions(rows, args.num_questions, seed=args.seed, procedure=args.selection)
-
-
-def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController | CoTController:
-    """The controller for this run over already-loaded models."""
-    args = setup.args
-    segmenter = lambda text: split(text, args.granularity, args.min_length)  # noqa: E731
-    if not args.use_lm:
-        return CoTController(loaded["model"], setup.prompts, segmenter, setup.config["max_new_tokens"], args.final_answer)
-    return LiveMindController(
-        inference_model=loaded["model"],
-        output_model=loaded.get("assist_model"),
-        action_set_name=args.action_set,
-        prompt_format=make_format(args.prompt_format, setup.prompts),
-        segmenter=segmenter,
-        prime_actions=setup.config["prime_actions"],
-        constrain_actions=setup.config["constrain_actions"],
-        max_new_tokens=setup.config["inference_max_new_tokens"],
-        final_max_new_tokens=setup.config["max_new_tokens"],
-        final_answer=args.final_answer,
-        parse=setup.config["parse"],
-        batched=setup.config["script"] == "batched",
-    )
-
-
-def construction_options(caps: Capabilities, *, concurrency: int = 1, batch: bool = False,
-                         prefill: bool = False) -> dict[str, Any]:
-    """The constructor options a run gives a backend with capabilities ``caps`` (see
-    ``load_models``): decided once, before the model loads."""
-    options: dict[str, Any] = {}
-    if prefill and caps.prefix_cache:
-        options.update(prefix_cache=True, prefix_cache_size=max(4, concurrency))
-    if concurrency > 1 and caps.async_engine:
-        options["async_engine"] = True
-    elif concurrency > 1 and batch and caps.batch_decode:
-        options["batch_decode"] = True
-    return options
-
-
-def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, prefill: bool = False,
-                **overrides: Any) -> dict[str, Any]:
-    """Load each distinct model once (the same name twice shares one instance), each
-    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``.
-    What a backend can do decides the rest (``capabilities``), all of it at construction:
-    ``prefill`` switches on the prefix cache of models that can keep one, one kept prefix
-    per question in flight; ``concurrency > 1`` starts engines that can batch the
-    requests in flight continuously in that mode (``async_engine``); with ``batch`` (the
-    real-time solver's ``--concurrency``) a backend without one that can decode several
-    waiting requests together is built so (``batch_decode``) and its worker thread takes
-    up to ``concurrency`` of them at once (``models/aio.py``)."""
-    loaded: dict[str, Any] = {}
-    by_name: dict[str, Any] = {}
-    budget = getattr(setup.args, "max_outage", outage.DEFAULT_MAX_OUTAGE)
-    for role, spec in setup.specs.items():
-        if spec.name not in by_name:
-            caps = capabilities(spec)
-            options = {**overrides, **construction_options(caps, concurrency=concurrency, batch=batch, prefill=prefill)}
-            model = by_name[spec.name] = outage.guard(registry.build(spec, **options), budget)
-            if options.get("batch_decode") and not native_async(model):
-                serializer(model, max_batch=concurrency)
-        loaded[role] = by_name[spec.name]
-    return loaded
 
 
 @dataclass
@@ -387,7 +297,7 @@ def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpa
     try:
         setup = validate(args, kind, extra_checks)
         questions = load_selected_questions(args)
-        writer = RunWriter.open(setup.output, setup.config, args.resume, getattr(args, "retry_failed", False))
+        writer = RunWriter.open(setup.output, setup.config, setup.run.resume, setup.run.retry_failed)
     except (UsageError, RunFileError) as exc:
         return fail(str(exc))
     if writer.repaired:

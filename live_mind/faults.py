@@ -36,11 +36,12 @@ def add_fault_args(parser: argparse.ArgumentParser) -> None:
                         help="with --resume: solve again the questions recorded with an error")
 
 
-def problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with the fault flags, as a one-line message (``None``: nothing)."""
-    if getattr(args, "max_outage", 0) < 0:
+def problem(run: Any) -> str | None:
+    """What is wrong with the fault settings of a ``runconfig.RunConfig``, as a one-line
+    message (``None``: nothing)."""
+    if run.max_outage < 0:
         return "--max_outage must be >= 0 (seconds)"
-    if getattr(args, "retry_failed", False) and not getattr(args, "resume", False):
+    if run.retry_failed and not run.resume:
         return "--retry_failed needs --resume (it re-runs the failed questions of an existing run)"
     return None
 

@@ -23,26 +23,21 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import cli, flags
-from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, SCHEDULES
-from .controller import CoTController, LiveMindController
+from . import cli
+from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR
+from .controller import CoTController
 from .data import DataError, format_options
 from .live import LiveEvent, LiveResult, LiveSession, replay, run_baseline
-from .models import registry
-from .models.capabilities import capabilities
-from .prompts import PromptError, load_prompt_set
 from .records import build_record
 
 _OPTION_LINE = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])[.)])\s*:?\s*(.+?)\s*$")
 _OPTIONS_HEADER = re.compile(r"^\s*options( are)?\s*:?\s*$", re.I)
-_NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "resume", "overwrite", "output_file")
-"""Solver flags without meaning in a live session (one question, typed now)."""
 
 
 def parse_args(argv: list[str] | None, description: str = "Live LiveMind session in the terminal") -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
-    cli.add_common_args(p, skip=_NOT_LIVE)
-    add_session_args(p)
+    cli.add_common_args(p, skip=cli.NOT_LIVE)
+    cli.add_session_args(p)
     add = p.add_argument
     add("--replay", default=None, metavar="FILE", help="type this question (JSON or text) instead of reading the keyboard")
     add("--index", type=int, default=0, help="which question of a JSON list to replay (default 0)")
@@ -54,16 +49,6 @@ def parse_args(argv: list[str] | None, description: str = "Live LiveMind session
     add("--quiet", action="store_true", help="replay: do not echo the typed text")
     add("--output_file", default=None, help="write the session's record (JSON) here")
     return p.parse_args(argv)
-
-
-def add_session_args(p: argparse.ArgumentParser) -> None:
-    """The live session's flags and defaults on top of the solvers' (shared by ``serve.py``)."""
-    add = p.add_argument
-    add("--schedule", choices=SCHEDULES, help="latest (default) or every")
-    add("--cancel_on_complete", action="store_true", help="stop the running inference call when the input completes")
-    add("--prefix_cache", default=True, action=argparse.BooleanOptionalAction,
-        help="transformers backend: reuse the KV cache of the previous call (default on)")
-    p.set_defaults(use_lm=True, prompt_format="UA-SPI", schedule="latest")
 
 
 # --------------------------------------------------------------------------- input files
@@ -206,43 +191,6 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def validate(args: argparse.Namespace, kind: str = "live") -> cli.Setup:
-    """Check flags and files, resolve the models and the run configuration (``kind``:
-    the script named in it); nothing loads."""
-    cli.check_limits(args)
-    output_file = getattr(args, "output_file", None)
-    if output_file and not output_file.endswith(".json"):
-        raise cli.UsageError(f"--output_file must end in .json: {output_file}")
-    try:
-        prompts = load_prompt_set(args.prompts)
-        specs = cli.resolve_specs(args)
-    except (PromptError, registry.ConfigError) as exc:
-        raise cli.UsageError(str(exc)) from None
-    config = cli.run_config(args, kind, specs, prompts)
-    cli.check_constraint(args, specs, config)
-    return cli.Setup(args, Path(output_file) if output_file else None, specs, prompts, config)
-
-
-def build(setup: cli.Setup, concurrency: int = 1) -> tuple[LiveMindController, CoTController | None]:
-    """Load the model(s) and build the controllers, as the solvers do; ``concurrency``
-    (the session server's session limit) starts engines that batch the requests in
-    flight in that mode (``cli.load_models``).
-
-    ``--prefix_cache`` applies when every model's backend has that switch
-    (``Capabilities.prefix_cache``); otherwise each entry's own setting holds.  The
-    baseline answers with the answering model under the resolved token limit
-    (``--max_new_tokens``, else the model entry's, else the default)."""
-    args = setup.args
-    switchable = all(capabilities(spec).prefix_cache for spec in setup.specs.values())
-    loaded = cli.load_models(setup, concurrency=concurrency, **({"prefix_cache": args.prefix_cache} if switchable else {}))
-    controller = cli.build_controller(setup, loaded)
-    baseline = None
-    if args.baseline:
-        baseline = CoTController(cli.answering(loaded), setup.prompts, controller.segmenter,
-                                 setup.config["max_new_tokens"], args.final_answer)
-    return controller, baseline
-
-
 def main(argv: list[str] | None = None, description: str = "Live LiveMind session in the terminal") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv, description)
@@ -254,9 +202,9 @@ def main(argv: list[str] | None = None, description: str = "Live LiveMind sessio
         options_text = format_options(options) if options else ""
         if args.final_answer == "letter" and not options:
             raise cli.UsageError("--final_answer letter needs options (--options or a replay file with options)")
-        setup = validate(args)
+        setup = cli.validate(args, "live")
         print(f"loading {args.model} ...", file=sys.stderr)
-        controller, baseline = build(setup)
+        controller, baseline = cli.build_session(setup, prefix_cache=args.prefix_cache, baseline=args.baseline)
     except (cli.UsageError, DataError) as exc:
         return cli.fail(str(exc))
     term = Terminal(echo=not args.quiet)
@@ -291,7 +239,7 @@ def report(result: LiveResult, setup: cli.Setup, question: str, options: list[st
           f"{len(result.steps) - 1} inference call(s), total generation {info.total_gen_time:.2f} s")
     if result.error:
         print(f"final call failed: {result.error}", file=sys.stderr)
-    extra: dict[str, Any] = {"config_id": setup.config["config_id"], "live": True,
+    extra: dict[str, Any] = {"config_id": setup.run.config_id, "live": True,
                              "input_complete": result.input_complete, "config": setup.config}
     if baseline is not None:
         step, seconds = run_baseline(baseline, question, options_text, len(options))

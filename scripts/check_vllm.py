@@ -28,7 +28,6 @@ Exit status 0 when every check passes.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path

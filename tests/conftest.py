@@ -17,15 +17,18 @@ the published v1 runs).
     live_mind/controller.py            test_controller.py
     live_mind/data.py                  test_data.py
     live_mind/faults.py                test_faults.py, test_runfiles.py
+    live_mind/flags.py                 test_cli.py
     live_mind/formats.py               test_formats.py
     live_mind/interrupt.py             test_cli.py, test_resume.py
     live_mind/jsonfile.py              test_faults.py, test_analysis.py
     live_mind/live.py                  test_live_session.py
     live_mind/live_cli.py              test_live_session.py
+    live_mind/loading.py               test_cli.py, test_concurrency.py, test_serve.py
     live_mind/prefill.py               test_prefill.py
     live_mind/profiles.py              test_timing_profiles.py, test_timing_cli.py
     live_mind/prompts.py               test_prompts.py
     live_mind/records.py               test_records.py, test_solver.py
+    live_mind/runconfig.py             test_cli.py, test_v1_config.py
     live_mind/runfiles.py              test_runfiles.py, test_records.py, test_resume.py
     live_mind/segment.py               test_segment.py
     live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
@@ -47,7 +50,7 @@ the published v1 runs).
     live_mind/analysis/tables.py       test_analysis.py
     live_mind/models/__init__.py       test_registry.py
     live_mind/models/aio.py            test_aio.py
-    live_mind/models/base.py           test_streaming.py, test_capabilities.py
+    live_mind/models/base.py           test_contract.py, test_streaming.py, test_capabilities.py
     live_mind/models/capabilities.py   test_capabilities.py
     live_mind/models/decoding.py       test_hf_backend.py
     live_mind/models/embedded.py       test_registry.py, test_validation.py

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import run_solver
-from live_mind import cli
+from live_mind import cli, runconfig
 from live_mind.interrupt import GracefulStop, stopped_early
 from live_mind.models import registry
 from live_mind.prompts import PromptSet
@@ -38,7 +38,7 @@ def test_limits_are_checked_once_for_every_script(flag, value, message):
     from live_mind import live_cli
 
     with pytest.raises(cli.UsageError, match=message):
-        live_cli.validate(live_cli.parse_args(["--models", SCRIPTED, "--model", "scripted-fast", flag, value]))
+        cli.validate(live_cli.parse_args(["--models", SCRIPTED, "--model", "scripted-fast", flag, value]), "live")
 
 
 def test_the_answering_model_is_the_assist_model_when_there_is_one():
@@ -48,8 +48,8 @@ def test_the_answering_model_is_the_assist_model_when_there_is_one():
 
 def test_the_timing_profile_is_resolved_once_per_validation(tmp_path, monkeypatch):
     calls = []
-    real = cli.resolve_profile
-    monkeypatch.setattr(cli, "resolve_profile", lambda *a: calls.append(a) or real(*a))
+    real = runconfig.resolve_profile
+    monkeypatch.setattr(runconfig, "resolve_profile", lambda *a: calls.append(a) or real(*a))
     setup = cli.validate(_args("--timing", "paper-llama-3-8b", "--output_file", str(tmp_path / "x.json")), "time_info")
     assert len(calls) == 1
     assert setup.config["timing_profile"] == setup.profile.as_dict() and setup.config["timing"] == "paper-llama-3-8b"

@@ -41,7 +41,7 @@ def run(controller: LiveMindController, segments: Sequence[str] = SEGMENTS, opti
 
 def test_cas_keeps_non_wait_actions_and_shows_them_later():
     model = queue_model(["action background. light scatters", "action wait.", "Inference: noon means a high sun"])
-    ctrl = LiveMindController(model, action_set_name="CAS")
+    ctrl = LiveMindController(model, action_set_name="CAS", parse="lenient")
     final = run(ctrl)
 
     assert [(s.kind, s.segments, s.action_name, s.parse_rule) for s in ctrl.steps] == [
@@ -69,7 +69,7 @@ def test_cas_keeps_non_wait_actions_and_shows_them_later():
 
 def test_sas_rejects_background_and_prompts_only_its_actions():
     model = queue_model(["action background. light scatters", "action inference. it is day", "action wait."])
-    ctrl = LiveMindController(model, action_set_name="SAS")
+    ctrl = LiveMindController(model, action_set_name="SAS", parse="lenient")
     run(ctrl)
     assert [s.action_name for s in ctrl.steps] == ["unparsed", "inference", "wait", None]
     assert ctrl.steps[0].action is None and ctrl.steps[0].parse_rule == "unparsed"
@@ -123,7 +123,7 @@ def test_without_output_model_the_inference_model_answers():
 
 def test_priming_prefix_sent_and_prepended():
     model = queue_model(["inference. the sun is high", "wait.", "Background: optics"])
-    ctrl = LiveMindController(model, prime_actions=True)
+    ctrl = LiveMindController(model, prime_actions=True, parse="lenient")
     run(ctrl)
     assert [r.assistant_prefix for r in model.calls] == [ACTION_PRIME] * 3 + [""]
     assert ACTION_PRIME == "action "

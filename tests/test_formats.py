@@ -184,7 +184,8 @@ def test_ua_spi_every_call_extends_the_previous_one(priming, final_answer):
         return ("" if priming else "action ") + next(replies)
 
     model = ScriptedModel(responder=respond)
-    ctrl = LiveMindController(model, prompt_format=make_format("UA-SPI"), prime_actions=priming, final_answer=final_answer)
+    ctrl = LiveMindController(model, prompt_format=make_format("UA-SPI"), prime_actions=priming, final_answer=final_answer,
+                              parse="lenient")
     for i in range(1, len(SEGMENTS) + 1):
         ctrl.step(SEGMENTS[:i], False)
     ctrl.step(SEGMENTS, True, OPTIONS, 2)

@@ -244,7 +244,7 @@ def test_live_session_uses_the_model_entry_defaults(tmp_path, monkeypatch):
 
 
 def test_the_default_model_gets_the_solvers_settings():
-    live = live_cli.validate(live_cli.parse_args(["--options", "a|b"])).config
+    live = cli.validate(live_cli.parse_args(["--options", "a|b"]), "live").config
     assert live["model"] == cli.DEFAULT_MODEL == registry.DEFAULT_MODEL
     assert live["constrain_actions"] is True and live["inference_max_new_tokens"] == 96 and live["prime_actions"] is True
     assert live["prompt_format"] == "UA-SPI" and live["schedule"] == "latest" and live["use_lm"] is True

@@ -18,11 +18,12 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed: pip ins
 from fastapi.testclient import TestClient  # noqa: E402
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
-from live_mind import live_cli  # noqa: E402
+from live_mind import cli  # noqa: E402
 from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
 from live_mind.models.base import ChatRequest, Completion  # noqa: E402
 from live_mind.models.scripted import ScriptedModel  # noqa: E402
+from live_mind.runconfig import RunConfig  # noqa: E402
 from live_mind.serve import auth, protocol  # noqa: E402
 from live_mind.serve import main as serve_main  # noqa: E402
 from live_mind.serve.app import create_app  # noqa: E402
@@ -54,14 +55,14 @@ def engine_from_flags(models_file: Path, *flags: str, log_dir: Path | None = Non
     """The engine exactly as ``serve.py`` builds it from its flags."""
     args = serve_main.parse_args(["--models", str(models_file), "--model", "serve-scripted", *flags])
     setup, limits, _ = serve_main.validate(args)
-    controller, baseline = live_cli.build(setup)
-    return Engine(controller, baseline, setup.config, limits, log_dir)
+    controller, baseline = cli.build_session(setup, baseline=args.baseline)
+    return Engine(controller, baseline, setup.run, limits, log_dir)
 
 
 def engine_for(model, limits: Limits = Limits(), baseline: bool = True) -> Engine:
     controller = LiveMindController(model, prompt_format=make_format("UA-SPI"), prime_actions=True, parse="lenient")
     base = CoTController(model) if baseline else None
-    return Engine(controller, base, {"model": model.name, "schedule": "latest"}, limits)
+    return Engine(controller, base, RunConfig(script="serve", model=model.name, schedule="latest"), limits)
 
 
 def until(ws, kind: str, limit: int = 500) -> list[dict]:
@@ -465,7 +466,7 @@ def test_scripted_model_is_shared_not_copied(models_file):
     keys = {r.cache_key for r in model.calls}
     assert len(keys) == 2  # one model, each session's calls under its own cache key
     handle = engine.controllers(threading.Event())[0].inference_model
-    assert handle.default == model.default and not hasattr(handle, "acomplete")  # settings read through
+    assert handle.inner is guard and not handle.native_async  # the contract passed through; calls via complete
 
 
 # --------------------------------------------------------------------------- the load benchmark
@@ -509,4 +510,4 @@ def test_serve_script_refuses_an_open_host_without_a_key(models_file, tmp_path):
 
 def test_the_baseline_gets_the_resolved_token_limit(models_file):
     engine = engine_from_flags(models_file)  # no --max_new_tokens: the per-model default (512) applies
-    assert engine.baseline.max_new_tokens == engine.config["max_new_tokens"] == 512
+    assert engine.baseline.max_new_tokens == engine.run.max_new_tokens == 512

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
 
-from live_mind import live_cli  # noqa: E402
+from live_mind import cli  # noqa: E402
 from live_mind.serve import main as serve_main  # noqa: E402
 from live_mind.serve.app import create_app  # noqa: E402
 from live_mind.serve.session import Engine  # noqa: E402
@@ -72,8 +72,8 @@ def scripted_app(tmp_path: Path):
     models.write_text(ENTRY)
     args = serve_main.parse_args(["--models", str(models), "--model", "browser-scripted"])
     setup, limits, _ = serve_main.validate(args)
-    controller, baseline = live_cli.build(setup)
-    return create_app(Engine(controller, baseline, setup.config, limits))
+    controller, baseline = cli.build_session(setup, baseline=args.baseline)
+    return create_app(Engine(controller, baseline, setup.run, limits))
 
 
 def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path, live_server):

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .. import flags
 from .tables import AnalysisError, Run, Table, accuracy, check_agreement, final_tokens, groups, latency, load_runs, mean_of
 from .tables import _no_gc as no_gc
 

@@ -30,6 +30,7 @@ import threading
 import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+
 from .base import ChatModel, ChatRequest, Completion, ModelError, model_name, native_async
 
 __all__ = ["Serializer", "acomplete", "complete_blocking", "native_async", "serializer"]

@@ -56,8 +56,8 @@ from typing import Any, Sequence
 
 from . import base
 from .base import (
-    ChatModel,
     BackendUnavailable,
+    ChatModel,
     ChatRequest,
     Completion,
     ContextLengthExceeded,

@@ -66,9 +66,9 @@ from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 from .base import (
-    ChatModel,
     BackendUnavailable,
     Capabilities,
+    ChatModel,
     ChatRequest,
     Completion,
     ContextLengthExceeded,

@@ -1,7 +1,7 @@
 """The session server's command line: ``serve.py`` is this module's ``main``.
 
 The model flags, their per-model defaults, validation and the run configuration are the
-live session's (``live_cli.py``, built on the solvers' ``cli.py``): ``--model``,
+live session's, from the shared command-line module (``cli.py``): ``--model``,
 ``--assist_model``, ``--action_set``, ``--prompt_format``, ``--max_new_tokens``,
 ``--inference_max_new_tokens``, ``--prime_actions``, ``--schedule``...  On top come the
 server's: address, API key (``auth.py``), limits (``limits.py``), ``--log_sessions`` and
@@ -19,13 +19,12 @@ import logging
 import sys
 from pathlib import Path
 
-from .. import cli, flags, live_cli
+from .. import cli
 from ..clock import PAPER_SECONDS_PER_CHAR
-from ..models import registry
 from .auth import AuthError, api_key_for
 from .limits import Limits
 
-_NOT_SERVED = (*live_cli._NOT_LIVE, "output_file")
+_NOT_SERVED = (*cli.NOT_LIVE, "output_file")
 _SERVER_ONLY = ("host", "port", "max_sessions", "max_text", "max_message_bytes", "max_rate", "idle_timeout",
                 "log_sessions", "log_level")
 """Server flags kept out of the run configuration's ``config_id`` (they do not change answers)."""
@@ -34,7 +33,7 @@ _SERVER_ONLY = ("host", "port", "max_sessions", "max_text", "max_message_bytes",
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="LiveMind session server: a WebSocket API and a web page")
     cli.add_common_args(p, skip=_NOT_SERVED)
-    live_cli.add_session_args(p)
+    cli.add_session_args(p)
     add = p.add_argument
     d = Limits()
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs $LIVEMIND_API_KEY)")
@@ -52,8 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def validate(args: argparse.Namespace) -> tuple[cli.Setup, Limits, str | None]:
-    """Flags, key and folders; raises ``cli.UsageError``.  Nothing loads."""
+def server_settings(args: argparse.Namespace) -> tuple[Limits, str | None]:
+    """The server's own flags: limits, key and folder; raises ``cli.UsageError``."""
     if not 0 < args.port < 65536:
         raise cli.UsageError("--port must be in 1..65535")
     limits = Limits(args.max_sessions, args.max_text, args.max_text, args.max_message_bytes, args.max_rate, args.idle_timeout)
@@ -66,9 +65,17 @@ def validate(args: argparse.Namespace) -> tuple[cli.Setup, Limits, str | None]:
         folder = Path(args.log_sessions)
         if folder.exists() and not folder.is_dir():
             raise cli.UsageError(f"--log_sessions {folder} is not a folder")
+    return limits, key
+
+
+def validate(args: argparse.Namespace) -> tuple[cli.Setup, Limits, str | None]:
+    """The server's settings, then the run's through the one ``cli.validate`` (the server
+    flags stay out of its ``config_id``); raises ``cli.UsageError``.  Nothing loads."""
+    limits, key = server_settings(args)
+    server = {k: v for k, v in vars(args).items() if k in _SERVER_ONLY}
     model_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _SERVER_ONLY})
-    setup = live_cli.validate(model_args, kind="serve")
-    setup.config["server"] = {k: getattr(args, k) for k in _SERVER_ONLY}
+    setup = cli.validate(model_args, "serve")
+    setup.config["server"] = server
     return setup, limits, key
 
 
@@ -80,12 +87,8 @@ def printable_config(config: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.list_models:
-        try:
-            print(registry.list_models_text(args.models))
-        except registry.ConfigError as exc:
-            return cli.fail(str(exc))
-        return 0
+    if (code := cli.list_models(args)) is not None:
+        return code
     try:
         setup, limits, key = validate(args)
         import uvicorn  # noqa: F401 - the serve extra: fail before loading a model
@@ -97,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(f"{exc.name} is missing: pip install -e '.[serve]'")
     print(f"run configuration: {printable_config(setup.config)}", file=sys.stderr)
     print(f"loading {args.model} ...", file=sys.stderr)
-    controller, baseline = live_cli.build(setup, concurrency=limits.max_sessions)  # sessions share the engine
+    controller, baseline = cli.build_session(setup, concurrency=limits.max_sessions,  # sessions share the engine
+                                             prefix_cache=args.prefix_cache, baseline=args.baseline)
     from .session import Engine
 
-    engine = Engine(controller, baseline, setup.config, limits, Path(args.log_sessions) if args.log_sessions else None)
+    engine = Engine(controller, baseline, setup.run, limits, Path(args.log_sessions) if args.log_sessions else None)
     if engine.log_dir is not None:
         engine.log_dir.mkdir(parents=True, exist_ok=True)
         (engine.log_dir / "config.json").write_text(json.dumps(setup.config, indent=1, default=str), encoding="utf-8")

@@ -40,6 +40,7 @@ from ..live import LiveEvent, LiveResult, LiveSession, run_baseline
 from ..models import aio
 from ..models.base import ChatRequest, Completion, ModelWrapper
 from ..records import build_record
+from ..runconfig import RunConfig
 from . import protocol
 from .limits import Limits
 
@@ -72,11 +73,11 @@ class SharedModel(ModelWrapper):
 
 @dataclasses.dataclass
 class Engine:
-    """The loaded models, the controllers built on them and the session settings."""
+    """The loaded models, the controllers built on them and the run's settings."""
 
     controller: LiveMindController
     baseline: CoTController | None
-    config: dict[str, Any]
+    run: RunConfig
     limits: Limits = dataclasses.field(default_factory=Limits)
     log_dir: Path | None = None
 
@@ -93,11 +94,11 @@ class Engine:
         return live, base
 
     def info(self) -> dict[str, Any]:
-        cfg = self.config
-        return {"model": cfg.get("model"), "assist_model": cfg.get("assist_model"), "action_set": cfg.get("action_set"),
-                "prompt_format": cfg.get("prompt_format"), "schedule": cfg.get("schedule"),
-                "typing_speed": cfg.get("typing_speed"), "baseline": self.baseline is not None,
-                "config_id": cfg.get("config_id"), "limits": self.limits.as_dict()}
+        run = self.run
+        return {"model": run.model, "assist_model": run.assist_model, "action_set": run.action_set,
+                "prompt_format": run.prompt_format, "schedule": run.schedule,
+                "typing_speed": run.typing_speed, "baseline": self.baseline is not None,
+                "config_id": run.config_id, "limits": self.limits.as_dict()}
 
 
 class ServeSession:
@@ -167,10 +168,10 @@ class ServeSession:
     def _ensure_live(self) -> LiveSession:
         if self.live is None:
             controller, _ = self.engine.controllers(self.gone)
-            cfg = self.engine.config
+            run = self.engine.run
             count = len(self.options) or (1 if controller.final_answer == "letter" else 0)
-            live = LiveSession(controller, "", count, schedule=cfg.get("schedule") or "latest",
-                               cancel_on_complete=bool(cfg.get("cancel_on_complete")), on_event=None,
+            live = LiveSession(controller, "", count, schedule=run.schedule,
+                               cancel_on_complete=run.cancel_on_complete, on_event=None,
                                stream=True, cache_key=f"serve-{self.id}-{self.questions}")
             live.on_event = lambda ev, live=live: self._core_event(live, ev)
             self.live = live
@@ -244,7 +245,7 @@ class ServeSession:
             return
         row = {"question_id": f"{self.id}-{self.questions}", "question": self.text, "options": self.options,
                "answer": None, "category": "serve", "src": "serve"}
-        extra = {"config_id": self.engine.config.get("config_id"), "live": True, "input_complete": result.input_complete,
+        extra = {"config_id": self.engine.run.config_id, "live": True, "input_complete": result.input_complete,
                  "baseline": base}
         record = build_record(row, result.steps, "livemind", result.calls, result.time_info, extra)
         folder.mkdir(parents=True, exist_ok=True)

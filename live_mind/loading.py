@@ -1,0 +1,100 @@
+"""From a validated ``Setup`` to loaded models and controllers (every front end).
+
+The solvers, the live session and the server load their models and build their
+controllers here, from the run's ``RunConfig`` alone.  Everything a run decides about a
+model -- prefix cache, async engine, batched decoding -- is a constructor option
+(``construction_options``), fixed before the model loads; nothing is switched after.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .controller import CoTController, LiveMindController
+from .formats import make_format
+from .models import outage, registry
+from .models.aio import serializer
+from .models.base import Capabilities, native_async
+from .models.capabilities import capabilities
+from .runconfig import Setup, answering
+from .segment import split
+
+
+def construction_options(caps: Capabilities, *, concurrency: int = 1, batch: bool = False,
+                         prefill: bool = False) -> dict[str, Any]:
+    """The constructor options a run gives a backend with capabilities ``caps`` (see
+    ``load_models``): decided once, before the model loads."""
+    options: dict[str, Any] = {}
+    if prefill and caps.prefix_cache:
+        options.update(prefix_cache=True, prefix_cache_size=max(4, concurrency))
+    if concurrency > 1 and caps.async_engine:
+        options["async_engine"] = True
+    elif concurrency > 1 and batch and caps.batch_decode:
+        options["batch_decode"] = True
+    return options
+
+
+def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, prefill: bool = False,
+                **overrides: Any) -> dict[str, Any]:
+    """Load each distinct model once (the same name twice shares one instance), each
+    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``.
+    What a backend can do decides the rest (``capabilities``), all of it at construction:
+    ``prefill`` switches on the prefix cache of models that can keep one, one kept prefix
+    per question in flight; ``concurrency > 1`` starts engines that can batch the
+    requests in flight continuously in that mode (``async_engine``); with ``batch`` (the
+    real-time solver's ``--concurrency``) a backend without one that can decode several
+    waiting requests together is built so (``batch_decode``) and its worker thread takes
+    up to ``concurrency`` of them at once (``models/aio.py``)."""
+    loaded: dict[str, Any] = {}
+    by_name: dict[str, Any] = {}
+    for role, spec in setup.specs.items():
+        if spec.name not in by_name:
+            caps = capabilities(spec)
+            options = {**overrides, **construction_options(caps, concurrency=concurrency, batch=batch, prefill=prefill)}
+            model = by_name[spec.name] = outage.guard(registry.build(spec, **options), setup.run.max_outage)
+            if options.get("batch_decode") and not native_async(model):
+                serializer(model, max_batch=concurrency)
+        loaded[role] = by_name[spec.name]
+    return loaded
+
+
+def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController | CoTController:
+    """The controller for this run over already-loaded models."""
+    run = setup.run
+    segmenter = lambda text: split(text, run.granularity, run.min_length)  # noqa: E731
+    if not run.use_lm:
+        return CoTController(loaded["model"], setup.prompts, segmenter, run.max_new_tokens, run.final_answer)
+    return LiveMindController(
+        inference_model=loaded["model"],
+        output_model=loaded.get("assist_model"),
+        action_set_name=run.action_set,
+        prompt_format=make_format(run.prompt_format, setup.prompts),
+        segmenter=segmenter,
+        prime_actions=run.prime_actions,
+        constrain_actions=run.constrain_actions,
+        max_new_tokens=run.inference_max_new_tokens,
+        final_max_new_tokens=run.max_new_tokens,
+        final_answer=run.final_answer,
+        parse=run.parse,
+        batched=run.batched,
+    )
+
+
+def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True,
+                  baseline: bool = False) -> tuple[LiveMindController, CoTController | None]:
+    """Load the model(s) and build the controllers of a live session (the terminal's or
+    the server's), as the solvers do; ``concurrency`` (the server's session limit) starts
+    engines that batch the requests in flight in that mode (``load_models``).
+
+    ``prefix_cache`` applies when every model's backend has that switch
+    (``Capabilities.prefix_cache``); otherwise each entry's own setting holds.  The
+    baseline answers with the answering model under the resolved token limit
+    (``--max_new_tokens``, else the model entry's, else the default)."""
+    switchable = all(capabilities(spec).prefix_cache for spec in setup.specs.values())
+    loaded = load_models(setup, concurrency=concurrency, **({"prefix_cache": prefix_cache} if switchable else {}))
+    controller = build_controller(setup, loaded)
+    cot = None
+    if baseline:
+        cot = CoTController(answering(loaded), setup.prompts, controller.segmenter, setup.run.max_new_tokens,
+                            setup.run.final_answer)
+    return controller, cot

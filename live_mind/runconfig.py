@@ -1,0 +1,171 @@
+"""One run's settings, resolved once: ``RunConfig`` (flag > model entry > default).
+
+Every script (both solvers, the live session, the server) turns its parsed flags into one
+frozen ``RunConfig`` in ``cli.validate``, before any model loads, and from then on reads
+settings only from it: the token limits are already resolved (never ``None``), the parse
+rule and the priming are the model entry's when no flag set them, the timing profile is
+loaded, and ``config_id`` names the configuration.  The dictionary saved beside every
+output (``saved``, with library versions and prompt texts) is the same as before this
+class existed, so ``config_id`` and every record stay byte-identical.
+
+Adding a setting: add the flag to the script (or to ``cli.add_common_args`` when every
+script has it) and a field with its default here; ``resolve`` fills every plain field
+from the flag of the same name, or keeps the field's default when a script has no such
+flag.  Flags that change how a run proceeds but not its answers go in ``RUN_ONLY_KEYS``
+(left out of ``config_id``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .actions import DEFAULT_PARSE
+from .clock import PAPER_SECONDS_PER_CHAR
+from .models import registry
+from .models.outage import DEFAULT_MAX_OUTAGE
+from .profiles import MEASURED, CostProfile
+from .profiles import resolve as resolve_profile
+from .prompts import PromptSet
+from .runfiles import library_versions
+
+DEFAULT_MAX_NEW_TOKENS = 512
+RUN_ONLY_KEYS = ("versions", "resume", "overwrite", "output_file", "concurrency", "max_outage", "retry_failed")
+"""Flags that change how a run proceeds, not its results: left out of ``config_id``."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The resolved settings of one run (see the module notes); read, never changed."""
+
+    script: str
+    """What runs: ``time_info`` (real-time solver), ``batched``, ``live`` or ``serve``."""
+    model: str
+    assist_model: str | None = None
+    use_lm: bool = False
+    action_set: str = "CAS"
+    prompt_format: str = "v1"
+    granularity: str = "sentence"
+    min_length: int = 0
+    final_answer: str = "free"
+    seed: int = 42
+    typing_speed: float = PAPER_SECONDS_PER_CHAR
+    schedule: str = "every"
+    cancel_on_complete: bool = False
+    concurrency: int = 1
+    """Questions in flight (real-time solver); the server's is its session limit."""
+    max_outage: float = DEFAULT_MAX_OUTAGE
+    prefill_while_typing: bool = False
+    num_questions: int | None = None
+    output_file: str | None = None
+    resume: bool = False
+    retry_failed: bool = False
+    timing: str = MEASURED
+    # resolved from flag > model entry > default (``resolve``)
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    """Token limit of answering calls (final answer, CoT baseline)."""
+    inference_max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    parse: str = DEFAULT_PARSE
+    prime_actions: bool = False
+    constrain_actions: bool = False
+    profile: CostProfile | None = None
+    """The ``--timing`` profile; ``None``: measured wall time."""
+    config_id: str = ""
+    saved: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The configuration saved beside the output (read-only)."""
+
+    @property
+    def batched(self) -> bool:
+        """The batched protocol (lockstep questions, ``run_batch_solver.py``)."""
+        return self.script == "batched"
+
+
+_RESOLVED = {"script", "max_new_tokens", "inference_max_new_tokens", "parse", "prime_actions", "constrain_actions",
+             "profile", "config_id", "saved"}
+
+
+def answering(by_role: dict[str, Any]) -> Any:
+    """The answering (output) model of a role -> model mapping: the assist model when there
+    is one (collaborative inference), else the model; specs or loaded models alike."""
+    return by_role.get("assist_model") or by_role["model"]
+
+
+def resolved_max_new_tokens(args: argparse.Namespace, specs: dict[str, registry.ModelSpec]) -> int:
+    """Token limit of answering calls: the flag, else the answering model's entry."""
+    return args.max_new_tokens or answering(specs).max_new_tokens or DEFAULT_MAX_NEW_TOKENS
+
+
+def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
+    return spec.prime_actions if args.prime_actions is None else bool(args.prime_actions)
+
+
+def resolved_constraint(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
+    return spec.constrain_actions if args.constrain_actions is None else bool(args.constrain_actions)
+
+
+def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet,
+               profile: CostProfile | None = None) -> dict[str, Any]:
+    """The resolved configuration saved beside the output (no secrets); ``profile`` is the
+    already resolved ``--timing`` profile (None: measured)."""
+    flags = {k: v for k, v in sorted(vars(args).items()) if k != "list_models"}
+    config = {
+        "script": kind,
+        **flags,
+        "prime_actions": resolved_priming(args, specs["model"]),
+        "constrain_actions": resolved_constraint(args, specs["model"]),
+        "max_new_tokens": resolved_max_new_tokens(args, specs),
+        "inference_max_new_tokens": (args.inference_max_new_tokens or specs["model"].inference_max_new_tokens
+                                     or args.max_new_tokens or specs["model"].max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
+        "parse": args.parse or specs["model"].parse or DEFAULT_PARSE,
+        "model_config": {role: registry.public_config(spec) for role, spec in specs.items()},
+        "prompt_texts": prompts.as_dict(),
+        "timing_profile": profile.as_dict() if profile is not None else None,  # None: measured wall time
+        "versions": library_versions(),
+    }
+    digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in RUN_ONLY_KEYS},
+                                       sort_keys=True, default=str).encode()).hexdigest()[:12]
+    config["config_id"] = digest
+    return config
+
+
+def resolve(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet) -> RunConfig:
+    """The run's ``RunConfig``: every plain field from the flag of its name (else its
+    default), the rest resolved as ``run_config`` saves them, with the ``--timing``
+    profile loaded once (``ProfileError`` if unknown or unreadable)."""
+    flags = vars(args)  # the one place flags are read by name: a script may lack some (their defaults hold)
+    profile = resolve_profile(flags.get("timing"), flags.get("profiles"))
+    saved = run_config(args, kind, specs, prompts, profile)
+    plain = {f.name: saved[f.name] for f in dataclasses.fields(RunConfig)
+             if f.name not in _RESOLVED and f.name in saved}
+    return RunConfig(script=kind, **plain, profile=profile, saved=MappingProxyType(saved),
+                     **{k: saved[k] for k in ("max_new_tokens", "inference_max_new_tokens", "parse",
+                                              "prime_actions", "constrain_actions", "config_id")})
+
+
+@dataclass
+class Setup:
+    """Everything validated, nothing loaded: the run's settings (``run``), the model
+    entries, the prompts and where the output goes (``None``: a live session without
+    ``--output_file``).  ``config`` is what is saved beside the output (``run.saved``
+    plus what a front end adds that ``config_id`` does not cover, e.g. the server's)."""
+
+    args: argparse.Namespace
+    output: Path | None
+    specs: dict[str, registry.ModelSpec]
+    prompts: PromptSet
+    run: RunConfig
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.config:
+            self.config = dict(self.run.saved)
+
+    @property
+    def profile(self) -> CostProfile | None:
+        return self.run.profile
