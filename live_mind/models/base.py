@@ -158,6 +158,7 @@ class ChatModel:
     ====================  ========================================================
     ``name``              ``"model"``: shown in logs and records
     ``capabilities``      ``Capabilities()`` (nothing): what requests may ask for
+    ``entry_capabilities``  the class's ``capabilities``: those of one entry's params
     ``complete``          required: a batch of requests -> completions, in order
     ``native_async``      ``False``: ``True`` when ``acomplete`` is the backend's own
     ``acomplete``         ``complete`` of one request (used only if ``native_async``)
@@ -174,6 +175,12 @@ class ChatModel:
     capabilities: ClassVar[Capabilities] = Capabilities()
     reuses_prefixes: bool = False
     native_async: bool = False
+
+    @classmethod
+    def entry_capabilities(cls, params: dict[str, Any]) -> Capabilities:
+        """The capabilities a model entry's parameters give (default: the class's own);
+        a backend whose entries change them (vLLM's streaming sessions) overrides this."""
+        return cls.capabilities
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         raise NotImplementedError
@@ -221,6 +228,20 @@ def report_status(model: Any, callback: Callable[[str | None], None] | None) -> 
         found(callback)
 
 
+def model_capabilities(model: Any) -> Capabilities:
+    """What ``model`` (a loaded model, or a backend class) declares it can do; nothing
+    when it declares none."""
+    found = getattr(model, "capabilities", None)
+    return found if isinstance(found, Capabilities) else Capabilities()
+
+
+def entry_capabilities(cls: type, params: dict[str, Any]) -> Capabilities:
+    """The capabilities backend class ``cls`` has for an entry with ``params``."""
+    if isinstance(cls, type) and issubclass(cls, ChatModel):
+        return cls.entry_capabilities(params)
+    return model_capabilities(cls)
+
+
 def model_name(model: Any) -> str:
     """The model's name (``"model"`` when it has none)."""
     return str(getattr(model, "name", "model"))
@@ -243,8 +264,7 @@ class ModelWrapper(ChatModel):
 
     @property  # type: ignore[override]
     def capabilities(self) -> Capabilities:
-        found = getattr(self.inner, "capabilities", None)
-        return found if isinstance(found, Capabilities) else Capabilities()
+        return model_capabilities(self.inner)
 
     @property  # type: ignore[override]
     def native_async(self) -> bool:

@@ -14,7 +14,7 @@ import inspect
 import typing
 from typing import Any
 
-from .base import Capabilities
+from .base import Capabilities, entry_capabilities, model_capabilities
 from .registry import BACKEND_TABLE, ModelSpec
 
 
@@ -31,8 +31,5 @@ def capabilities(target: Any) -> Capabilities:
     An object that declares none has none."""
     if isinstance(target, (str, ModelSpec)):
         spec_params = target.params if isinstance(target, ModelSpec) else {}
-        cls = backend_class(target if isinstance(target, str) else target.backend)
-        refine = getattr(cls, "entry_capabilities", None)
-        return refine(spec_params) if refine is not None else cls.capabilities
-    found = getattr(target, "capabilities", None)
-    return found if isinstance(found, Capabilities) else Capabilities()
+        return entry_capabilities(backend_class(target if isinstance(target, str) else target.backend), spec_params)
+    return model_capabilities(target)

@@ -64,14 +64,14 @@ def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = 
     from .hf.loading import load_options
 
     gguf = embedded_gguf_path()
-    torch_dtype = getattr(torch, dtype)
+    torch_dtype = getattr(torch, dtype)  # a torch/transformers object; the attribute depends on the library version
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **load_options(dtype, gguf.name))
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
     try:
-        tied = bool(getattr(model.config, "tie_word_embeddings", False))
+        tied = bool(getattr(model.config, "tie_word_embeddings", False))  # a torch/transformers object; the attribute depends on the library version
         state = {
             name: tensor.detach().to(torch_dtype).contiguous()
             for name, tensor in model.state_dict().items()
@@ -84,7 +84,7 @@ def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = 
         config.pop("quantization_config", None)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
         tokenizer.save_pretrained(str(tmp))
-        if getattr(model, "generation_config", None) is not None:
+        if getattr(model, "generation_config", None) is not None:  # a torch/transformers object; the attribute depends on the library version
             model.generation_config.save_pretrained(str(tmp))
         (tmp / _DONE).write_text(json.dumps({"source": str(gguf), "dtype": dtype}), encoding="utf-8")
         if folder.exists():  # an unfinished folder from an older, interrupted export

@@ -70,7 +70,7 @@ def chat_prompt_ids(tokenizer: Any, messages: Sequence[Message], assistant_prefi
 
 def adds_bos(tokenizer: Any) -> bool:
     """Whether the tokenizer itself puts BOS in front of plain text (Llama-3 does, SmolLM2 not)."""
-    bos_id = getattr(tokenizer, "bos_token_id", None)
+    bos_id = getattr(tokenizer, "bos_token_id", None)  # a library object (tokenizer, config, response): the attribute depends on its version
     if bos_id is None:
         return False
     ids = tokenizer("a")["input_ids"]
@@ -84,7 +84,7 @@ def strip_leading_bos(text: str, tokenizer: Any) -> str:
     so the BOS written by the chat template must go or the prompt starts with two.
     (SmolLM2's GGUF names ``<|im_start|>`` as BOS but never adds it: nothing is stripped.)
     """
-    bos = getattr(tokenizer, "bos_token", None)
+    bos = getattr(tokenizer, "bos_token", None)  # a library object (tokenizer, config, response): the attribute depends on its version
     if bos and text.startswith(bos) and adds_bos(tokenizer):
         return text[len(bos):]
     return text
@@ -127,7 +127,7 @@ def completion_from_request_output(output: Any, seconds: float) -> Completion:
         prompt_tokens=len(prompt_ids),
         completion_tokens=len(sample.token_ids),
         seconds=seconds,
-        cached_tokens=int(getattr(output, "num_cached_tokens", 0) or 0),
+        cached_tokens=int(getattr(output, "num_cached_tokens", 0) or 0),  # a library object (tokenizer, config, response): the attribute depends on its version
         finish_reason="length" if reason == "length" else "stop",
         extra={"stop_reason": sample.stop_reason, "request_id": output.request_id},
     )

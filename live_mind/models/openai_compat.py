@@ -116,7 +116,7 @@ def infrastructure_failure(exc: BaseException) -> bool:
 
 
 def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
+    response = getattr(exc, "response", None)  # a library object (tokenizer, config, response): the attribute depends on its version
     value = response.headers.get("retry-after") if response is not None else None
     try:
         return float(value) if value is not None else None
@@ -214,7 +214,7 @@ class OpenAIChatModel(ChatModel):
 
         def pieces_of(chunk: Any) -> list[tuple[str | None, str | None]]:
             nonlocal usage
-            usage = getattr(chunk, "usage", None) or usage
+            usage = getattr(chunk, "usage", None) or usage  # a library object (tokenizer, config, response): the attribute depends on its version
             return [(choice.delta.content if chat else choice.text, choice.finish_reason) for choice in chunk.choices or []]
 
         pieces, finish = read_stream(response, request, stream, pieces_of)
@@ -292,16 +292,20 @@ class OpenAIChatModel(ChatModel):
 
     @staticmethod
     def _completion(text: str, usage: Any, finish: str, seconds: float, retries: int) -> Completion:
+        # a library object (tokenizer, config, response): the attribute depends on its version
         details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
+        # a library object (tokenizer, config, response): the attribute depends on its version
         cached = getattr(details, "cached_tokens", None) if details is not None else None
         return Completion(
             text=text,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),  # a library object (tokenizer, config, response): the attribute depends on its version
+            # a library object (tokenizer, config, response): the attribute depends on its version
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             seconds=seconds,
             cached_tokens=int(cached or 0),
             finish_reason=finish if finish in ("length", "cancelled") else "stop",
             extra={"retries": retries, "request_seconds": seconds,
+                   # a library object (tokenizer, config, response): the attribute depends on its version
                    **({"usage_estimated": True} if getattr(usage, "estimated", False) else {})},
         )
 

@@ -76,7 +76,7 @@ class Backend:
     """Constructor parameters a file cannot set (test hooks, Python objects)."""
 
     def constructor(self) -> Callable[..., ChatModel]:
-        return getattr(importlib.import_module(self.module, __package__), self.factory)
+        return getattr(importlib.import_module(self.module, __package__), self.factory)  # the factory the backend table names
 
 
 BACKEND_TABLE: dict[str, Backend] = {

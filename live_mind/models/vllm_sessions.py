@@ -264,6 +264,7 @@ class SessionEngine:
                 break
             sample = output.outputs[0]
             if not result.token_ids and plan.engine_cached is None:
+                # a library object (tokenizer, config, response): the attribute depends on its version
                 plan.engine_cached = int(getattr(output, "num_cached_tokens", 0) or 0)
             result.token_ids.extend(sample.token_ids)
             result.text += sample.text

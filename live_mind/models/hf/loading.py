@@ -49,7 +49,7 @@ def load_options(dtype: str, gguf_file: str | None) -> dict:
     import transformers
 
     value = DTYPES[dtype]
-    torch_dtype = value if value == "auto" else getattr(torch, value)
+    torch_dtype = value if value == "auto" else getattr(torch, value)  # a torch dtype by name
     major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
     dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
     return {dtype_kw: torch_dtype, **({"gguf_file": gguf_file} if gguf_file else {}), **dense_gguf_option(gguf_file)}

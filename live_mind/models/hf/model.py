@@ -128,7 +128,7 @@ class TransformersChatModel(ChatModel):
         self.load_seconds = time.perf_counter() - start
         log.info("loaded %s (%s, %s) in %.1f s", self.name, dtype, device, self.load_seconds)
 
-        if not getattr(self.tokenizer, "chat_template", None):
+        if not getattr(self.tokenizer, "chat_template", None):  # a library object (tokenizer, config, response): the attribute depends on its version
             raise ModelError(f"{self.name}: the tokenizer has no chat template; pass tokenizer_path= of a chat model")
         params = inspect.signature(self.model.forward).parameters
         cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -154,16 +154,17 @@ class TransformersChatModel(ChatModel):
 
     # ------------------------------------------------------------------ setup helpers
     def _context_window(self) -> int | None:
-        n = getattr(self.model.config, "max_position_embeddings", None)
+        n = getattr(self.model.config, "max_position_embeddings", None)  # a library object (tokenizer, config, response): the attribute depends on its version
         if isinstance(n, int) and n > 0:
             return n
-        n = getattr(self.tokenizer, "model_max_length", None)
+        n = getattr(self.tokenizer, "model_max_length", None)  # a library object (tokenizer, config, response): the attribute depends on its version
         return n if isinstance(n, int) and 0 < n < 10**8 else None
 
     def _find_stop_ids(self) -> set[int]:
         """``mapping.end_of_turn_ids`` plus the generation config's EOS and the special token
         the chat template writes after an assistant turn (found by rendering a probe chat)."""
         ids = set(end_of_turn_ids(self.tokenizer))
+        # a library object (tokenizer, config, response): the attribute depends on its version
         eos = getattr(self.model.generation_config, "eos_token_id", None)
         ids.update(i for i in (eos if isinstance(eos, (list, tuple)) else [eos]) if isinstance(i, int))
         try:
@@ -207,12 +208,14 @@ class TransformersChatModel(ChatModel):
         config = self.model.config
         if hasattr(config, "get_text_config"):
             config = config.get_text_config()
-        if getattr(config, "sliding_window", None) or any(
+        if getattr(config, "sliding_window", None) or any(  # a library object (tokenizer, config, response): the attribute depends on its version
+            # a library object (tokenizer, config, response): the attribute depends on its version
             t != "full_attention" for t in (getattr(config, "layer_types", None) or [])
         ):
             log.warning("%s uses non-full attention layers: prefix KV reuse disabled", self.name)
             return False
-        layers = getattr(self.new_cache(), "layers", [])
+        layers = getattr(self.new_cache(), "layers", [])  # a library object (tokenizer, config, response): the attribute depends on its version
+        # a library object (tokenizer, config, response): the attribute depends on its version
         return all(getattr(layer, "is_croppable", True) for layer in layers)
 
     # ------------------------------------------------------------------ the protocol
