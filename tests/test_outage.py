@@ -182,7 +182,7 @@ def test_native_async_outage_past_the_budget_stops_every_call():
 
 
 def test_vllm_engine_death_and_out_of_memory_are_infrastructure_failures():
-    from live_mind.models.vllm_async import engine_failure
+    from live_mind.models.vllm.async_engine import engine_failure
 
     class EngineDeadError(Exception):  # vLLM's class is matched by name (see fixtures/fake_vllm_run.py for the real one)
         pass
@@ -220,7 +220,7 @@ def test_the_real_vllm_engine_dead_error_is_recognised():
         for key in [k for k in sys.modules if k == "vllm" or k.startswith("vllm.") or k == "fake_vllm_run"]:
             del sys.modules[key]
         sys.modules.update(saved)
-    from live_mind.models.vllm_async import engine_failure
+    from live_mind.models.vllm.async_engine import engine_failure
 
     assert error.__name__ == "EngineDeadError" and error.__module__ == "vllm.v1.engine.exceptions"
     assert engine_failure(error())

@@ -19,6 +19,7 @@ import pytest
 
 from live_mind.models import mapping
 from live_mind.models.base import ChatRequest, ContextLengthExceeded
+from live_mind.models.vllm import mapping as vllm_mapping
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
 
@@ -147,7 +148,7 @@ def test_extra_stop_tokens(llama3_like):
 # ------------------------------------------------------------------ sampling and outputs
 
 def test_sampling_kwargs_are_greedy():
-    kwargs = mapping.sampling_kwargs(ChatRequest(MESSAGES, max_new_tokens=77), [2, 0])
+    kwargs = vllm_mapping.sampling_kwargs(ChatRequest(MESSAGES, max_new_tokens=77), [2, 0])
     assert kwargs == {"temperature": 0.0, "max_tokens": 77, "stop_token_ids": [2, 0], "skip_special_tokens": True}
 
 
@@ -155,7 +156,7 @@ def test_completion_from_request_output():
     out = RequestOutput("7", None, list(range(40)), None,
                         [CompletionOutput(0, " inference. x", (5, 6, 7), None, None, finish_reason="stop", stop_reason=2)],
                         True, num_cached_tokens=32)
-    c = mapping.completion_from_request_output(out, 1.5)
+    c = vllm_mapping.completion_from_request_output(out, 1.5)
     assert (c.text, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.seconds) == (" inference. x", 40, 3, 32, 1.5)
     assert c.finish_reason == "stop" and c.extra == {"stop_reason": 2, "request_id": "7"}
 
@@ -163,7 +164,7 @@ def test_completion_from_request_output():
 def test_length_finish_and_missing_cache_count():
     out = RequestOutput("1", None, [1, 2], None, [CompletionOutput(0, "ab", [3, 4], None, None, finish_reason="length")],
                         True)
-    c = mapping.completion_from_request_output(out, 0.1)
+    c = vllm_mapping.completion_from_request_output(out, 0.1)
     assert c.finish_reason == "length" and c.cached_tokens == 0
 
 
@@ -231,7 +232,7 @@ def fake_vllm(monkeypatch, smol):
 
 
 def test_backend_engine_arguments_and_one_generate_per_batch(fake_vllm, smol):
-    from live_mind.models.vllm_backend import VLLMChatModel
+    from live_mind.models.vllm.model import VLLMChatModel
 
     model = VLLMChatModel("/models/llama-3-70b-awq", tensor_parallel_size=4, pipeline_parallel_size=2,
                           gpu_memory_utilization=0.6, quantization="awq", max_model_len=8192, name="llama-3-70b",
@@ -263,7 +264,7 @@ def test_backend_engine_arguments_and_one_generate_per_batch(fake_vllm, smol):
 
 
 def test_backend_constrains_the_action_name_with_one_regex(fake_vllm, smol):
-    from live_mind.models.vllm_backend import VLLMChatModel, opening_regex
+    from live_mind.models.vllm.model import VLLMChatModel, opening_regex
 
     model = VLLMChatModel("m")
     leads = [" background.", " inference.", " hypothesize.", " wait."]
@@ -279,7 +280,7 @@ def test_backend_constrains_the_action_name_with_one_regex(fake_vllm, smol):
 
 
 def test_backend_rejects_prompts_over_max_model_len(fake_vllm):
-    from live_mind.models.vllm_backend import VLLMChatModel
+    from live_mind.models.vllm.model import VLLMChatModel
 
     model = VLLMChatModel("m", max_model_len=16)
     with pytest.raises(ContextLengthExceeded):
@@ -325,7 +326,7 @@ def test_async_engine_mode_is_native_and_keeps_every_request_in_flight(fake_vllm
     import asyncio
 
     from live_mind.models.aio import acomplete, native_async
-    from live_mind.models.vllm_backend import VLLMChatModel
+    from live_mind.models.vllm.model import VLLMChatModel
 
     engines = []
     async_llm = types.ModuleType("vllm.v1.engine.async_llm")

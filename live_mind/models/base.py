@@ -33,7 +33,7 @@ Streaming and stopping (used by the live session, ``live.py``):
 Support: transformers, llama.cpp (in process) and OpenAI-compatible servers stream and
 stop; the scripted test model streams word by word and stops at once.  vLLM's offline
 engine (``LLM.generate``) returns only whole batches: it neither streams nor stops; the
-vLLM backend's streaming-input sessions (``vllm_sessions.py``) do both.
+vLLM backend's streaming-input sessions (``vllm/sessions.py``) do both.
 
 Timing is measured by the backend around the real generation call, so the simulated
 clock (``clock.py``) can charge each call its true cost.  A backend that runs a batch as

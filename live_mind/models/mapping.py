@@ -12,10 +12,8 @@ is testable without vLLM or a GPU:
   end-of-turn token in its vocabulary, e.g. ``<|eot_id|>`` for Llama-3, ``<|im_end|>``
   for SmolLM2), because Llama-3's tokenizer config names ``<|end_of_text|>`` as EOS while
   chat turns end with ``<|eot_id|>``.
-* ``sampling_kwargs`` is the greedy ``SamplingParams`` argument set for one request and
-  ``completion_from_request_output`` reads a vLLM ``RequestOutput`` (fields as in
-  ``vllm/outputs.py``: ``prompt_token_ids``, ``outputs[0].text/.token_ids/.finish_reason
-  /.stop_reason``, ``num_cached_tokens``).
+* vLLM's own mapping (``SamplingParams`` arguments, ``RequestOutput`` -> ``Completion``)
+  is in ``vllm/mapping.py``.
 * ``choices_grammar`` writes the GBNF grammar llama.cpp uses to constrain an answer to
   one of ``choices``.
 * ``split_for_healing`` / ``healing_grammar`` implement *prefix healing* as the
@@ -31,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .base import ChatRequest, Completion, Message
+from .base import ChatRequest, Message
 from .embedded import EMBEDDED, embedded_gguf_path
 
 END_OF_TURN_TOKENS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
@@ -102,40 +100,6 @@ def end_of_turn_ids(tokenizer: Any, extra_tokens: Iterable[str] = ()) -> list[in
         if token in vocab:
             ids.append(int(vocab[token]))
     return list(dict.fromkeys(ids))
-
-
-def sampling_kwargs(request: ChatRequest, stop_token_ids: Sequence[int], seed: int | None = None) -> dict[str, Any]:
-    """Greedy decoding arguments for vLLM's ``SamplingParams`` (choices handled separately)."""
-    kwargs: dict[str, Any] = {
-        "temperature": 0.0,
-        "max_tokens": int(request.max_new_tokens),
-        "stop_token_ids": list(stop_token_ids),
-        "skip_special_tokens": True,
-    }
-    if seed is not None:
-        kwargs["seed"] = seed
-    return kwargs
-
-
-def completion_from_request_output(output: Any, seconds: float) -> Completion:
-    """A ``Completion`` from one vLLM ``RequestOutput`` (first sample only; n=1)."""
-    sample = output.outputs[0]
-    prompt_ids = output.prompt_token_ids or []
-    reason = sample.finish_reason or "stop"
-    return Completion(
-        text=sample.text,
-        prompt_tokens=len(prompt_ids),
-        completion_tokens=len(sample.token_ids),
-        seconds=seconds,
-        cached_tokens=int(getattr(output, "num_cached_tokens", 0) or 0),  # a library object (tokenizer, config, response): the attribute depends on its version
-        finish_reason="length" if reason == "length" else "stop",
-        extra={"stop_reason": sample.stop_reason, "request_id": output.request_id},
-    )
-
-
-def completions_from_request_outputs(outputs: Sequence[Any], seconds: float) -> list[Completion]:
-    """All completions of one ``generate`` call, each charged the batch's wall time."""
-    return [completion_from_request_output(output, seconds) for output in outputs]
 
 
 def _gbnf_literal(text: str) -> str:

