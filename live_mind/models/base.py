@@ -258,21 +258,11 @@ class ModelWrapper(ChatModel):
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    @property  # type: ignore[override]
-    def name(self) -> str:
-        return model_name(self.inner)
-
-    @property  # type: ignore[override]
-    def capabilities(self) -> Capabilities:
-        return model_capabilities(self.inner)
-
-    @property  # type: ignore[override]
-    def native_async(self) -> bool:
-        return native_async(self.inner)
-
-    @property  # type: ignore[override]
-    def reuses_prefixes(self) -> bool:
-        return reuses_prefixes(self.inner)
+    # The inner model's members, read each time (a backend may change them, e.g. on a restart).
+    name = property(lambda self: model_name(self.inner))  # type: ignore[assignment]
+    capabilities = property(lambda self: model_capabilities(self.inner))  # type: ignore[assignment]
+    native_async = property(lambda self: native_async(self.inner))  # type: ignore[assignment]
+    reuses_prefixes = property(lambda self: reuses_prefixes(self.inner))  # type: ignore[assignment]
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         return self.inner.complete(requests)
