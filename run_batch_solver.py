@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     started = cli.start_run(parse_args(argv), "batched", _batch_checks)
     if isinstance(started, int):
         return started
-    args, setup, questions, writer, todo = started.setup.args, started.setup, started.questions, started.writer, started.todo
+    run, setup, questions, writer, todo = started.setup.run, started.setup, started.questions, started.writer, started.todo
     done = len(questions) - len(todo)
-    print(f"{len(questions)} questions ({done} already done), batched {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
-          f"batch size {args.batch_size}, model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
+    print(f"{len(questions)} questions ({done} already done), batched {'LiveMind ' + run.action_set if run.use_lm else 'CoT baseline'}, "
+          f"batch size {run.batch_size}, model {run.model}{' + assist ' + run.assist_model if run.assist_model else ''} -> {setup.output}")
     models = cli.load_models(setup)
     make_controller = lambda: cli.build_controller(setup, models)  # noqa: E731
     ordered = order_by_length(todo, make_controller().segmenter)
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with GracefulStop("batch") as stop, alive_bar(len(ordered), title="batches", enrich_print=False) as bar:
             faults.show_outages(models, bar.text)
-            for batch in batches(ordered, args.batch_size):
-                writer.append_many(solve_batch(make_controller, batch, args.typing_speed))
+            for batch in batches(ordered, run.batch_size):
+                writer.append_many(solve_batch(make_controller, batch, run.typing_speed))
                 correct = sum(1 for r in writer.records if r.get("correct"))
                 bar.text(f"accuracy {100.0 * correct / len(writer.records):.1f}%")
                 bar(len(batch))

@@ -24,9 +24,10 @@ from live_mind import cli, faults, flags
 from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.concurrency import solve_concurrently
 from live_mind.interrupt import GracefulStop, stopped_early
+from live_mind.loading import timing_config
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError
-from live_mind.solver import TimingConfig, solve_question
+from live_mind.solver import solve_question
 from live_mind.summary import summarize
 
 
@@ -62,14 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     started = cli.start_run(parse_args(argv), "time_info", _timing_checks)
     if isinstance(started, int):
         return started
-    args, setup, questions, writer, todo = started.setup.args, started.setup, started.questions, started.writer, started.todo
-    print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {'LiveMind ' + args.action_set if args.use_lm else 'CoT baseline'}, "
-          f"model {args.model}{' + assist ' + args.assist_model if args.assist_model else ''} -> {setup.output}")
-    loaded = cli.load_models(setup, concurrency=args.concurrency, batch=True, prefill=args.prefill_while_typing)
-    timing = TimingConfig(typing_speed=args.typing_speed, jitter_sigma=args.typing_jitter, seed=args.seed,
-                          schedule=args.schedule, options_arrival=args.options_arrival,
-                          cancel_on_complete=args.cancel_on_complete, profile=setup.profile,
-                          prefill_while_typing=args.prefill_while_typing)
+    run, setup, questions, writer, todo = started.setup.run, started.setup, started.questions, started.writer, started.todo
+    print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {'LiveMind ' + run.action_set if run.use_lm else 'CoT baseline'}, "
+          f"model {run.model}{' + assist ' + run.assist_model if run.assist_model else ''} -> {setup.output}")
+    loaded = cli.load_models(setup, concurrency=run.concurrency, batch=True, prefill=run.prefill_while_typing)
+    timing = timing_config(run)
     solving_started, solved_before = time.perf_counter(), len(writer.records)
     correct = sum(1 for r in writer.records if r.get("correct"))
     try:
@@ -84,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 bar()
                 return stop.requested
 
-            if args.concurrency > 1:
-                solve_concurrently(lambda: cli.build_controller(setup, loaded), todo, timing, args.concurrency, None, save)
+            if run.concurrency > 1:
+                solve_concurrently(lambda: cli.build_controller(setup, loaded), todo, timing, run.concurrency, None, save)
             else:
                 controller = cli.build_controller(setup, loaded)
                 for row in todo:
@@ -99,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         records = writer.finish([q["question_id"] for q in questions])
     except RunFileError as exc:
         return faults.stopped_by_fault(exc, setup.output, len(writer.records), len(questions))
-    print(summarize(records, args.timing))
+    print(summarize(records, run.timing))
     solved, elapsed = len(writer.records) - solved_before, time.perf_counter() - solving_started
     if solved:
         print(f"  solved {solved} questions in {elapsed:.1f} s wall time ({solved / elapsed:.3f} questions/s, "
-              f"concurrency {args.concurrency})")
+              f"concurrency {run.concurrency})")
     print(f"wrote {setup.output}")
     return 0
 

@@ -37,9 +37,9 @@ from live_mind import (
     flags,  # noqa: E402
 )
 from live_mind.concurrency import solve_concurrently  # noqa: E402
+from live_mind.loading import timing_config  # noqa: E402
 from live_mind.models.aio import native_async, serializer  # noqa: E402
 from live_mind.models.capabilities import capabilities  # noqa: E402
-from live_mind.solver import TimingConfig  # noqa: E402
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
@@ -84,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     # then only sets how many waiting requests the per-model worker takes at once.
     loaded = cli.load_models(setup, concurrency=max(2, args.concurrency), batch=True, prefill=args.prefill_while_typing,
                              **({"dtype": own.dtype} if own.dtype else {}))
-    timing = TimingConfig(typing_speed=args.typing_speed, jitter_sigma=args.typing_jitter, seed=args.seed,
-                          schedule=args.schedule, options_arrival=args.options_arrival,
-                          cancel_on_complete=args.cancel_on_complete, profile=setup.profile,
-                          prefill_while_typing=args.prefill_while_typing)
+    timing = timing_config(setup.run)
     print(f"{len(questions)} questions, model {args.model}, profile {args.timing}, N = {own.levels}")
     print("| N | questions | wall s | questions/s | speedup | load avg before/after | identical time_info | replies part |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|")

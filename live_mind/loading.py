@@ -16,8 +16,9 @@ from .models import outage, registry
 from .models.aio import serializer
 from .models.base import Capabilities, native_async
 from .models.capabilities import capabilities
-from .runconfig import Setup, answering
+from .runconfig import RunConfig, Setup, answering
 from .segment import split
+from .solver import TimingConfig
 
 
 def construction_options(caps: Capabilities, *, concurrency: int = 1, batch: bool = False,
@@ -78,6 +79,14 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
         parse=run.parse,
         batched=run.batched,
     )
+
+
+def timing_config(run: RunConfig) -> TimingConfig:
+    """How the real-time solver's simulated user types and how its calls are charged."""
+    return TimingConfig(typing_speed=run.typing_speed, jitter_sigma=run.typing_jitter, seed=run.seed,
+                        schedule=run.schedule, options_arrival=run.options_arrival,
+                        cancel_on_complete=run.cancel_on_complete, profile=run.profile,
+                        prefill_while_typing=run.prefill_while_typing)
 
 
 def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True,

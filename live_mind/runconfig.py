@@ -56,10 +56,14 @@ class RunConfig:
     final_answer: str = "free"
     seed: int = 42
     typing_speed: float = PAPER_SECONDS_PER_CHAR
+    typing_jitter: float = 0.0
+    options_arrival: str = "typed"
     schedule: str = "every"
     cancel_on_complete: bool = False
     concurrency: int = 1
-    """Questions in flight (real-time solver); the server's is its session limit."""
+    """Questions in flight (real-time solver's ``--concurrency``)."""
+    batch_size: int = 128
+    """Questions per lockstep batch (batched solver)."""
     max_outage: float = DEFAULT_MAX_OUTAGE
     prefill_while_typing: bool = False
     num_questions: int | None = None

@@ -104,3 +104,29 @@ def test_the_resume_hint_only_after_an_interrupted_run(capsys):
     assert stopped_early(stop, 3, 10, output) == 130
     err = capsys.readouterr().err
     assert "stopped after 3/10 questions" in err and "out/all.jsonl" in err and "--resume" in err
+
+
+def test_every_flag_takes_both_spellings():
+    dashed = _args("--max-new-tokens", "5", "--no-prime-actions", "--typing-speed", "0.5")
+    plain = _args("--max_new_tokens", "5", "--no-prime_actions", "--typing_speed", "0.5")
+    assert vars(dashed) == vars(plain) and plain.max_new_tokens == 5 and plain.prime_actions is False
+
+
+def test_the_controller_parses_as_the_scripts_do_by_default():
+    from live_mind.actions import DEFAULT_PARSE
+    from live_mind.controller import LiveMindController
+    from live_mind.models.scripted import ScriptedModel
+
+    assert LiveMindController(ScriptedModel()).parse == DEFAULT_PARSE == "v1"
+    setup = cli.validate(_args("--use_lm", "--output_file", "/tmp/unused-parse-default.json", "--overwrite"), "time_info")
+    assert setup.run.parse == "v1"
+
+
+def test_the_run_config_is_resolved_once_and_frozen(tmp_path):
+    setup = cli.validate(_args("--concurrency", "3", "--timing", "paper-llama-3-8b", "--output_file", str(tmp_path / "x.json")),
+                         "time_info")
+    run = setup.run
+    assert run.concurrency == 3 and run.max_new_tokens == cli.DEFAULT_MAX_NEW_TOKENS and run.profile is not None
+    assert run.config_id == setup.config["config_id"] and dict(run.saved) == setup.config
+    with pytest.raises(Exception):
+        run.concurrency = 1  # frozen: nothing changes a setting after validation

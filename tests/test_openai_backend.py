@@ -406,7 +406,7 @@ def test_async_path_keeps_max_concurrency_in_flight_and_retries(serve):
     done = asyncio.run(main())
     assert [c.text for c in done] == [f"echo q{i}" for i in range(6)]
     assert stub.max_in_flight == 3 and sum(c.extra["retries"] for c in done) == 1
-    assert model.prompt_ids is None and not model.reuses_prefixes  # no local tokenizer: the engine's count is kept
+    assert model.prompt_ids(req("q")) is None and not model.reuses_prefixes  # no local tokenizer: the engine's count is kept
 
 
 def test_async_path_classifies_errors_as_the_sync_path(serve):

@@ -330,6 +330,9 @@ def test_http_answer_with_typing_and_the_baseline(models_file):
         instant = client.post("/v1/answer", json={"question": QUESTION, "options": OPTIONS}).json()
         assert instant["answer"] == ANSWER and instant["baseline"] is None
         assert client.post("/v1/answer", json={"question": ""}).status_code == 422
+        for speed in (0, -0.5):  # the one typing-speed rule (clock.check_typing_speed), as in the scripts
+            refused = client.post("/v1/answer", json={"question": QUESTION, "typing_speed": speed})
+            assert refused.status_code == 422 and "typing_speed must be > 0" in refused.text
         slow = client.post("/v1/answer", json={"question": "x" * 1000, "typing_speed": 1.0})
         assert slow.status_code == 400 and "idle_timeout" in slow.json()["detail"]
         info = client.get("/v1/info").json()
