@@ -66,6 +66,7 @@ the published v1 runs).
     live_mind/models/outage.py         test_outage.py, test_faults.py
     live_mind/models/registry.py       test_registry.py, test_toy_backend.py
     live_mind/models/backends.py       test_registry.py, test_capabilities.py, test_toy_backend.py
+    live_mind/models/streaming.py      test_streaming.py, test_hf_backend.py
     live_mind/models/scripted.py       test_controller.py, test_capabilities.py
     live_mind/models/vllm/__init__.py      test_vllm_mapping.py
     live_mind/models/vllm/model.py         test_vllm_mapping.py, test_vllm_live.py

@@ -238,7 +238,7 @@ def test_prefix_cache_is_bounded(embedded_model, monkeypatch):
 
 
 def test_text_stream_hides_held_whitespace_and_broken_characters():
-    from live_mind.models.base import TextStream
+    from live_mind.models.streaming import TextStream
 
     pieces: list[str] = []
     stream = TextStream(pieces.append, held=" ")

@@ -62,9 +62,7 @@ from .base import (
     Completion,
     ContextLengthExceeded,
     ModelError,
-    TextStream,
     error_line,
-    read_stream,
     reject_lead_choices,
     stop_requested,
 )
@@ -78,6 +76,7 @@ from .mapping import (
     strip_held,
     strip_leading_bos,
 )
+from .streaming import TextStream, read_stream
 
 
 def _chunk_pieces(chunk: dict) -> list[tuple[str | None, str | None]]:

@@ -73,10 +73,8 @@ from .base import (
     Completion,
     ContextLengthExceeded,
     ModelError,
-    TextStream,
     UnsupportedFeature,
     error_line,
-    read_stream,
     reject_lead_choices,
 )
 from .mapping import (
@@ -88,6 +86,7 @@ from .mapping import (
     strip_held,
     strip_leading_bos,
 )
+from .streaming import TextStream, read_stream
 
 PRIMING_MODES = ("completions", "continue", "none")
 CHOICE_MODES = ("grammar", "guided_choice", "structured_outputs", "none")

@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..base import Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, stop_requested
+from ..base import Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
 from ..decoding import ChoiceTrie, PrefixCache
 from ..embedded import embedded_gguf_path
 from ..mapping import chat_prompt_ids, end_of_turn_ids, healing_split, load_chat_tokenizer, strip_held
+from ..streaming import TextStream
 from .loading import DEFAULT_DTYPE, DTYPES, load_options
 
 log = logging.getLogger(__name__)

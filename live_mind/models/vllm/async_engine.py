@@ -24,8 +24,9 @@ import time
 from concurrent.futures import Future
 from typing import Any, Awaitable, Callable, Coroutine, Sequence
 
-from ..base import BackendUnavailable, ChatRequest, Completion, ContextLengthExceeded, ModelError, TextStream, error_line, stop_requested
+from ..base import BackendUnavailable, ChatRequest, Completion, ContextLengthExceeded, ModelError, error_line, stop_requested
 from ..mapping import end_of_turn_ids, strip_held
+from ..streaming import TextStream
 from .mapping import completion_from_request_output
 
 _ids = itertools.count()

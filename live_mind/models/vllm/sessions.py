@@ -41,9 +41,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from ..base import ChatRequest, Completion, ModelError, TextStream, error_line, stop_requested
+from ..base import ChatRequest, Completion, ModelError, error_line, stop_requested
 from ..decoding import ChoiceTrie
 from ..mapping import strip_held
+from ..streaming import TextStream
 
 
 @dataclass
