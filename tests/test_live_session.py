@@ -285,7 +285,7 @@ def test_live_replay_with_the_embedded_model(embedded_model, tmp_path, monkeypat
     streams the answer, stops a running call, writes a record with the measured latency."""
     path = tmp_path / "q.json"
     path.write_text(json.dumps({"question": QUESTION, "options": ["red", "light scattering"], "answer": "B"}))
-    monkeypatch.setattr(live_cli.registry, "build", lambda spec, **kw: embedded_model)
+    monkeypatch.setattr(registry, "build", lambda spec, **kw: embedded_model)
     out = tmp_path / "live.json"
     code = live_session.main(["--replay", str(path), "--typing_speed", "0.03", "--inference_max_new_tokens", "12",
                               "--max_new_tokens", "24", "--cancel_on_complete", "--baseline",
@@ -343,7 +343,7 @@ def test_live_baseline_on_the_embedded_model_without_max_new_tokens(embedded_mod
     models = tmp_path / "models.toml"
     models.write_text('[models.small]\nbackend = "transformers"\ngguf = "embedded"\nprime_actions = true\n'
                       'constrain_actions = true\nmax_new_tokens = 16\ninference_max_new_tokens = 8\n')
-    monkeypatch.setattr(live_cli.registry, "build", lambda spec, **kw: embedded_model)
+    monkeypatch.setattr(registry, "build", lambda spec, **kw: embedded_model)
     code = live_session.main(["--models", str(models), "--model", "small", "--replay", str(SAMPLE),
                               "--typing_speed", "0.01", "--quiet", "--baseline"])
     assert code == 0

@@ -59,7 +59,7 @@ class Backend:
 
     def _member(self, name: str) -> Any:
         module = importlib.import_module(self.module, __package__)
-        return getattr(module, name)  # the function or class the table names in the backend's module  # the factory the backend table names
+        return getattr(module, name)  # the function or class the table names in the backend's module
 
 
 BACKEND_TABLE: dict[str, Backend] = {

@@ -64,7 +64,7 @@ def read_stream(
                 finish = reason or finish
             stream.update(shown_before + "".join(pieces))
     finally:
-        close = getattr(chunks, "close", None)
+        close = getattr(chunks, "close", None)  # a library's stream: a generator or an HTTP response can be closed
         if close is not None:
             close()
     return pieces, finish
