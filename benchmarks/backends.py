@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # workers make timings on a shared or small machine meaningless.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from live_mind import flags  # noqa: E402
 from live_mind.actions import Action  # noqa: E402
 from live_mind.data import format_options, load_sample_questions  # noqa: E402
 from live_mind.models import registry  # noqa: E402
@@ -184,7 +185,7 @@ def batched_table(names: list[str], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=list(DEFAULT_ENTRIES), help="model entries to compare")
     parser.add_argument("--models", default=None, help="model configuration TOML")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for every backend")

@@ -14,13 +14,13 @@ Usage: ``python benchmarks/prefill_report.py PLAIN.json SESSIONS.json [...]``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from live_mind import flags  # noqa: E402
 
 
 def summarize(path: Path) -> dict:
@@ -47,7 +47,7 @@ def summarize(path: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
     rows = [summarize(path) for path in args.files]

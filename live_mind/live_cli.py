@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import cli
+from . import cli, flags
 from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR
 from .controller import CoTController
 from .data import DataError, format_options
@@ -35,7 +35,7 @@ _OPTIONS_HEADER = re.compile(r"^\s*options( are)?\s*:?\s*$", re.I)
 
 
 def parse_args(argv: list[str] | None, description: str = "Live LiveMind session in the terminal") -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=description)
+    p = flags.ArgumentParser(description=description)
     cli.add_common_args(p, skip=cli.NOT_LIVE)
     cli.add_session_args(p)
     add = p.add_argument

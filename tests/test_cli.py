@@ -130,3 +130,22 @@ def test_the_run_config_is_resolved_once_and_frozen(tmp_path):
     assert run.config_id == setup.config["config_id"] and dict(run.saved) == setup.config
     with pytest.raises(Exception):
         run.concurrency = 1  # frozen: nothing changes a setting after validation
+
+
+def test_every_script_and_benchmark_parser_takes_both_spellings():
+    """Every entry point builds its parser with ``flags.ArgumentParser``."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    files = [*root.glob("*.py"), *root.glob("benchmarks/*.py"), *root.glob("scripts/*.py"), *root.glob("live_mind/**/*.py")]
+    plain = []
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "ArgumentParser" \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "argparse":
+                plain.append(f"{file.relative_to(root)}:{node.lineno}")
+    assert not plain, f"argparse.ArgumentParser instead of flags.ArgumentParser: {plain}"
+    from live_mind import live_cli
+    from live_mind.serve import main as serve_main
+
+    assert live_cli.parse_args(["--list-models"]).list_models and serve_main.parse_args(["--list-models"]).list_models

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from .. import flags
 from .tables import AnalysisError, Run, Table, accuracy, check_agreement, final_tokens, groups, latency, load_runs, mean_of
 from .tables import _no_gc as no_gc
 
@@ -99,7 +100,7 @@ def script_main(argv: list[str] | None, doc: str | None, analyze: Callable[[argp
                 add_arguments: Callable[[argparse.ArgumentParser], None] = add_common_arguments) -> int:
     """The one ``main`` of the analysis scripts: parse ``argv`` with the script's docstring
     as help and its ``add_arguments``, then ``run_cli`` its ``analyze``."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = flags.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run_cli(lambda: analyze(args))

@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .. import cli
+from .. import cli, flags
 from ..clock import PAPER_SECONDS_PER_CHAR
 from .auth import AuthError, api_key_for
 from .limits import Limits
@@ -31,7 +31,7 @@ _SERVER_ONLY = ("host", "port", "max_sessions", "max_text", "max_message_bytes",
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="LiveMind session server: a WebSocket API and a web page")
+    p = flags.ArgumentParser(description="LiveMind session server: a WebSocket API and a web page")
     cli.add_common_args(p, skip=_NOT_SERVED)
     cli.add_session_args(p)
     add = p.add_argument
