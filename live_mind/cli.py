@@ -1,8 +1,13 @@
-"""Command-line plumbing shared by ``run_solver.py`` and ``run_batch_solver.py``.
+"""The command line every front end stands on: both solvers, the live session
+(``live_cli.py``) and the server (``serve/main.py``); neither of the last two imports
+the other.
 
-Everything that can be wrong with the input is checked here, before any model loads:
-each problem becomes one line on stderr and exit code 2.  The scripts stay thin: parse,
-``validate``, ``build_controller``, loop, write.
+The shared flags are defined here once (``add_common_args``, ``add_session_args``,
+``add_timing_args``), and everything that can be wrong with the input is checked by the
+one ``validate``, before any model loads: each problem becomes one line on stderr and
+exit code 2.  ``validate`` resolves the run's ``RunConfig`` (``runconfig.py``); models
+and controllers are built from it (``loading.py``, re-exported here).  The scripts stay
+thin: parse, ``validate``, ``load_models``/``build_controller``, loop, write.
 """
 
 from __future__ import annotations
