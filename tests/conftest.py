@@ -58,6 +58,7 @@ the published v1 runs).
     live_mind/models/export.py         test_vllm_live.py
     live_mind/models/hf/__init__.py    test_hf_backend.py
     live_mind/models/hf/batch.py       test_hf_backend.py
+    live_mind/models/hf/facts.py       test_hf_backend.py
     live_mind/models/hf/loading.py     test_hf_backend.py
     live_mind/models/hf/model.py       test_hf_backend.py
     live_mind/models/llamacpp.py       test_streaming.py, test_llamacpp_server.py

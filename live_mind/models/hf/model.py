@@ -44,13 +44,13 @@ from typing import Any, Sequence
 from ..base import Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
 from ..decoding import ChoiceTrie, PrefixCache
 from ..embedded import embedded_gguf_path
-from ..mapping import chat_prompt_ids, end_of_turn_ids, healing_split, load_chat_tokenizer, strip_held
+from ..mapping import chat_prompt_ids, healing_split, load_chat_tokenizer, strip_held
 from ..streaming import TextStream
+from .facts import cache_is_croppable, context_window, stop_ids
 from .loading import DEFAULT_DTYPE, DTYPES, load_options
 
 log = logging.getLogger(__name__)
 
-_TURN_MARK = "LIVEMINDTURNMARK"
 
 
 @dataclass
@@ -136,9 +136,10 @@ class TransformersChatModel(ChatModel):
         keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
         self._step_kwargs = {"use_cache": True, **({keep_kw: 1} if keep_kw else {})}
         self._cache_kw = cache_kw
-        self.max_context = self._context_window()
-        self.stop_ids = self._find_stop_ids()
-        self.prefixes = PrefixCache(self.new_cache, prefix_cache_size, prefix_cache and self._cache_is_croppable())
+        self.max_context = context_window(self.model, self.tokenizer)
+        self.stop_ids = stop_ids(self.name, self.model, self.tokenizer)
+        self.prefixes = PrefixCache(self.new_cache, prefix_cache_size,
+                                    prefix_cache and cache_is_croppable(self.name, self.model, self.new_cache()))
         self.heal_prefix = heal_prefix
         self.batch_decode = batch_decode  # set at construction (cli.load_models), never flipped after
         self._heal_masks: dict[str, Any] = {}
@@ -152,33 +153,6 @@ class TransformersChatModel(ChatModel):
 
     def __repr__(self) -> str:
         return f"TransformersChatModel(name={self.name!r}, device={self.device!r})"
-
-    # ------------------------------------------------------------------ setup helpers
-    def _context_window(self) -> int | None:
-        n = getattr(self.model.config, "max_position_embeddings", None)  # a library object (tokenizer, config, response): the attribute depends on its version
-        if isinstance(n, int) and n > 0:
-            return n
-        n = getattr(self.tokenizer, "model_max_length", None)  # a library object (tokenizer, config, response): the attribute depends on its version
-        return n if isinstance(n, int) and 0 < n < 10**8 else None
-
-    def _find_stop_ids(self) -> set[int]:
-        """``mapping.end_of_turn_ids`` plus the generation config's EOS and the special token
-        the chat template writes after an assistant turn (found by rendering a probe chat)."""
-        ids = set(end_of_turn_ids(self.tokenizer))
-        # a library object (tokenizer, config, response): the attribute depends on its version
-        eos = getattr(self.model.generation_config, "eos_token_id", None)
-        ids.update(i for i in (eos if isinstance(eos, (list, tuple)) else [eos]) if isinstance(i, int))
-        try:
-            chat = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": _TURN_MARK}]
-            tail = self.tokenizer.apply_chat_template(chat, tokenize=False).split(_TURN_MARK, 1)[1]
-            tail_ids = self.tokenizer(tail, add_special_tokens=False)["input_ids"]
-            if tail_ids and tail_ids[0] in set(self.tokenizer.all_special_ids):
-                ids.add(tail_ids[0])
-        except Exception as exc:  # a template that rejects the probe chat: the names suffice
-            log.debug("end-of-turn probe failed for %s: %s", self.name, exc)
-        if not ids:
-            raise ModelError(f"{self.name}: cannot determine an end-of-turn token")
-        return ids
 
     # ------------------------------------------------------------------ the subpackage's internal interface
     # (``batch.py`` decodes with these; ``torch``, ``model``, ``tokenizer``, ``device``,
@@ -204,20 +178,6 @@ class TransformersChatModel(ChatModel):
         unique = list(dict.fromkeys(choices))
         seqs = [list(self.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in unique]
         return ChoiceTrie(unique, seqs)
-
-    def _cache_is_croppable(self) -> bool:
-        config = self.model.config
-        if hasattr(config, "get_text_config"):
-            config = config.get_text_config()
-        if getattr(config, "sliding_window", None) or any(  # a library object (tokenizer, config, response): the attribute depends on its version
-            # a library object (tokenizer, config, response): the attribute depends on its version
-            t != "full_attention" for t in (getattr(config, "layer_types", None) or [])
-        ):
-            log.warning("%s uses non-full attention layers: prefix KV reuse disabled", self.name)
-            return False
-        layers = getattr(self.new_cache(), "layers", [])  # a library object (tokenizer, config, response): the attribute depends on its version
-        # a library object (tokenizer, config, response): the attribute depends on its version
-        return all(getattr(layer, "is_croppable", True) for layer in layers)
 
     # ------------------------------------------------------------------ the protocol
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
