@@ -21,7 +21,7 @@ from typing import Any, Callable
 from . import faults
 from .actions import ACTION_SETS, PARSE_RULES
 from .controller import FINAL_ANSWERS, CoTController, LiveMindController
-from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
+from .data import PROCEDURES, DataError
 from .formats import FORMATS, make_format
 from .models import outage, registry
 from .models.capabilities import capabilities
@@ -30,6 +30,8 @@ from .profiles import resolve as resolve_profile
 from .prompts import PromptError, PromptSet, load_prompt_set
 from .runfiles import RunFileError, library_versions
 from .segment import GRANULARITIES, split
+from .tasks.base import DEFAULT_TASK, Task
+from .tasks.resolve import resolve_task
 
 DEFAULT_MODEL = registry.DEFAULT_MODEL
 DEFAULT_MAX_NEW_TOKENS = 512
@@ -59,7 +61,8 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
     add("--action_set", default="CAS", choices=sorted(ACTION_SETS), help="CAS or SAS (default CAS)")
     add("--output_file", default=None, help="output JSON (default output/mmlu_pro/<mode>/<run name>/all.json)")
     add("--num_questions", type=int, default=None, help="questions per category (default: all)")
-    add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set)")
+    add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set); the task's data")
+    add("--task", default=None, metavar="NAME|FILE", help="mmlu-pro (default), mmlu, or a TOML task file (docs/tasks.md)")
     add("--max_new_tokens", type=int, default=None,
         help=f"token limit per model call (default: per model -- 8192 for the paper's models -- else {DEFAULT_MAX_NEW_TOKENS})")
     add("--inference_max_new_tokens", type=int, default=None,
@@ -113,7 +116,8 @@ def default_output(args: argparse.Namespace, kind: str) -> Path:
         name += "_lm"
         if args.assist_model:
             name += "_" + args.assist_model.replace("-", "_").replace(".", "_")
-    return Path("output") / "mmlu_pro" / kind / name / "all.json"
+    task = Path(getattr(args, "task", None) or DEFAULT_TASK).stem.replace("-", "_")
+    return Path("output") / task / kind / name / "all.json"
 
 
 def check_output(path: Path, resume: bool, overwrite: bool) -> None:
@@ -162,6 +166,7 @@ class Setup:
     prompts: PromptSet
     config: dict[str, Any]
     profile: CostProfile | None = None
+    task: Task | None = None  # None: MMLU-Pro
 
 
 def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None] | None = None) -> Setup:
@@ -178,9 +183,8 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         extra_checks(args)
     profile = timing_profile(args)
     try:
-        if args.data_path is not None and is_local_source(args.data_path):
-            validate_data_path(args.data_path)
-        prompts = load_prompt_set(args.prompts)
+        task = resolve_task(getattr(args, "task", None), args.data_path)
+        prompts = task.prompts(load_prompt_set(args.prompts))
         specs = resolve_specs(args)
     except (DataError, PromptError, registry.ConfigError) as exc:
         raise UsageError(str(exc)) from None
@@ -192,7 +196,9 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache a prefill-only call can fill; "
                          f"{final.name} uses {final.backend}")
     check_constraint(args, specs, config)
-    return Setup(args, output, specs, prompts, config, profile)
+    if not task.has_options and getattr(args, "final_answer", "free") != "free":
+        raise UsageError(f"--final_answer {args.final_answer} needs options; task {task.name} has free-form answers")
+    return Setup(args, output, specs, prompts, config, profile, task)
 
 
 def check_limits(args: argparse.Namespace) -> None:
@@ -243,7 +249,9 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
                profile: CostProfile | None = None) -> dict[str, Any]:
     """The resolved configuration saved beside the output (no secrets); ``profile`` is the
     already resolved ``--timing`` profile (None: measured)."""
-    flags = {k: v for k, v in sorted(vars(args).items()) if k != "list_models"}
+    # The default task is left out, so MMLU-Pro runs keep the configuration (and config_id) they had.
+    flags = {k: v for k, v in sorted(vars(args).items())
+             if k != "list_models" and not (k == "task" and v in (None, DEFAULT_TASK))}
     config = {
         "script": kind,
         **flags,
@@ -280,12 +288,13 @@ def resolved_constraint(args: argparse.Namespace, spec: registry.ModelSpec) -> b
     return bool(args.constrain_actions)
 
 
-def load_selected_questions(args: argparse.Namespace) -> list[dict[str, Any]]:
+def load_selected_questions(args: argparse.Namespace, task: Task | None = None) -> list[dict[str, Any]]:
+    """The run's questions: the task's rows (``--task``, default MMLU-Pro), selected."""
     try:
-        rows = load_questions(args.data_path)
+        task = task or resolve_task(getattr(args, "task", None), args.data_path)
+        return task.questions(args.num_questions, args.seed, args.selection)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    return select_questions(rows, args.num_questions, seed=args.seed, procedure=args.selection)
 
 
 def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController | CoTController:
@@ -368,7 +377,7 @@ def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpa
         return code
     try:
         setup = validate(args, kind, extra_checks)
-        questions = load_selected_questions(args)
+        questions = load_selected_questions(args, setup.task)
         writer = RunWriter.open(setup.output, setup.config, args.resume, getattr(args, "retry_failed", False))
     except (UsageError, RunFileError) as exc:
         return fail(str(exc))

@@ -270,7 +270,10 @@ def select_questions(
 
 
 def format_options(options: Sequence[str]) -> str:
-    """The options block: ``Options are:`` then one ``(A): text`` line per option."""
+    """The options block: ``Options are:`` then one ``(A): text`` line per option; empty
+    for a question without options (a free-form task)."""
+    if not options:
+        return ""
     if len(options) > len(OPTION_LETTERS):
         raise DataError(f"{len(options)} options; at most {len(OPTION_LETTERS)} (A-J) are supported")
     lines = ["Options are:"]
@@ -281,8 +284,8 @@ def format_options(options: Sequence[str]) -> str:
 def typed_options(options: Sequence[str]) -> str:
     """The options as the v1 simulated user types them: the options block with a
     newline after every option, the last one included (one character more than
-    ``format_options``, which is what the model is shown)."""
-    return format_options(options) + "\n"
+    ``format_options``, which is what the model is shown); nothing without options."""
+    return format_options(options) + "\n" if options else ""
 
 
 def format_question_with_options(question: str, options: Sequence[str]) -> str:
