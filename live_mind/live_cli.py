@@ -32,6 +32,7 @@ from .models import registry
 from .models.capabilities import capabilities
 from .prompts import PromptError, load_prompt_set
 from .records import build_record
+from .tasks.resolve import replay_row, resolve_task
 
 _OPTION_LINE = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])[.)])\s*:?\s*(.+?)\s*$")
 _OPTIONS_HEADER = re.compile(r"^\s*options( are)?\s*:?\s*$", re.I)
@@ -44,7 +45,8 @@ def parse_args(argv: list[str] | None, description: str = "Live LiveMind session
     cli.add_common_args(p, skip=_NOT_LIVE)
     add_session_args(p)
     add = p.add_argument
-    add("--replay", default=None, metavar="FILE", help="type this question (JSON or text) instead of reading the keyboard")
+    add("--replay", default=None, metavar="FILE",
+        help="type this question (JSON or text; with --task, a row of the task's data file) instead of reading the keyboard")
     add("--index", type=int, default=0, help="which question of a JSON list to replay (default 0)")
     add("--typing_speed", type=float, default=0.25, help="replay: seconds per character (default 0.25)")
     add("--options_arrival", default="typed", choices=OPTIONS_ARRIVALS, help="replay: options typed (default) or instant")
@@ -214,13 +216,15 @@ def validate(args: argparse.Namespace, kind: str = "live") -> cli.Setup:
     if output_file and not output_file.endswith(".json"):
         raise cli.UsageError(f"--output_file must end in .json: {output_file}")
     try:
-        prompts = load_prompt_set(args.prompts)
+        name = getattr(args, "task", None)  # with --task, --replay names the task's data file
+        task = resolve_task(name, getattr(args, "replay", None) if name else None, need_data=False)
+        prompts = task.prompts(load_prompt_set(args.prompts))
         specs = cli.resolve_specs(args)
-    except (PromptError, registry.ConfigError) as exc:
+    except (PromptError, registry.ConfigError, DataError) as exc:
         raise cli.UsageError(str(exc)) from None
     config = cli.run_config(args, kind, specs, prompts)
     cli.check_constraint(args, specs, config)
-    return cli.Setup(args, Path(output_file) if output_file else None, specs, prompts, config)
+    return cli.Setup(args, Path(output_file) if output_file else None, specs, prompts, config, task=task)
 
 
 def build(setup: cli.Setup, concurrency: int = 1) -> tuple[LiveMindController, CoTController | None]:
@@ -249,12 +253,15 @@ def main(argv: list[str] | None = None, description: str = "Live LiveMind sessio
     if (code := cli.list_models(args)) is not None:
         return code
     try:
-        item = load_replay(args.replay, args.index) if args.replay else None
+        setup = validate(args)
+        if args.replay and args.task:  # a row of the task's data file, scored by the task
+            item = replay_row(setup.task, args.index)
+        else:
+            item = load_replay(args.replay, args.index) if args.replay else None
         options = item["options"] if item else [o.strip() for o in (args.options or "").split("|") if o.strip()]
         options_text = format_options(options) if options else ""
         if args.final_answer == "letter" and not options:
             raise cli.UsageError("--final_answer letter needs options (--options or a replay file with options)")
-        setup = validate(args)
         print(f"loading {args.model} ...", file=sys.stderr)
         controller, baseline = build(setup)
     except (cli.UsageError, DataError) as exc:
@@ -301,6 +308,8 @@ def report(result: LiveResult, setup: cli.Setup, question: str, options: list[st
     if args.output_file:
         row = {"question_id": "live", "question": question, "options": options,
                "answer": (item or {}).get("answer"), "category": "live", "src": args.replay or "keyboard"}
+        if setup.task is not None and setup.task.answer_kind is not None:  # scored as the task scores
+            row = {**row, **(item or {}), "task": setup.task.name, "answer_kind": setup.task.answer_kind}
         record = build_record(row, result.steps, "livemind", result.calls, info, extra)
         Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output_file).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")

@@ -158,3 +158,54 @@ def test_quiz_csv_and_jsonl_identical_on_the_embedded_model(tmp_path):
         assert outs[("quiz.csv", lm)] == outs[("quiz.jsonl", lm)]
         assert {r["category"] for r in outs[("quiz.csv", lm)]} == {"geography", "science"}
         assert all(r["error"] is None for r in outs[("quiz.csv", lm)])
+
+
+def test_live_session_replays_a_row_of_the_task_and_scores_it(tmp_path):
+    from live_mind import live_cli
+
+    out = tmp_path / "live.json"
+    args = ["--models", str(MODELS), "--model", "scripted-tasks", "--task", str(FIXTURES / "arithmetic_task.toml"),
+            "--replay", str(FIXTURES / "arithmetic.jsonl"), "--index", "0", "--prompt_format", "v1",
+            "--typing_speed", "0.001", "--quiet", "--output_file", str(out)]
+    assert live_cli.main(args) == 0
+    record = records(out)
+    assert (record["question_id"], record["answer"], record["pred"], record["correct"]) == (0, "7", "7", True)
+    assert record["task"] == "arithmetic" and record["answer_kind"] == "free" and record["config"]["task"].endswith(".toml")
+    assert live_cli.main([*args[:-2], "--index", "9"]) == 2  # outside the file: one line, exit 2
+
+
+def test_server_scores_a_reference_answer(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from live_mind import live_cli
+    from live_mind.serve import main as serve_main
+    from live_mind.serve.app import create_app
+    from live_mind.serve.session import Engine
+
+    def engine(*flags: str) -> Engine:
+        args = serve_main.parse_args(["--models", str(MODELS), "--model", "scripted-tasks", "--prompt_format", "v1", *flags])
+        setup, limits, _ = serve_main.validate(args)
+        controller, baseline = live_cli.build(setup)
+        return Engine(controller, baseline, setup.config, limits, None)
+
+    def final(ws, question: str, **start) -> dict:
+        ws.send_json({"type": "start", **start})
+        ws.send_json({"type": "submit", "text": question})
+        while (event := ws.receive_json())["type"] != "final":
+            pass
+        return event
+
+    with TestClient(create_app(engine("--no-baseline"))) as client, client.websocket_connect("/v1/session") as ws:
+        ws.receive_json()
+        event = final(ws, "Pick one.", options=["x", "y"], reference="B")  # scripted default: (B)
+        assert (event["pred"], event["correct"]) == ("B", True)
+        ws.send_json({"type": "reset"})
+        while ws.receive_json()["type"] != "reset":
+            pass
+        assert "pred" not in final(ws, "Pick one.", options=["x", "y"])  # no reference: not scored
+    free = engine("--no-baseline", "--task", str(FIXTURES / "arithmetic_task.toml"))
+    with TestClient(create_app(free)) as client, client.websocket_connect("/v1/session") as ws:
+        ws.receive_json()
+        event = final(ws, "A box holds 12 eggs. How many eggs are in 5 boxes?", reference="60")
+        assert (event["pred"], event["correct"]) == ("60 eggs", True)

@@ -73,6 +73,15 @@ def per_category(rows: Sequence[dict[str, Any]], k: int | None, seed: int = 42, 
     return [row for name in order for row in picked[name]]
 
 
+def without_data(task: Task) -> Task:
+    """``task`` whose loader says it has no data (the server, a keyboard session: only
+    the task's prompts and scoring are used)."""
+    def load() -> Rows:
+        raise TaskError(f"task {task.name} has no data here: pass its data file")
+
+    return replace(task, load=load)
+
+
 def tagged(row: dict[str, Any], task: str, answer_kind: str) -> dict[str, Any]:
     """A row in the MMLU-Pro shape with the task's two fields appended."""
     return {**row, "task": task, "answer_kind": answer_kind}

@@ -92,10 +92,15 @@ def load(source: str | None) -> Rows:
     return [to_row(i, row) for i, row in enumerate(dataset)]
 
 
+def task_shape(source: str | None = None) -> Task:
+    """The built-in ``mmlu`` task over ``source``, unchecked."""
+    return Task("mmlu", "letter", lambda: load(source), per_category, dict(MMLU_SWAP), "subject")
+
+
 def task(data_path: str | None) -> Task:
     """The built-in ``mmlu`` task over ``data_path`` (checked now if local)."""
     if data_path is None:
         raise TaskError("--task mmlu needs --data_path (a cais/mmlu parquet folder or the hub id cais/mmlu)")
     if is_local_source(data_path):
         validate(data_path)
-    return Task("mmlu", "letter", lambda: load(data_path), per_category, dict(MMLU_SWAP), "subject")
+    return task_shape(data_path)

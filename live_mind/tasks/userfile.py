@@ -27,7 +27,7 @@ from typing import Any
 
 from ..data import OPTION_LETTERS
 from ..tomlfile import read_toml
-from .base import Rows, Task, TaskError, per_category, tagged
+from .base import Rows, Task, TaskError, per_category, tagged, without_data
 from .texts import FREE_SWAP
 
 KINDS = ("letter", "index", "text", "free")
@@ -174,7 +174,7 @@ def load_rows(path: Path, fmt: str, mapping: Mapping) -> Rows:
     return rows
 
 
-def task(task_file: Path, data_path: str | None) -> Task:
+def task(task_file: Path, data_path: str | None, need_data: bool = True) -> Task:
     """The task a TOML task file describes, with its data read and checked now."""
     where = f"task file {task_file}"
     spec = read_toml(task_file, TaskError, "task file")
@@ -188,7 +188,10 @@ def task(task_file: Path, data_path: str | None) -> Task:
     if not isinstance(spec.get("columns"), dict):
         raise TaskError(f"{where}: a [columns] table is required (question, options, answer; optional id, category)")
     mapping = Mapping(spec["columns"], kind, name, where)
+    answer_kind, swap = ("free", dict(FREE_SWAP)) if kind == "free" else ("letter", {})
     if data_path is None and not spec.get("data"):
+        if not need_data:
+            return without_data(Task(name, answer_kind, list, per_category, swap, mapping.category or "category"))
         raise TaskError(f"{where} names no data file: add data = \"FILE\" or pass --data_path FILE")
     path = Path(data_path).expanduser() if data_path is not None else task_file.parent / str(spec["data"])
     if not path.is_file():
@@ -198,5 +201,4 @@ def task(task_file: Path, data_path: str | None) -> Task:
     if fmt not in FORMATS:
         raise TaskError(f"{where}: data format must be one of {', '.join(FORMATS)} (from format = or the file's extension), not {fmt!r}")
     rows = load_rows(path, fmt, mapping)
-    return Task(name, "free" if kind == "free" else "letter", lambda: [dict(r) for r in rows], per_category,
-                dict(FREE_SWAP) if kind == "free" else {}, mapping.category or "category")
+    return Task(name, answer_kind, lambda: [dict(r) for r in rows], per_category, swap, mapping.category or "category")
