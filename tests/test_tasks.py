@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from live_mind.data import DataError
 from live_mind.prompts import PromptSet, cot_messages, load_prompt_set
 from live_mind.records import build_record
 from live_mind.tasks import texts
@@ -252,5 +253,5 @@ def test_mmlu_rejects_other_layouts(tmp_path):
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"question": ["q"], "answer": [0]}), tmp_path / "x.parquet")
-    with pytest.raises(TaskError, match="missing column\\(s\\) subject, choices"):
+    with pytest.raises(DataError, match="not MMLU \\(cais/mmlu layout\\) data: missing column\\(s\\) subject, choices"):
         resolve_task("mmlu", str(tmp_path / "x.parquet"))

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import data
 from ..data import OPTION_LETTERS, is_local_source
 from .base import Rows, Task, TaskError, per_category, tagged
 from .texts import MMLU_SWAP
@@ -30,35 +31,19 @@ SOURCE = "cais/mmlu"
 
 
 def parquet_files(path: str | os.PathLike[str], split: str = "test") -> list[Path]:
-    """The parquet files of a local MMLU copy (see module notes), in split order."""
+    """The parquet files of a local MMLU copy (see module notes), in split order: the
+    hub's ``all/`` or per-subject folders, else what ``data.parquet_files`` finds."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise TaskError(f"data path does not exist: {p}")
-    if p.is_file():
-        if p.suffix != ".parquet":
-            raise TaskError(f"MMLU data file is not a .parquet file: {p}")
-        return [p]
-    files = (sorted((p / "all").glob(f"{split}-*.parquet"))
-             or sorted(p.glob(f"*/{split}-*.parquet"))
-             or sorted(p.glob("*.parquet")))
-    if not files:
-        raise TaskError(f"no MMLU parquet files in {p}: expected all/{split}-*.parquet, "
-                        f"<subject>/{split}-*.parquet or *.parquet")
-    return files
+    if p.is_dir():
+        files = sorted((p / "all").glob(f"{split}-*.parquet")) or sorted(p.glob(f"*/{split}-*.parquet"))
+        if files:
+            return files
+    return data.parquet_files(p, split)
 
 
 def validate(path: str) -> None:
     """Cheap checks before any model loads: files exist and have the cais/mmlu columns."""
-    import pyarrow.parquet as pq
-
-    for file in parquet_files(path):
-        try:
-            names = set(pq.read_schema(file).names)
-        except Exception as exc:  # pyarrow raises several types for a corrupt file
-            raise TaskError(f"cannot read parquet schema of {file}: {exc}") from None
-        missing = [c for c in COLUMNS if c not in names]
-        if missing:
-            raise TaskError(f"{file} is not MMLU data (cais/mmlu layout): missing column(s) {', '.join(missing)}")
+    data.check_columns(parquet_files(path), COLUMNS, "MMLU (cais/mmlu layout)")
 
 
 def to_row(index: int, row: dict[str, Any]) -> dict[str, Any]:
