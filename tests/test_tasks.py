@@ -255,3 +255,11 @@ def test_mmlu_rejects_other_layouts(tmp_path):
     pq.write_table(pa.table({"question": ["q"], "answer": [0]}), tmp_path / "x.parquet")
     with pytest.raises(DataError, match="not MMLU \\(cais/mmlu layout\\) data: missing column\\(s\\) subject, choices"):
         resolve_task("mmlu", str(tmp_path / "x.parquet"))
+
+
+def test_the_worked_example_of_docs_tasks():
+    root = FIXTURES.parents[1] / "examples"
+    rows = resolve_task(str(root / "task_capitals.toml"), None).questions(None)
+    assert [(r["question_id"], r["answer"], r["category"]) for r in rows[:2]] == [("cap-01", "B", "americas"),
+                                                                                  ("cap-02", "C", "oceania")]
+    assert {r["task"] for r in rows} == {"capitals"} and all(len(r["options"]) == 4 for r in rows)
