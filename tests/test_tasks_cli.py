@@ -56,6 +56,11 @@ def test_mmlu_runs_give_valid_records_with_the_subject_as_category(tmp_path, scr
         assert all(r["actions"] for r in recs)
     config = json.loads(out.with_suffix(".config.json").read_text())
     assert config["task"] == "mmlu" and config["prompt_texts"]["cot_system"].endswith("A, B, C or D.")
+    if script == "run_solver.py" and not lm:  # stable ids: a resumed finished run changes nothing
+        before = out.read_bytes()
+        again = run(script, ["--task", "mmlu", "--data_path", str(folder), "--num_questions", "2",
+                             "--output_file", str(out), "--resume"], tmp_path)
+        assert again.returncode == 0 and "8 already done" in again.stdout and out.read_bytes() == before
     if script == "run_solver.py":
         assert all("time_info" in r for r in recs)
         table = run("analyze_time_info.py", [str(out), "--no_figures"], tmp_path, scripted=False)
@@ -81,21 +86,26 @@ def test_csv_and_jsonl_quiz_give_identical_records(tmp_path):
     assert [r["correct"] for r in recs] == [True, False, False, False, False]  # scripted reply: (B)
 
 
+@pytest.mark.parametrize("script", ["run_solver.py", "run_batch_solver.py"])
 @pytest.mark.parametrize("lm", [[], ["--use_lm"]])
-def test_free_form_arithmetic_end_to_end(tmp_path, lm):
+def test_free_form_arithmetic_end_to_end(tmp_path, script, lm):
     out = tmp_path / "all.json"
-    result = run("run_solver.py", ["--task", str(FIXTURES / "arithmetic_task.toml"), "--output_file", str(out), *lm], tmp_path)
+    result = run(script, ["--task", str(FIXTURES / "arithmetic_task.toml"), "--output_file", str(out), *lm], tmp_path)
     assert result.returncode == 0, result.stderr
-    recs = records(out)
+    recs = sorted(records(out), key=lambda r: r["question_id"])  # the batched solver orders by length
     assert [(r["pred"], r["correct"]) for r in recs] == [
         ("7", True), ("60 eggs", True), ("$1000", True), ("15", False), ("tokyo", True)]
     assert all(r["options"] == [] and r["answer_kind"] == "free" for r in recs)
     first = recs[0]["steps"][-1]
     assert first["kind"] == "final" and "Options are" not in json.dumps(recs[0]["steps"])
-    # the input is complete when the question is typed: no options to type
-    assert recs[0]["time_info"]["current_time"] >= 0
     config = json.loads(out.with_suffix(".config.json").read_text())
     assert "(X)" not in config["prompt_texts"]["cot_system"]
+    if script == "run_batch_solver.py":
+        return
+    # the input is complete when the question is typed: nothing after it to type
+    chars = len(recs[0]["question"]) if not lm else sum(len(s.strip()) for s in
+                                                         ["Tom has 3 apples.", "He buys 4 more.", "How many apples does he have now?"])
+    assert recs[0]["time_info"]["current_time"] - recs[0]["time_info"]["latency"] == pytest.approx(0.25 * chars)
     table = run("analyze_time_info.py", [str(out), "--no_figures"], tmp_path, scripted=False)
     assert table.returncode == 0, table.stderr
     rows = list(csv.reader((tmp_path / "timeinfo_by_category.csv").open()))
@@ -209,3 +219,31 @@ def test_server_scores_a_reference_answer(tmp_path):
         ws.receive_json()
         event = final(ws, "A box holds 12 eggs. How many eggs are in 5 boxes?", reference="60")
         assert (event["pred"], event["correct"]) == ("60 eggs", True)
+
+
+# Digests of the records the toolkit wrote *before* tasks existed (commit 865573d), for the two
+# commands below on the bundled sample set (config_id left out: it hashes the absolute --models path).
+MMLU_PRO_BEFORE_TASKS = {
+    "cot": ([], "75c40f0fdb650693d373856bd290be10708ec93f5aa2b170579f613008055bd2"),
+    "livemind": (["--use_lm", "--timing", "local-smollm2-135m"],
+                 "f0c1513b2542b787fbe2c099e5709f36bbbe01e10510a3d23b1d32fda1635b25"),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MMLU_PRO_BEFORE_TASKS))
+def test_mmlu_pro_records_and_configuration_are_those_of_before_tasks(tmp_path, mode):
+    import hashlib
+
+    flags, digest = MMLU_PRO_BEFORE_TASKS[mode]
+    models = ["--models", str(FIXTURES / "scripted_models.toml"), "--model", "scripted-fast"]
+    configs = []
+    for task in ([], ["--task", "mmlu-pro"]):
+        out = tmp_path / f"run{len(task)}" / "all.json"
+        result = run("run_solver.py", [*models, *flags, *task, "--output_file", str(out)], tmp_path, scripted=False)
+        assert result.returncode == 0, result.stderr
+        recs = records(out)
+        configs.append(json.loads(out.with_suffix(".config.json").read_text()))
+        assert len({r.pop("config_id") for r in recs}) == 1
+        assert hashlib.sha256(json.dumps(recs, ensure_ascii=False).encode()).hexdigest() == digest
+    assert "task" not in configs[0] and "free_cot_system" not in configs[0]["prompt_texts"]
+    assert configs[0]["config_id"] == configs[1]["config_id"]  # --task mmlu-pro is the default, named
