@@ -263,3 +263,28 @@ def test_the_worked_example_of_docs_tasks():
     assert [(r["question_id"], r["answer"], r["category"]) for r in rows[:2]] == [("cap-01", "B", "americas"),
                                                                                   ("cap-02", "C", "oceania")]
     assert {r["task"] for r in rows} == {"capitals"} and all(len(r["options"]) == 4 for r in rows)
+
+
+@pytest.mark.parametrize("fmt", ["v1", "UA-SPI"])
+def test_free_form_prompts_show_no_options_and_ask_for_the_bare_answer(fmt):
+    from live_mind.controller import LiveMindController
+    from live_mind.formats import make_format
+    from live_mind.models.scripted import ScriptedModel
+    from live_mind.solver import TimingConfig, solve_question
+
+    task = resolve_task(str(FIXTURES / "arithmetic_task.toml"), None)
+    row = task.questions(None)[0]
+    prompts = task.prompts(PromptSet())
+    def reply(request) -> str:
+        last = request.messages[-1]["content"]
+        return "The answer is 7." if "complete problem" in last or "is complete" in last else "action inference. 3 + 4."
+
+    model = ScriptedModel(responder=reply)
+    controller = LiveMindController(model, prompt_format=make_format(fmt, prompts))
+    record = solve_question(controller, row, TimingConfig())
+    final = model.calls[-1].messages
+    text = "\n".join(m["content"] for m in final)
+    assert "Options" not in text and "(X)" not in text and '"The answer is X"' in text
+    assert (record["pred"], record["correct"]) == ("7", True)
+    question_chars = sum(len(s) for s in ["Tom has 3 apples.", "He buys 4 more.", "How many apples does he have now?"])
+    assert record["steps"][-1]["arrival"] == pytest.approx(0.25 * question_chars)  # nothing typed after the question
