@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output_file, args.overwrite, args.concurrency = str(Path(scratch) / "run.json"), True, max(own.levels)
     try:
         setup = cli.validate(args, "time_info", run_solver._timing_checks)
-        questions = cli.load_selected_questions(args)[:own.limit]
+        questions = cli.load_selected_questions(setup.run)[:own.limit]
     except cli.UsageError as exc:
         return cli.fail(str(exc))
     # Built once for the highest N (batched decoding where the backend has it); each level

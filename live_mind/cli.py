@@ -25,7 +25,7 @@ from . import faults, runconfig
 from .actions import ACTION_SETS, PARSE_RULES
 from .clock import SCHEDULES, check_typing_speed
 from .controller import FINAL_ANSWERS
-from .data import PROCEDURES, DataError, is_local_source, load_questions, select_questions, validate_data_path
+from .data import PROCEDURES, DataError
 from .formats import FORMATS
 from .loading import build_controller, build_session, construction_options, load_models
 from .models import registry
@@ -45,6 +45,8 @@ from .runconfig import (
 )
 from .runfiles import RunFileError
 from .segment import GRANULARITIES
+from .tasks.base import DEFAULT_TASK
+from .tasks.resolve import resolve_task
 
 __all__ = [  # the loading and resolving steps, re-exported for the scripts
     "DEFAULT_MAX_NEW_TOKENS", "RUN_ONLY_KEYS", "RunConfig", "Setup", "answering", "build_controller", "build_session",
@@ -78,7 +80,8 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
     add("--action_set", default="CAS", choices=sorted(ACTION_SETS), help="CAS or SAS (default CAS)")
     add("--output_file", default=None, help="output JSON (default output/mmlu_pro/<mode>/<run name>/all.json)")
     add("--num_questions", type=int, default=None, help="questions per category (default: all)")
-    add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set)")
+    add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set); the task's data")
+    add("--task", default=None, metavar="NAME|FILE", help="mmlu-pro (default), mmlu, or a TOML task file (docs/tasks.md)")
     add("--max_new_tokens", type=int, default=None,
         help=f"token limit per model call (default: per model -- 8192 for the paper's models -- else {DEFAULT_MAX_NEW_TOKENS})")
     add("--inference_max_new_tokens", type=int, default=None,
@@ -135,7 +138,8 @@ def default_output(args: argparse.Namespace, kind: str) -> Path:
         name += "_lm"
         if args.assist_model:
             name += "_" + args.assist_model.replace("-", "_").replace(".", "_")
-    return Path("output") / "mmlu_pro" / kind / name / "all.json"
+    task = Path(args.task or DEFAULT_TASK).stem.replace("-", "_")
+    return Path("output") / task / kind / name / "all.json"
 
 
 def check_output(path: Path, resume: bool, overwrite: bool) -> None:
@@ -185,11 +189,12 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         extra_checks(args)
     session = kind in SESSION_KINDS
     try:
-        if not session and args.data_path is not None and is_local_source(args.data_path):
-            validate_data_path(args.data_path)
-        prompts = load_prompt_set(args.prompts)
+        # A session has no data of its own; with --task, the live session's --replay names the task's data file.
+        task = (resolve_task(args.task, vars(args).get("replay") if args.task else None, need_data=False) if session
+                else resolve_task(args.task, args.data_path))
+        prompts = task.prompts(load_prompt_set(args.prompts))
         specs = resolve_specs(args)
-        run = runconfig.resolve(args, kind, specs, prompts)
+        run = runconfig.resolve(args, kind, specs, prompts, task)
     except (DataError, PromptError, registry.ConfigError, ProfileError) as exc:
         raise UsageError(str(exc)) from None
     check_run(run, specs)
@@ -230,6 +235,8 @@ def check_run(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
         raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache a prefill-only call can fill; "
                          f"{final.name} uses {final.backend}")
     check_constraint(run, specs)
+    if run.task is not None and not run.task.has_options and run.final_answer != "free":
+        raise UsageError(f"--final_answer {run.final_answer} needs options; task {run.task.name} has free-form answers")
 
 
 def check_constraint(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
@@ -257,12 +264,12 @@ def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:
     return specs
 
 
-def load_selected_questions(args: argparse.Namespace) -> list[dict[str, Any]]:
+def load_selected_questions(run: RunConfig) -> list[dict[str, Any]]:
+    """The run's questions: the task's rows (``--task``, default MMLU-Pro), selected."""
     try:
-        rows = load_questions(args.data_path)
+        return run.task.questions(run.num_questions, run.seed, run.selection)
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    return select_questions(rows, args.num_questions, seed=args.seed, procedure=args.selection)
 
 
 @dataclass
@@ -301,7 +308,7 @@ def start_run(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpa
         return code
     try:
         setup = validate(args, kind, extra_checks)
-        questions = load_selected_questions(args)
+        questions = load_selected_questions(setup.run)
         writer = RunWriter.open(setup.output, setup.config, setup.run.resume, setup.run.retry_failed)
     except (UsageError, RunFileError) as exc:
         return fail(str(exc))

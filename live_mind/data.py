@@ -86,16 +86,21 @@ def validate_data_path(path: str | os.PathLike[str], split: str = "test") -> Non
     Raises ``DataError`` when the path is missing, holds no parquet files, or a
     file lacks MMLU-Pro columns.  Reads only the parquet footers (the schema).
     """
+    check_columns(parquet_files(path, split), MMLU_PRO_COLUMNS, "MMLU-Pro")
+
+
+def check_columns(files: Sequence[Path], columns: Sequence[str], what: str) -> None:
+    """``DataError`` unless every parquet file's schema (its footer) has ``columns``."""
     import pyarrow.parquet as pq
 
-    for file in parquet_files(path, split):
+    for file in files:
         try:
             names = set(pq.read_schema(file).names)
         except Exception as exc:  # pyarrow raises several types for a corrupt file
             raise DataError(f"cannot read parquet schema of {file}: {exc}") from None
-        missing = [c for c in MMLU_PRO_COLUMNS if c not in names]
+        missing = [c for c in columns if c not in names]
         if missing:
-            raise DataError(f"{file} is not MMLU-Pro data: missing column(s) {', '.join(missing)}")
+            raise DataError(f"{file} is not {what} data: missing column(s) {', '.join(missing)}")
 
 
 def _looks_like_path(source: str) -> bool:
@@ -270,7 +275,10 @@ def select_questions(
 
 
 def format_options(options: Sequence[str]) -> str:
-    """The options block: ``Options are:`` then one ``(A): text`` line per option."""
+    """The options block: ``Options are:`` then one ``(A): text`` line per option; empty
+    for a question without options (a free-form task)."""
+    if not options:
+        return ""
     if len(options) > len(OPTION_LETTERS):
         raise DataError(f"{len(options)} options; at most {len(OPTION_LETTERS)} (A-J) are supported")
     lines = ["Options are:"]
@@ -281,8 +289,8 @@ def format_options(options: Sequence[str]) -> str:
 def typed_options(options: Sequence[str]) -> str:
     """The options as the v1 simulated user types them: the options block with a
     newline after every option, the last one included (one character more than
-    ``format_options``, which is what the model is shown)."""
-    return format_options(options) + "\n"
+    ``format_options``, which is what the model is shown); nothing without options."""
+    return format_options(options) + "\n" if options else ""
 
 
 def format_question_with_options(question: str, options: Sequence[str]) -> str:

@@ -29,6 +29,7 @@ from .controller import CoTController
 from .data import DataError, format_options
 from .live import LiveEvent, LiveResult, LiveSession, replay, run_baseline
 from .records import build_record
+from .tasks.resolve import replay_row
 
 _OPTION_LINE = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])[.)])\s*:?\s*(.+?)\s*$")
 _OPTIONS_HEADER = re.compile(r"^\s*options( are)?\s*:?\s*$", re.I)
@@ -39,7 +40,8 @@ def parse_args(argv: list[str] | None, description: str = "Live LiveMind session
     cli.add_common_args(p, skip=cli.NOT_LIVE)
     cli.add_session_args(p)
     add = p.add_argument
-    add("--replay", default=None, metavar="FILE", help="type this question (JSON or text) instead of reading the keyboard")
+    add("--replay", default=None, metavar="FILE",
+        help="type this question (JSON or text; with --task, a row of the task's data file) instead of reading the keyboard")
     add("--index", type=int, default=0, help="which question of a JSON list to replay (default 0)")
     add("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"replay: seconds per character (default {PAPER_SECONDS_PER_CHAR:g})")
     add("--options_arrival", default="typed", choices=OPTIONS_ARRIVALS, help="replay: options typed (default) or instant")
@@ -197,12 +199,15 @@ def main(argv: list[str] | None = None, description: str = "Live LiveMind sessio
     if (code := cli.list_models(args)) is not None:
         return code
     try:
-        item = load_replay(args.replay, args.index) if args.replay else None
+        setup = cli.validate(args, "live")
+        if args.replay and args.task:  # a row of the task's data file, scored by the task
+            item = replay_row(setup.task, args.index)
+        else:
+            item = load_replay(args.replay, args.index) if args.replay else None
         options = item["options"] if item else [o.strip() for o in (args.options or "").split("|") if o.strip()]
         options_text = format_options(options) if options else ""
         if args.final_answer == "letter" and not options:
             raise cli.UsageError("--final_answer letter needs options (--options or a replay file with options)")
-        setup = cli.validate(args, "live")
         print(f"loading {args.model} ...", file=sys.stderr)
         controller, baseline = cli.build_session(setup, prefix_cache=args.prefix_cache, baseline=args.baseline)
     except (cli.UsageError, DataError) as exc:
@@ -249,6 +254,8 @@ def report(result: LiveResult, setup: cli.Setup, question: str, options: list[st
     if args.output_file:
         row = {"question_id": "live", "question": question, "options": options,
                "answer": (item or {}).get("answer"), "category": "live", "src": args.replay or "keyboard"}
+        if setup.task is not None and setup.task.answer_kind is not None:  # scored as the task scores
+            row = {**row, **(item or {}), "task": setup.task.name, "answer_kind": setup.task.answer_kind}
         record = build_record(row, result.steps, "livemind", result.calls, info, extra)
         Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output_file).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")

@@ -39,6 +39,7 @@ from typing import Sequence
 
 from .actions import ACTION_DESCRIPTIONS, Action
 from .models.base import Message
+from .tasks import texts as task_texts
 
 try:  # Python 3.11+
     import tomllib
@@ -65,15 +66,11 @@ INFERENCE_USER = "The problem so far (incomplete):\n{problem}\n{history}"
 
 INFERENCE_HISTORY = "\nWhat you have done so far:\n{items}\n"
 
-OUTPUT_SYSTEM = (
-    "You have been reading a problem while it was typed and wrote some inferences along the way. "
-    "Now the problem is complete. If your earlier inferences already give the answer, answer directly; "
-    "otherwise build on them and solve the problem step by step. " + ANSWER_FORMAT
-)
+OUTPUT_SYSTEM = task_texts.OUTPUT_INTRO + ANSWER_FORMAT
 
 OUTPUT_USER = "Your earlier inferences:\n{history}\n\nThe complete problem:\n{problem}\n\n{options}"
 
-COT_SYSTEM = "Solve the following multiple-choice problem step by step. " + ANSWER_FORMAT
+COT_SYSTEM = task_texts.COT_INTRO + ANSWER_FORMAT
 
 COT_USER = "{problem}\n\n{options}"
 
@@ -85,17 +82,7 @@ HISTORY_JOINER = "\n"
 
 # --- v2 layouts (formats.py) ----------------------------------------------------
 
-V2_SYSTEM = (
-    "You are reading a problem while the user is still typing it, so you only see its beginning. "
-    "Use the waiting time well: choose exactly one of these actions.\n"
-    "{action_list}\n"
-    "Reply in the form \"action NAME. CONTENT\", for example \"action {example}. ...\". "
-    "The wait action has no content: reply \"action wait.\" alone. Keep the content short and do not "
-    "answer a question that has not been asked yet.\n"
-    "When the user says the problem is complete, stop choosing actions and solve it: if your earlier "
-    "inferences already give the answer, answer directly; otherwise build on them and reason step by step. "
-    + ANSWER_FORMAT
-)
+V2_SYSTEM = task_texts.V2_INTRO + ANSWER_FORMAT
 
 V2_PROBLEM = "The problem so far:\n{problem}"
 
@@ -126,6 +113,7 @@ REQUIRED_FIELDS: dict[str, set[str]] = {
     "v2_inferences": {"items"},
     "v2_note": {"content"},
     "v2_final": set(),
+    **task_texts.REQUIRED,
 }
 ALLOWED_FIELDS: dict[str, set[str]] = {
     **REQUIRED_FIELDS,
@@ -134,6 +122,7 @@ ALLOWED_FIELDS: dict[str, set[str]] = {
     "v2_note": {"name", "content"},
     "history_item": {"index", "name", "content", "reply"},
     "inference_history_item": {"index", "name", "content", "reply"},
+    **task_texts.ALLOWED,
 }
 #: Item templates must show the action: at least one of these fields.
 ITEM_FIELDS = {"content", "reply"}
@@ -164,9 +153,20 @@ class PromptSet:
     v2_inferences: str = V2_INFERENCES
     v2_note: str = V2_NOTE
     v2_final: str = V2_FINAL
+    # Texts a task swaps in (tasks/texts.py); replaceable here, left out of ``as_dict``,
+    # which holds what the run's builders read once the task has swapped them in.
+    mmlu_cot_system: str = task_texts.MMLU_COT_SYSTEM
+    mmlu_output_system: str = task_texts.MMLU_OUTPUT_SYSTEM
+    mmlu_v2_system: str = task_texts.MMLU_V2_SYSTEM
+    free_cot_system: str = task_texts.FREE_COT_SYSTEM
+    free_cot_user: str = task_texts.FREE_COT_USER
+    free_output_system: str = task_texts.FREE_OUTPUT_SYSTEM
+    free_output_user: str = task_texts.FREE_OUTPUT_USER
+    free_v2_system: str = task_texts.FREE_V2_SYSTEM
+    free_v2_final: str = task_texts.FREE_V2_FINAL
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k not in task_texts.REQUIRED}
 
 
 def _template_fields(text: str) -> set[str]:

@@ -33,17 +33,18 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .answer import extract_answer
 from .cachemodel import ENGINE_KEY as ENGINE_CACHED
 from .clock import CallTime, TimeInfo
 from .controller import StepResult
+from .tasks.scoring import predict
 
 MMLU_FIELDS = ("question_id", "question", "options", "answer", "answer_index", "cot_content", "category", "src")
+TASK_FIELDS = ("task", "answer_kind")  # only rows of a task other than MMLU-Pro have them (tasks/base.py)
 
 
 def base_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """The MMLU-Pro fields of a question, in the original order."""
-    return {key: row.get(key) for key in MMLU_FIELDS}
+    """The MMLU-Pro fields of a question, in the original order, then the task's own."""
+    return {key: row.get(key) for key in MMLU_FIELDS} | {key: row[key] for key in TASK_FIELDS if key in row}
 
 
 def usage_lists(steps: Sequence[StepResult]) -> dict[str, list[int]]:
@@ -102,9 +103,7 @@ def build_record(
     record["usage"] = usage_lists(steps)
     if time_info is not None:
         record["time_info"] = time_info.as_dict()
-    prediction = extract_answer(solution)
-    record["pred"] = prediction
-    record["correct"] = prediction is not None and prediction == row.get("answer")
+    record["pred"], record["correct"] = predict(row, solution)
     record["mode"] = mode
     timings = list(timings) if timings is not None else [None] * len(steps)
     record["steps"] = [step_entry(s, t) for s, t in zip(steps, timings)]

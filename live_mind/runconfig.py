@@ -34,6 +34,7 @@ from .profiles import MEASURED, CostProfile
 from .profiles import resolve as resolve_profile
 from .prompts import PromptSet
 from .runfiles import library_versions
+from .tasks.base import DEFAULT_TASK, Task
 
 DEFAULT_MAX_NEW_TOKENS = 512
 RUN_ONLY_KEYS = ("versions", "resume", "overwrite", "output_file", "concurrency", "max_outage", "retry_failed")
@@ -55,6 +56,8 @@ class RunConfig:
     min_length: int = 0
     final_answer: str = "free"
     seed: int = 42
+    selection: str = "v1"
+    """Question selection procedure (``data.PROCEDURES``; the paper's: v1)."""
     typing_speed: float = PAPER_SECONDS_PER_CHAR
     typing_jitter: float = 0.0
     options_arrival: str = "typed"
@@ -80,6 +83,8 @@ class RunConfig:
     constrain_actions: bool = False
     profile: CostProfile | None = None
     """The ``--timing`` profile; ``None``: measured wall time."""
+    task: Task | None = None
+    """The ``--task`` (``tasks/``): its data, selection, prompts and scoring; the default is MMLU-Pro."""
     config_id: str = ""
     saved: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The configuration saved beside the output (read-only)."""
@@ -91,7 +96,7 @@ class RunConfig:
 
 
 _RESOLVED = {"script", "max_new_tokens", "inference_max_new_tokens", "parse", "prime_actions", "constrain_actions",
-             "profile", "config_id", "saved"}
+             "profile", "task", "config_id", "saved"}
 
 
 def answering(by_role: dict[str, Any]) -> Any:
@@ -117,7 +122,9 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
                profile: CostProfile | None = None) -> dict[str, Any]:
     """The resolved configuration saved beside the output (no secrets); ``profile`` is the
     already resolved ``--timing`` profile (None: measured)."""
-    flags = {k: v for k, v in sorted(vars(args).items()) if k != "list_models"}
+    # The default task is left out, so MMLU-Pro runs keep the configuration (and config_id) they had.
+    flags = {k: v for k, v in sorted(vars(args).items())
+             if k != "list_models" and not (k == "task" and v in (None, DEFAULT_TASK))}
     config = {
         "script": kind,
         **flags,
@@ -138,7 +145,8 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
     return config
 
 
-def resolve(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet) -> RunConfig:
+def resolve(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet,
+            task: Task | None = None) -> RunConfig:
     """The run's ``RunConfig``: every plain field from the flag of its name (else its
     default), the rest resolved as ``run_config`` saves them, with the ``--timing``
     profile loaded once (``ProfileError`` if unknown or unreadable)."""
@@ -147,7 +155,7 @@ def resolve(args: argparse.Namespace, kind: str, specs: dict[str, registry.Model
     saved = run_config(args, kind, specs, prompts, profile)
     plain = {f.name: saved[f.name] for f in dataclasses.fields(RunConfig)
              if f.name not in _RESOLVED and f.name in saved}
-    return RunConfig(script=kind, **plain, profile=profile, saved=MappingProxyType(saved),
+    return RunConfig(script=kind, **plain, profile=profile, task=task, saved=MappingProxyType(saved),
                      **{k: saved[k] for k in ("max_new_tokens", "inference_max_new_tokens", "parse",
                                               "prime_actions", "constrain_actions", "config_id")})
 
@@ -173,3 +181,7 @@ class Setup:
     @property
     def profile(self) -> CostProfile | None:
         return self.run.profile
+
+    @property
+    def task(self) -> Task | None:
+        return self.run.task

@@ -41,6 +41,13 @@ the published v1 runs).
     live_mind/serve/session.py         test_serve.py, test_serve_browser.py
     live_mind/summary.py               test_summary.py, test_concurrency.py
     live_mind/tomlfile.py              test_registry.py, test_timing_profiles.py
+    live_mind/tasks/__init__.py        test_tasks.py
+    live_mind/tasks/base.py            test_tasks.py
+    live_mind/tasks/mmlu.py            test_tasks.py, test_tasks_cli.py
+    live_mind/tasks/resolve.py         test_tasks.py, test_tasks_cli.py
+    live_mind/tasks/scoring.py         test_tasks.py, test_tasks_cli.py
+    live_mind/tasks/texts.py           test_tasks.py, test_prompts.py
+    live_mind/tasks/userfile.py        test_tasks.py, test_tasks_cli.py
     live_mind/analysis/__init__.py     test_analysis.py
     live_mind/analysis/actions.py      test_analysis.py
     live_mind/analysis/cli.py          test_analysis.py

@@ -6,7 +6,8 @@ solvers or by the original authors (schema in ``records.py``).  Output: small ta
 
 Decisions, each chosen to reproduce the authors' published CSVs to the last digit:
 
-* Correctness is ``answer.is_correct(record["solution"], record["answer"])``; a record
+* Correctness is ``answer.is_correct(record["solution"], record["answer"])`` (for a record
+  of another task, the rule its ``answer_kind`` names: ``tasks/scoring.py``); a record
   whose ``error`` is set counts as wrong (and is reported as failed).
 * Accuracy is ``100 * correct / total``: of the ways to write it this is the one that
   gives the published cells (``correct / total * 100`` turns 55 into
@@ -41,9 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..answer import is_correct
 from ..jsonfile import JSONFileError, read_json
 from ..segment import count_sentences, punkt_tokenizer
+from ..tasks.scoring import predict
 
 ACTION_TYPES: tuple[str, ...] = ("background", "inference", "hypothesize", "wait", "unparsed")
 Record = dict[str, Any]
@@ -181,7 +182,7 @@ def is_record_correct(record: Record) -> bool:
     if is_failed(record):
         return False
     solution = record.get("solution")
-    return is_correct(solution if isinstance(solution, str) else None, record["answer"])
+    return predict(record, solution if isinstance(solution, str) else None)[1]
 
 
 def _time_field(name: str) -> Callable[[Record], float | None]:

@@ -4,12 +4,14 @@ A client message is a JSON object with a ``type``:
 
 * ``start`` -- optional first message: ``options`` (list of strings, shown to the output
   model after the question), ``baseline`` (also run the CoT baseline after the answer),
-  ``api_key`` (for browsers, which cannot set an ``Authorization`` header);
+  ``api_key`` (for browsers, which cannot set an ``Authorization`` header), ``reference``
+  (the right answer: an option letter, or the free-form answer without options; the
+  ``final`` event then carries ``pred`` and ``correct``, scored as ``tasks/scoring.py`` does);
 * ``text`` -- ``text``: the whole question typed so far (the robust form: a lost or
   dropped message is repaired by the next one);
 * ``append`` -- ``text``: a chunk appended to the question (keystrokes, words, pastes);
 * ``submit`` -- the user pressed Enter; optional ``text`` (the final question),
-  ``options`` and ``baseline`` replace the ``start`` values;
+  ``options``, ``baseline`` and ``reference`` replace the ``start`` values;
 * ``reset`` -- forget the question and start a new one on the same connection.
 
 Anything else -- not JSON, not an object, an unknown type or field, a field of the wrong
@@ -27,10 +29,10 @@ from typing import Any
 from ..live import LiveEvent
 
 MESSAGE_FIELDS: dict[str, frozenset[str]] = {
-    "start": frozenset({"options", "baseline", "api_key"}),
+    "start": frozenset({"options", "baseline", "api_key", "reference"}),
     "text": frozenset({"text"}),
     "append": frozenset({"text"}),
-    "submit": frozenset({"text", "options", "baseline"}),
+    "submit": frozenset({"text", "options", "baseline", "reference"}),
     "reset": frozenset(),
 }
 REQUIRED: dict[str, frozenset[str]] = {"text": frozenset({"text"}), "append": frozenset({"text"})}
@@ -66,6 +68,7 @@ class Message:
     options: list[str] | None = None
     baseline: bool | None = None
     api_key: str | None = None
+    reference: str | None = None  # the right answer (a letter, or free-form text): the final event scores it
 
 
 def parse_message(raw: str | bytes) -> Message:
@@ -97,7 +100,10 @@ def parse_message(raw: str | bytes) -> Message:
         raise ProtocolError(BAD_MESSAGE, "'baseline' must be true or false")
     if key is not None and not isinstance(key, str):
         raise ProtocolError(BAD_MESSAGE, "'api_key' must be a string")
-    return Message(kind, text, options, baseline, key)
+    reference = data.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise ProtocolError(BAD_MESSAGE, "'reference' must be a string")
+    return Message(kind, text, options, baseline, key, reference)
 
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:

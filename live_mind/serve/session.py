@@ -41,6 +41,7 @@ from ..models import aio
 from ..models.base import ChatRequest, Completion, ModelWrapper
 from ..records import build_record
 from ..runconfig import RunConfig
+from ..tasks.scoring import predict
 from . import protocol
 from .limits import Limits
 
@@ -112,6 +113,7 @@ class ServeSession:
         self.state = "typing"  # typing -> answering -> done (-> typing after reset)
         self.text = ""
         self.options: list[str] = []
+        self.reference: str | None = None
         self.baseline = False
         self.questions = 0
         self.live: LiveSession | None = None
@@ -126,7 +128,7 @@ class ServeSession:
                 if self.state == "answering":
                     raise protocol.ProtocolError(protocol.BAD_STATE, "cannot reset while the answer is running")
                 self._drop_live()
-                self.state, self.text = "typing", ""
+                self.state, self.text, self.reference = "typing", "", None
                 self.emit(protocol.event("reset"))
                 return False
             if self.state != "typing":
@@ -135,6 +137,8 @@ class ServeSession:
                 self._set_options(msg.options)
             if msg.baseline is not None:
                 self.baseline = msg.baseline and self.engine.baseline is not None
+            if msg.reference is not None:
+                self.reference = msg.reference
             if msg.type == "start":
                 return False
             text = self.text + msg.text if msg.type == "append" else msg.text if msg.text is not None else self.text
@@ -204,6 +208,8 @@ class ServeSession:
         self.emit(protocol.event("submitted", time=round(submitted_at, 4)))
         result = live.complete(self.text)
         final = self._final_event(result, submitted_at)
+        if self.reference is not None:  # scored as a task with (letter) or without (free-form) options
+            final["pred"], final["correct"] = predict(self._row(), result.response)
         if self.gone.is_set():
             return final
         self.emit(final)
@@ -243,13 +249,20 @@ class ServeSession:
         folder = self.engine.log_dir
         if folder is None:
             return
-        row = {"question_id": f"{self.id}-{self.questions}", "question": self.text, "options": self.options,
-               "answer": None, "category": "serve", "src": "serve"}
+        row = self._row()
         extra = {"config_id": self.engine.run.config_id, "live": True, "input_complete": result.input_complete,
                  "baseline": base}
         record = build_record(row, result.steps, "livemind", result.calls, result.time_info, extra)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{row['question_id']}.json").write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+
+    def _row(self) -> dict[str, Any]:
+        """The question as a record row; with a reference answer, its answer kind too."""
+        row = {"question_id": f"{self.id}-{self.questions}", "question": self.text, "options": self.options,
+               "answer": self.reference, "category": "serve", "src": "serve"}
+        if self.reference is not None:
+            row["answer_kind"] = "letter" if self.options else "free"
+        return row
 
     # ------------------------------------------------------------------ the end
     def close(self) -> None:
