@@ -190,3 +190,54 @@ def test_a_call_that_streamed_text_is_not_retried_without_a_way_to_say_so():
     with pytest.raises(StreamInterrupted) as info:
         model.complete([req(on_token=shown.append)])
     assert isinstance(info.value, ModelError) and backend.calls == 1 and shown == ["Answer"]
+
+
+def test_a_stub_server_killed_and_restarted_under_concurrency_one_schedule_end_to_end():
+    """Six calls in flight on the OpenAI-compatible backend's native ``acomplete`` (the
+    ``--concurrency`` path) when its server is SIGKILLed, restarted 1.2 s later: every
+    call is answered, and the guard sent, besides the six, one probe per schedule step."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import require_module
+
+    require_module("openai", "openai is not installed (pip install '.[openai]')")
+    from live_mind.models.openai_compat import OpenAIChatModel
+    from test_faults import free_port
+
+    stub = Path(__file__).resolve().parent / "fixtures" / "stub_openai_server.py"
+    port = free_port()
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, str(stub), str(port), "0.6"], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    server = start()
+    backend = OpenAIChatModel(f"http://127.0.0.1:{port}/v1", "stub", max_retries=0, timeout=5.0)
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=CAP)
+    assert aio.native_async(model)
+    down_for = 1.2
+
+    async def main() -> list[Completion]:
+        calls = [asyncio.create_task(aio.acomplete(model, req(f"q{i}"))) for i in range(6)]
+        await asyncio.sleep(0.3)  # all six are waiting for the (slow) server
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        await asyncio.sleep(down_for)
+        restarted.append(await asyncio.to_thread(start))
+        return await asyncio.gather(*calls)
+
+    restarted: list[subprocess.Popen] = []
+    try:
+        completions = asyncio.run(main())
+    finally:
+        for proc in [server, *restarted]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert [c.text for c in completions] == ["Thinking done. The answer is (A)."] * 6
+    failed_probes = model.probes - 12  # sent: the six that failed, the failed probes, the six answered
+    assert model.outages == 1 and 1 <= failed_probes <= expected_probes(down_for + 0.5) + 1, (model.probes, expected_probes(down_for))
