@@ -30,8 +30,8 @@ the published v1 runs).
     live_mind/segment.py               test_segment.py
     live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
     live_mind/serve/__init__.py        test_serve.py
-    live_mind/serve/app.py             test_serve.py, test_serve_browser.py
-    live_mind/serve/auth.py            test_serve.py
+    live_mind/serve/app.py             test_serve.py, test_serve_browser.py, test_serve_guard.py
+    live_mind/serve/auth.py            test_serve.py, test_serve_guard.py
     live_mind/serve/limits.py          test_serve.py
     live_mind/serve/main.py            test_serve.py
     live_mind/serve/protocol.py        test_serve.py
@@ -57,13 +57,13 @@ the published v1 runs).
     live_mind/models/hf/batch.py       test_hf_backend.py
     live_mind/models/hf/loading.py     test_hf_backend.py
     live_mind/models/hf/model.py       test_hf_backend.py
-    live_mind/models/llamacpp.py       test_streaming.py, test_llamacpp_server.py
+    live_mind/models/llamacpp.py       test_streaming.py, test_stream_retry.py, test_llamacpp_server.py
     live_mind/models/mapping.py        test_vllm_mapping.py, test_hf_backend.py
     live_mind/models/openai_compat.py  test_openai_backend.py, test_faults.py
-    live_mind/models/outage.py         test_outage.py, test_faults.py
+    live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py
     live_mind/models/registry.py       test_registry.py
     live_mind/models/scripted.py       test_controller.py, test_capabilities.py
-    live_mind/models/vllm_backend.py   test_vllm_mapping.py, test_vllm_live.py
+    live_mind/models/vllm_backend.py   test_vllm_mapping.py, test_vllm_live.py, test_vllm_engine_death.py
     live_mind/models/vllm_async.py     test_vllm_async_live.py, test_vllm_mapping.py, test_outage.py
     live_mind/models/vllm_sessions.py  test_vllm_live.py
 """

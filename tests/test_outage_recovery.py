@@ -204,8 +204,9 @@ def test_a_stub_server_killed_and_restarted_under_concurrency_one_schedule_end_t
     from conftest import require_module
 
     require_module("openai", "openai is not installed (pip install '.[openai]')")
-    from live_mind.models.openai_compat import OpenAIChatModel
     from test_faults import free_port
+
+    from live_mind.models.openai_compat import OpenAIChatModel
 
     stub = Path(__file__).resolve().parent / "fixtures" / "stub_openai_server.py"
     port = free_port()
