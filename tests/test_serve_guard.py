@@ -80,6 +80,8 @@ def test_the_flags_open_hosts_and_origins_on_purpose():
                 pass
     args = serve_main.parse_args(["--allowed_hosts", "a.example, b.example", "--allowed_origins", "*"])
     assert auth.split_list(args.allowed_hosts) == ("a.example", "b.example") and auth.split_list(args.allowed_origins) == ("*",)
+    assert args.max_outage == 600 and serve_main.parse_args(["--max_outage", "5"]).max_outage == 5.0
+    assert "selection" not in vars(args), "--selection (question selection) means nothing to a server"
 
 
 def test_header_rules():
