@@ -5,6 +5,7 @@ session answered once the backend is back, with no restart of the server)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -141,3 +142,19 @@ def test_post_answer_during_an_outage_is_503_with_the_code(tmp_path):
         assert response.status_code == 503 and response.json()["code"] == "backend_unavailable"
         down.unlink()
         assert client.post("/v1/answer", json={"question": "Why is the sky blue?", "options": OPTIONS}).status_code == 200
+
+
+def test_post_answer_stops_its_calls_when_the_client_disconnects(live_server):
+    import socket
+    from urllib.parse import urlsplit
+
+    from test_serve import BlockingModel, engine_for, wait_for
+
+    model = BlockingModel()
+    url = urlsplit(live_server(create_app(engine_for(model, baseline=False))))
+    body = json.dumps({"question": "Only one sentence?", "options": OPTIONS}).encode()
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(b"POST /v1/answer HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (url.netloc.encode(), len(body), body))
+        assert wait_for(model.started.is_set)
+    assert wait_for(lambda: len(model.stopped) == len(model.calls) >= 1), "the running call was not stopped"
