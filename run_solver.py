@@ -44,7 +44,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prefill_while_typing", action="store_true",
                         help="while options are typed and the model idles, prefill them into the prefix cache (LiveMind, options typed)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
-                        help="questions in flight, their calls batched by the engine (default 1; needs --timing PROFILE)")
+                        help="questions in flight (default 1; needs --timing PROFILE). What it buys depends on the backend: "
+                             "vLLM (async engine) and OpenAI-compatible servers batch or serve the calls in flight together; "
+                             "transformers batches a step's plain calls (batch_decode); llama.cpp in process and the scripted "
+                             "model answer one call at a time")
     return parser.parse_args(argv)
 
 

@@ -13,11 +13,15 @@ Reported (printed, and written to ``--json OUT``):
 * ``sessions``, ``completed`` (a ``final`` without error, and the ``baseline`` when asked),
   ``errors`` (sessions with an error event, a refused or dropped connection, or a timeout)
   and ``error_codes``;
-* ``latency_p50``/``latency_p95``/``latency_max``: LiveMind, from sending ``submit`` to
-  receiving the last answer token (the ``final`` event), measured by the client;
-  ``baseline_latency_*`` the same for the CoT baseline as the server measured it (its call
-  runs after the LiveMind answer, from its start to its last token); ``server_latency_*``
-  the LiveMind latency as the server measured it;
+* the headline pair, both sides timed alike -- by the server's clock, each from the moment
+  its input is complete to its last token: ``server_latency_*`` (LiveMind: from the
+  ``submit`` message's arrival to the end of the answer) and ``baseline_latency_*`` (the
+  CoT baseline: from the start of its call, which has the complete question, to its end);
+* the same pair by the client's clock, each from the moment the client could know its
+  input complete to receiving the result (network and event delivery included on both
+  sides): ``latency_*`` (LiveMind: sending ``submit`` -> the ``final`` event) and
+  ``baseline_client_latency_*`` (the baseline, which the server starts right after the
+  answer: the ``final`` event -> the ``baseline`` event);
 * ``actions_before_submit``: mean number of actions a typist saw before pressing Enter;
   ``answer_tokens_mean`` and ``baseline_answer_tokens_mean``: the answers' mean length in
   tokens (answer length dominates latency on small models);
@@ -151,6 +155,9 @@ async def typist(url: str, question: dict[str, Any], speed: float, baseline: boo
             out["errors"].append("final: " + final[1]["error"].split(":")[0])
     if base is not None:
         out["baseline_latency"] = base["latency"]
+        if final is not None:
+            base_at = next(t for t, ev in events if ev["type"] == "baseline")
+            out["baseline_client_latency"] = base_at - final[0]
         out["baseline_answer_tokens"] = base["usage"]["completion_tokens"]
     out["ok"] = final is not None and not out["errors"] and (base is not None or not baseline)
     return out
@@ -192,9 +199,10 @@ def report(args: argparse.Namespace, url: str, results: list[dict[str, Any]], se
         "sessions": len(results), "completed": sum(r["ok"] for r in results),
         "errors": sum(1 for r in results if r["errors"]), "error_codes": codes,
         "typing_speed": args.typing_speed, "baseline": args.baseline, "stagger": args.stagger,
-        **spread([r["latency"] for r in results if "latency" in r], "latency"),
-        **spread([r["baseline_latency"] for r in results if "baseline_latency" in r], "baseline_latency"),
         **spread([r["server_latency"] for r in results if "server_latency" in r], "server_latency"),
+        **spread([r["baseline_latency"] for r in results if "baseline_latency" in r], "baseline_latency"),
+        **spread([r["latency"] for r in results if "latency" in r], "latency"),
+        **spread([r["baseline_client_latency"] for r in results if "baseline_client_latency" in r], "baseline_client_latency"),
         "answer_tokens_mean": mean([r["answer_tokens"] for r in results if "answer_tokens" in r]),
         "baseline_answer_tokens_mean": mean([r["baseline_answer_tokens"] for r in results if "baseline_answer_tokens" in r]),
         "actions_before_submit": round(sum(r["actions_before_submit"] for r in results) / len(results), 2),

@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.timing == "measured":
         return cli.fail("--timing PROFILE is required: measured wall time is distorted when questions share the engine")
     scratch = tempfile.mkdtemp(prefix="throughput-")
+    ignored = [flag for flag in ("--output_file", "--overwrite") if any(a == flag or a.startswith(flag + "=") for a in (argv or sys.argv[1:]))]
+    if ignored:  # each N writes its own run into a scratch folder (--records DIR keeps them)
+        print(f"note: {' and '.join(ignored)} ignored: every N runs into {scratch} (use --records DIR to keep the records)",
+              file=sys.stderr)
     args.output_file, args.overwrite, args.concurrency = str(Path(scratch) / "run.json"), True, max(own.levels)
     try:
         setup = cli.validate(args, "time_info", run_solver._timing_checks)

@@ -55,7 +55,7 @@ __all__ = [  # the loading and resolving steps, re-exported for the scripts
 ]
 
 DEFAULT_MODEL = registry.DEFAULT_MODEL
-NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "resume", "overwrite", "output_file")
+NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "selection", "resume", "overwrite", "output_file")
 """Solver flags without meaning in a live session (one question, typed now)."""
 SESSION_KINDS = ("live", "serve")
 """Front ends of one typed question at a time (``live_session.py``, ``serve.py``)."""
@@ -114,6 +114,8 @@ def add_session_args(p: argparse.ArgumentParser) -> None:
     add("--cancel_on_complete", action="store_true", help="stop the running inference call when the input completes")
     add("--prefix_cache", default=True, action=argparse.BooleanOptionalAction,
         help="transformers backend: reuse the KV cache of the previous call (default on)")
+    faults.add_max_outage(p, "the live session stops (exit 75); the server answers that call with a backend_unavailable "
+                             "error and probes the backend again on the next one")
     p.set_defaults(use_lm=True, prompt_format="UA-SPI", schedule="latest")
 
 

@@ -79,8 +79,12 @@ class RealTimeTypist:
         self.seconds_per_char, self.sleep, self.now = seconds_per_char, sleep, now
         self.start, self.typed = now(), 0
 
-    def type(self, text: str, on_char: Callable[[int, str], None]) -> None:
+    def type(self, text: str, on_char: Callable[[int, str], None], stop: Callable[[], bool] | None = None) -> None:
+        """Type ``text``; ``stop()`` true before a character ends the typing there (the
+        typist left)."""
         for i, ch in enumerate(text):
+            if stop is not None and stop():
+                return
             self.typed += 1
             delay = self.start + self.typed * self.seconds_per_char - self.now()
             if delay > 0:

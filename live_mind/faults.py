@@ -26,12 +26,18 @@ EXIT_OK, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_INTERRUPTED = 0, 2, 75, 130
 than ``--max_outage``, a failed write), resumable; stopped by Ctrl-C, resumable."""
 
 
-def add_fault_args(parser: argparse.ArgumentParser) -> None:
-    """``--max_outage`` and ``--retry_failed`` (both solvers)."""
+def add_max_outage(parser: argparse.ArgumentParser, past_it: str) -> None:
+    """``--max_outage`` (every long-running script); ``past_it`` says what the script does
+    once the backend has been away that long."""
     parser.add_argument("--max_outage", type=float, default=DEFAULT_MAX_OUTAGE, metavar="SECONDS",
                         help="how long the backend may be unavailable (connection refused, timeouts, HTTP 5xx/429, "
-                             "a dead engine) before the run stops resumably with exit code 75; calls are retried "
-                             f"with backoff meanwhile (default {DEFAULT_MAX_OUTAGE:g})")
+                             f"a dead engine) while calls are retried with backoff (default {DEFAULT_MAX_OUTAGE:g}); "
+                             f"past it {past_it}")
+
+
+def add_fault_args(parser: argparse.ArgumentParser) -> None:
+    """``--max_outage`` and ``--retry_failed`` (both solvers)."""
+    add_max_outage(parser, "the run stops resumably with exit code 75")
     parser.add_argument("--retry_failed", action="store_true",
                         help="with --resume: solve again the questions recorded with an error")
 

@@ -19,7 +19,9 @@ itself lives here.  The parts:
 * Stopping and streaming go through the chat-model protocol (``models/base.py``): every
   inference request carries the session's stop signal (a ``threading.Event``), set when
   the input completes under ``cancel_on_complete``; the final request carries an
-  ``on_token`` callback that streams the answer.  Backends that cannot stop run the
+  ``on_token`` callback that streams the answer, and an ``on_restart`` one: a call the
+  outage guard retries after it streamed text says so (an ``answer_restart`` event) and
+  streams again from the start -- no text is shown twice unannounced.  Backends that cannot stop run the
   call to its end and its output is dropped (the latency then includes that wait,
   reported as ``overhead_time``); backends that cannot stream show the answer when done.
 * ``close`` abandons a session (the session server: the user left, or edited a completed
@@ -83,10 +85,11 @@ class SegmentTracker:
 class LiveEvent:
     """Something the front end may show: a completed segment, an action, a token..."""
 
-    kind: str  # "segment" | "action" | "cancelled" | "error" | "final_start" | "token" | "final"
+    kind: str  # "segment" | "action" | "cancelled" | "error" | "final_start" | "token" | "answer_restart" | "final"
     # For "final_start", "token" and "final" the texts, printed in order, give the final
-    # response exactly ("final" carries what the stream has not shown); ``step`` is set
-    # for "action", "cancelled" and "final".
+    # response exactly ("final" carries what the stream has not shown); after an
+    # "answer_restart" (the backend failed mid-answer and the call is retried) the answer
+    # is streamed again from its start; ``step`` is set for "action", "cancelled" and "final".
     time: float
     text: str = ""
     step: StepResult | None = None
@@ -256,8 +259,12 @@ class LiveSession:
             streamed.append(text)
             self.on_event(LiveEvent("token", self.now(), text))
 
+        def on_restart(reason: str) -> None:  # the backend failed mid-answer: it restarts, shown as such
+            streamed.clear()
+            self.on_event(LiveEvent("answer_restart", self.now(), reason))
+
         if self.stream:
-            request.on_token = on_token
+            request.on_token, request.on_restart = on_token, on_restart
         start = self.now()
         self.on_event(LiveEvent("final_start", start, request.assistant_prefix))
         error = None

@@ -25,9 +25,11 @@ from typing import Any
 
 from . import cli, flags
 from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR
-from .controller import CoTController
+from .controller import CoTController, LiveMindController
 from .data import DataError, format_options
+from .faults import EXIT_TEMPFAIL
 from .live import LiveEvent, LiveResult, LiveSession, replay, run_baseline
+from .models.base import BackendUnavailable, error_line
 from .records import build_record
 from .tasks.resolve import replay_row
 
@@ -142,6 +144,8 @@ class Terminal:
         elif event.kind == "final_start":
             self.typing = False
             self.write("\n\nanswer: " + event.text)
+        elif event.kind == "answer_restart":
+            self.write(f"\n[backend failed mid-answer ({event.text[:80]}); the answer restarts]\nanswer: ")
         elif event.kind in ("token", "final"):
             self.write(event.text)
 
@@ -212,6 +216,16 @@ def main(argv: list[str] | None = None, description: str = "Live LiveMind sessio
         controller, baseline = cli.build_session(setup, prefix_cache=args.prefix_cache, baseline=args.baseline)
     except (cli.UsageError, DataError) as exc:
         return cli.fail(str(exc))
+    try:
+        return _run(args, setup, controller, baseline, item, options, options_text)
+    except BackendUnavailable as exc:  # away longer than --max_outage: one line, as the solvers
+        print(f"\nerror: backend unavailable: {error_line(exc)}; the session stopped", file=sys.stderr)
+        return EXIT_TEMPFAIL
+
+
+def _run(args: argparse.Namespace, setup: cli.Setup, controller: LiveMindController, baseline: CoTController | None,
+         item: dict | None, options: list[str], options_text: str) -> int:
+    """The session itself, once the models are loaded."""
     term = Terminal(echo=not args.quiet)
     session = LiveSession(controller, options_text, len(options), schedule=args.schedule,
                           cancel_on_complete=args.cancel_on_complete, on_event=term.event, stream=not args.no_stream)

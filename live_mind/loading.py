@@ -35,10 +35,12 @@ def construction_options(caps: Capabilities, *, concurrency: int = 1, batch: boo
     return options
 
 
-def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, prefill: bool = False,
+def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, prefill: bool = False, latch: bool = True,
                 **overrides: Any) -> dict[str, Any]:
     """Load each distinct model once (the same name twice shares one instance), each
-    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``.
+    behind an outage guard (``models/outage.py``) with the run's ``--max_outage``
+    (``latch``: stop for good once it is spent -- the solvers, the live session -- or
+    not: the server, which answers that call with an error and probes again next time).
     What a backend can do decides the rest (``capabilities``), all of it at construction:
     ``prefill`` switches on the prefix cache of models that can keep one, one kept prefix
     per question in flight; ``concurrency > 1`` starts engines that can batch the
@@ -52,7 +54,7 @@ def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, pref
         if spec.name not in by_name:
             caps = capabilities(spec)
             options = {**overrides, **construction_options(caps, concurrency=concurrency, batch=batch, prefill=prefill)}
-            model = by_name[spec.name] = outage.guard(registry.build(spec, **options), setup.run.max_outage)
+            model = by_name[spec.name] = outage.guard(registry.build(spec, **options), setup.run.max_outage, latch=latch)
             if options.get("batch_decode") and not native_async(model):
                 serializer(model, max_batch=concurrency)
         loaded[role] = by_name[spec.name]
@@ -89,8 +91,8 @@ def timing_config(run: RunConfig) -> TimingConfig:
                         prefill_while_typing=run.prefill_while_typing)
 
 
-def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True,
-                  baseline: bool = False) -> tuple[LiveMindController, CoTController | None]:
+def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True, baseline: bool = False,
+                  latch: bool = True) -> tuple[LiveMindController, CoTController | None]:
     """Load the model(s) and build the controllers of a live session (the terminal's or
     the server's), as the solvers do; ``concurrency`` (the server's session limit) starts
     engines that batch the requests in flight in that mode (``load_models``).
@@ -100,7 +102,7 @@ def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True,
     baseline answers with the answering model under the resolved token limit
     (``--max_new_tokens``, else the model entry's, else the default)."""
     switchable = all(capabilities(spec).prefix_cache for spec in setup.specs.values())
-    loaded = load_models(setup, concurrency=concurrency, **({"prefix_cache": prefix_cache} if switchable else {}))
+    loaded = load_models(setup, concurrency=concurrency, latch=latch, **({"prefix_cache": prefix_cache} if switchable else {}))
     controller = build_controller(setup, loaded)
     cot = None
     if baseline:

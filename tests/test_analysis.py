@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -393,7 +394,7 @@ def test_records_of_our_real_time_solver(tmp_path: Path) -> None:
 
 def test_reproduces_published_csvs(tmp_path: Path) -> None:
     if not (PUBLISHED / "all.json").exists():
-        pytest.skip(f"shared data not found at {PUBLISHED} (published LiveMind v1 run)")
+        missing(f"shared data not found at {PUBLISHED} (published LiveMind v1 run)")
     assert analyze_time_info.main([str(PUBLISHED / "all.json"), "--no_figures", "--out_dir", str(tmp_path)]) == 0
     assert len(load_run(PUBLISHED / "all.json").records) == 1400
     for name in ("timeinfo_by_category.csv", "timeinfo_by_len.csv"):

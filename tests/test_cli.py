@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 import run_solver
 from live_mind import cli, runconfig
@@ -64,7 +65,7 @@ def test_the_config_id_ignores_where_the_run_is_written():
 
 
 def test_options_a_backend_cannot_serve_are_refused_by_capability(tmp_path):
-    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+    require_module("openai", "openai is not installed (pip install '.[openai]')")
     models = tmp_path / "models.toml"
     models.write_text(REMOTE)
     base = ["--models", str(models), "--model", "remote", "--use_lm", "--output_file", str(tmp_path / "o.json")]

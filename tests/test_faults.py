@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from conftest import missing, require_module
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -44,7 +45,6 @@ PROFILE = ["--timing", "paper-llama-3-8b"]
 REALTIME = ("run_solver.py", ["--use_lm", *PROFILE])
 BATCHED = ("run_batch_solver.py", ["--use_lm", "--batch_size", "4"])
 MEASURED = frozenset({"seconds"})  # each call's measured wall time: the only field that may differ
-FAULTS: dict[str, int] = {}  # faults injected, per kind (printed at the end of the module; docs/reliability.md)
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -162,12 +162,11 @@ class Server:
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
-        FAULTS["server SIGKILL"] = FAULTS.get("server SIGKILL", 0) + 1
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[tuple[Server, Path]]:
-    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+    require_module("openai", "openai is not installed (pip install '.[openai]')")
     srv = Server(free_port(), delay=0.02)
     models = tmp_path_factory.mktemp("server") / "models.toml"
     # The client's own retries are short (two attempts, 0.05 s apart); the outages below last longer.
@@ -259,7 +258,7 @@ def test_server_away_longer_than_max_outage_stops_with_75_then_resume_completes(
 @pytest.fixture(scope="module")
 def vllm_setup(tmp_path_factory) -> tuple[Path, list[dict[str, Any]]]:
     if __import__("importlib").util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (its EngineDeadError class is needed)")
+        missing("vllm is not installed (its EngineDeadError class is needed)")
     models = tmp_path_factory.mktemp("vllm") / "models.toml"
     models.write_text('[models.fake-vllm]\nbackend = "vllm"\ndescription = "the vLLM backend over a stand-in engine"\n'
                       'model = "/nonexistent/fake-vllm-model"\nprime_actions = true\n')
@@ -282,7 +281,6 @@ def test_vllm_engine_death_is_ridden_out_or_stops_resumably(tmp_path, vllm_setup
     while not down.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert down.exists(), "the engine died mid-run"
-    FAULTS["vLLM EngineDeadError"] = FAULTS.get("vLLM EngineDeadError", 0) + 1
     if restarts:
         time.sleep(1.0)
         down.unlink()  # a new engine can start now
@@ -312,7 +310,6 @@ def test_an_outage_under_concurrency_pauses_every_question_in_flight(tmp_path):
                             cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_records(proc, out.with_suffix(".jsonl"), 2)
     switch.touch()
-    FAULTS["outage under --concurrency"] = FAULTS.get("outage under --concurrency", 0) + 1
     time.sleep(1.0)
     paused_at = len(journal_lines(out.with_suffix(".jsonl")))
     time.sleep(0.5)
@@ -360,7 +357,6 @@ def test_a_full_disk_stops_with_one_line_and_a_whole_journal_and_resume_complete
         else:  # no mounting allowed here: the journal may not grow past half its size
             assert reference.with_suffix(".config.json").stat().st_size < journal_size // 2
             result = run(cmd, env=env(), preexec_fn=_limit_file_size(journal_size // 2))
-        FAULTS["disk full"] = FAULTS.get("disk full", 0) + 1
         assert result.returncode == 75, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -405,7 +401,6 @@ def test_a_torn_last_journal_line_is_repaired_on_resume(tmp_path, finished):
     data = journal.read_bytes()
     last = data.rstrip(b"\n").rfind(b"\n") + 1
     journal.write_bytes(data[:last + (len(data) - last) // 2])  # a crash half-way through the last write
-    FAULTS["torn journal line"] = FAULTS.get("torn journal line", 0) + 1
     resumed = run(command("run_solver.py", SCRIPTED, "scripted-fast", [*REALTIME[1], "--resume"], out), env=env())
     assert resumed.returncode == 0, resumed.stderr
     assert "note: dropped the torn last line" in resumed.stderr and "Traceback" not in resumed.stderr
@@ -420,7 +415,6 @@ def test_a_damaged_middle_journal_line_is_exit_2(tmp_path, finished):
     lines[2] = lines[2][: len(lines[2]) // 2]
     journal.write_text("\n".join(lines), encoding="utf-8")
     before = journal.read_bytes()
-    FAULTS["damaged journal line"] = FAULTS.get("damaged journal line", 0) + 1
     result = run(command("run_solver.py", SCRIPTED, "scripted-fast", [*REALTIME[1], "--resume"], out), env=env())
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
@@ -472,7 +466,6 @@ def test_a_torn_run_file_given_to_the_analysis_is_one_line_naming_the_byte_offse
     torn = tmp_path / "all.json"
     data = finished.read_bytes()
     torn.write_bytes(data[: len(data) * 2 // 3])
-    FAULTS["torn all.json"] = FAULTS.get("torn all.json", 0) + 1
     args = {"analyze_time_info.py": [str(torn), "--no-figures"],
             "compare_runs.py": [str(finished), str(torn), "--no-figures", "--out-dir", str(tmp_path)],
             "fit_profile.py": [str(torn), "--name", "x"]}[analyzer]
@@ -480,8 +473,3 @@ def test_a_torn_run_file_given_to_the_analysis_is_one_line_naming_the_byte_offse
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
     assert str(torn) in result.stderr and f"byte {len(data) * 2 // 3}" in result.stderr and "truncated" in result.stderr
-
-
-def test_zz_fault_figures():
-    """Prints the faults injected in this module (for docs/reliability.md)."""
-    print("\nfaults injected:", json.dumps(FAULTS, sort_keys=True), "total", sum(FAULTS.values()))

@@ -369,3 +369,26 @@ def test_close_stops_the_running_call_and_the_worker():
     session.type("The sky is blue. It is noon. Why")  # typing after close starts nothing
     time.sleep(0.05)
     assert len(model.inner.calls) == 1
+
+
+def test_a_backend_away_longer_than_max_outage_stops_the_session_with_one_line_and_75(tmp_path, capsys):
+    down = tmp_path / "down"
+    down.touch()
+    models = tmp_path / "models.toml"
+    models.write_text(f"""[models.live-away]
+backend = "scripted"
+seconds = 0.01
+unavailable_while = "{down}"
+""")
+    question = tmp_path / "q.json"
+    question.write_text(json.dumps({"question": QUESTION, "options": ["red", "scattering"]}))
+    start = time.monotonic()
+    code = live_cli.main(["--models", str(models), "--model", "live-away", "--replay", str(question),
+                          "--typing_speed", "0.001", "--quiet", "--max_outage", "0.3"])
+    err = capsys.readouterr().err
+    assert code == 75 and time.monotonic() - start < 10
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "backend unavailable" in lines[0] and "max_outage 0.3" in lines[0]
+    assert "Traceback" not in err
+    assert live_cli.parse_args(["--max_outage", "5"]).max_outage == 5.0
+    assert "selection" not in vars(live_cli.parse_args([])), "--selection means nothing in a live session"

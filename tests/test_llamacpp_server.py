@@ -22,9 +22,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import missing, require_module
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install '.[llamacpp]')")
-pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+require_module("llama_cpp", "llama-cpp-python is not installed (pip install '.[llamacpp]')")
+require_module("openai", "openai is not installed (pip install '.[openai]')")
 
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.base import ChatRequest  # noqa: E402
@@ -38,7 +39,7 @@ def _gguf() -> Path:
     try:
         return embedded_gguf_path()
     except EmbeddedModelMissing as exc:
-        pytest.skip(f"embedded model not installed: {exc}")
+        missing(f"embedded model not installed: {exc}")
 
 
 def _free_port() -> int:

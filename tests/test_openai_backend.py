@@ -15,8 +15,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import require_module
 
-pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+require_module("openai", "openai is not installed (pip install '.[openai]')")
 
 from live_mind.models.base import (  # noqa: E402
     BackendUnavailable,

@@ -17,6 +17,7 @@ import time
 from typing import Sequence
 
 import pytest
+from conftest import missing
 
 from live_mind.models import aio
 from live_mind.models.base import BackendUnavailable, ChatRequest, Completion, ModelError, ModelWrapper, OutageExceeded
@@ -206,7 +207,7 @@ def test_the_real_vllm_engine_dead_error_is_recognised():
     from pathlib import Path
 
     if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed")
+        missing("vllm is not installed")
     fixtures = Path(__file__).resolve().parent / "fixtures"
     spec = importlib.util.spec_from_file_location("fake_vllm_run", fixtures / "fake_vllm_run.py")
     launcher = importlib.util.module_from_spec(spec)

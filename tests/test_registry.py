@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 from live_mind.models import registry
 from live_mind.models.embedded import EMBEDDED_PIP, EmbeddedModelMissing
@@ -140,7 +141,7 @@ def test_missing_gguf_file(tmp_path):
 
 
 def test_api_key_variable_required_and_never_saved(tmp_path, monkeypatch):
-    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+    require_module("openai", "openai is not installed (pip install '.[openai]')")
     path = write(tmp_path, OPENAI_ENTRY + "extra_body = {note = '${SOME_TOKEN:-t}'}\n")
     spec = registry.resolve("remote", str(path))
     with pytest.raises(registry.MissingEnvironment, match="TEST_LIVEMIND_KEY"):
@@ -182,7 +183,7 @@ def test_build_rejects_unknown_overrides():
 
 
 def test_build_openai_entry(tmp_path, monkeypatch):
-    pytest.importorskip("openai")
+    require_module("openai", "openai is not installed")
     monkeypatch.setenv("TEST_LIVEMIND_KEY", "k")
     model = registry.build(registry.resolve("remote", str(write(tmp_path, OPENAI_ENTRY))), max_concurrency=3)
     assert model.name == "remote" and model.max_concurrency == 3

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from conftest import missing, require_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "fixtures" / "scripted_models.toml"
@@ -134,7 +135,7 @@ def all_written_bytes(folder: Path) -> dict[Path, bytes]:
     ("run_batch_solver.py", ["--use_lm", "--batch_size", "4"]),
 ], ids=["realtime", "batched"])
 def test_api_key_comes_from_the_environment_and_is_never_written(tmp_path, stub, script, extra):
-    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+    require_module("openai", "openai is not installed (pip install '.[openai]')")
     key, token = "sk-test-" + secrets.token_hex(16), "tok-" + secrets.token_hex(16)
     models = stub_models_file(tmp_path, stub.port)
     out = tmp_path / "run" / "all.json"
@@ -251,7 +252,7 @@ def test_loading_the_embedded_model_reads_only_its_gguf(tmp_path):
     try:
         gguf = embedded_gguf_path()
     except EmbeddedModelMissing:
-        pytest.skip(f"embedded model not installed; run: {EMBEDDED_PIP}")
+        missing(f"embedded model not installed; run: {EMBEDDED_PIP}")
     code = ("from live_mind.models import registry\n"
             "model = registry.build(registry.resolve('smollm2-135m'), threads=1)\n"
             "print(model.name)\n")

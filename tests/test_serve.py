@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 import pytest
+from conftest import require_module, serve_client
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
-from fastapi.testclient import TestClient  # noqa: E402
+require_module("fastapi", "the serve extra is not installed: pip install -e '.[serve]'")
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
 from live_mind import cli  # noqa: E402
@@ -42,6 +42,12 @@ seconds = 0.01
 rules = { "Options are" = "Light scatters. The answer is (B).", "." = "inference. about the sky" }
 """
 KEY = "k" * 20 + "-secret"
+
+
+def TestClient(app, **kwargs):  # noqa: N802 - stands in for the class
+    """A test client that names the server as a browser on this machine would (the
+    server refuses other Host names: test_serve_guard.py)."""
+    return serve_client(app, **kwargs)
 
 
 @pytest.fixture
@@ -478,7 +484,7 @@ def test_scripted_model_is_shared_not_copied(models_file):
 def test_load_benchmark_against_a_real_server(models_file, tmp_path, live_server):
     import importlib.util
 
-    pytest.importorskip("websockets", reason="the serve extra is not installed")
+    require_module("websockets", "the serve extra is not installed")
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_load.py"
     spec = importlib.util.spec_from_file_location("serve_load", path)
     bench = importlib.util.module_from_spec(spec)

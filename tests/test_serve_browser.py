@@ -3,18 +3,18 @@ chromedriver) against a real uvicorn server with the scripted model: type a ques
 character by character, see an action before Enter, then the answer and the latencies.
 
 Skips (one line) where no browser or driver is installed; CI sets
-``LIVEMIND_REQUIRE_BROWSER=1`` so that a missing browser fails there instead."""
+``LIVEMIND_REQUIRE_ENGINES=1`` (conftest.missing; ``LIVEMIND_REQUIRE_BROWSER=1`` still
+works) so that a missing browser fails there instead."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from conftest import missing, require_module
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
+require_module("fastapi", "the serve extra is not installed: pip install -e '.[serve]'")
 
 from live_mind import cli  # noqa: E402
 from live_mind.serve import main as serve_main  # noqa: E402
@@ -34,20 +34,18 @@ rules = { "Options are" = "Light scatters. The answer is (B).", "." = "inference
 
 
 def browser() -> tuple[str, str]:
-    """Chromium and chromedriver, or skip (fail under ``LIVEMIND_REQUIRE_BROWSER``)."""
+    """Chromium and chromedriver, or skip (fail under ``LIVEMIND_REQUIRE_ENGINES``)."""
     found = [shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")]
     binary, driver = next((b for b in found if b), None), shutil.which("chromedriver")
-    missing = None
+    absent = None
     try:
         import selenium  # noqa: F401
     except ImportError:
-        missing = "selenium is not installed (pip install -e '.[test]')"
-    if missing is None and not (binary and driver):
-        missing = "no chromium/chromedriver found (apt-get install chromium chromium-driver)"
-    if missing and os.environ.get("LIVEMIND_REQUIRE_BROWSER"):
-        pytest.fail(missing + " but LIVEMIND_REQUIRE_BROWSER is set")
-    if missing:
-        pytest.skip(missing)
+        absent = "selenium is not installed (pip install -e '.[test]')"
+    if absent is None and not (binary and driver):
+        absent = "no chromium/chromedriver found (apt-get install chromium chromium-driver)"
+    if absent:
+        missing(absent)
     return binary, driver
 
 

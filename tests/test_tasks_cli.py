@@ -188,7 +188,7 @@ def test_server_scores_a_reference_answer(tmp_path):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from live_mind import live_cli
+    from live_mind import cli
     from live_mind.serve import main as serve_main
     from live_mind.serve.app import create_app
     from live_mind.serve.session import Engine
@@ -196,8 +196,8 @@ def test_server_scores_a_reference_answer(tmp_path):
     def engine(*flags: str) -> Engine:
         args = serve_main.parse_args(["--models", str(MODELS), "--model", "scripted-tasks", "--prompt_format", "v1", *flags])
         setup, limits, _ = serve_main.validate(args)
-        controller, baseline = live_cli.build(setup)
-        return Engine(controller, baseline, setup.config, limits, None)
+        controller, baseline = cli.build_session(setup, baseline=args.baseline)
+        return Engine(controller, baseline, setup.run, limits, None)
 
     def final(ws, question: str, **start) -> dict:
         ws.send_json({"type": "start", **start})

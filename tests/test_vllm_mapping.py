@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import pytest
+from conftest import missing
 
 from live_mind.models import mapping
 from live_mind.models.base import ChatRequest, ContextLengthExceeded
@@ -70,7 +71,7 @@ def smol():
     try:
         return mapping.load_chat_tokenizer("embedded")
     except EmbeddedModelMissing as exc:
-        pytest.skip(f"embedded model not installed: {exc}")
+        missing(f"embedded model not installed: {exc}")
 
 
 LLAMA3_TEMPLATE = (

@@ -29,6 +29,11 @@ Streaming and stopping (used by the live session, ``live.py``):
 * ``stop`` -- a ``threading.Event``-like signal (anything with ``is_set()``) checked
   between decoding steps; once set, generation ends early and the completion's
   ``finish_reason`` is ``"cancelled"``.  A backend that cannot stop runs to the end.
+* ``on_restart`` -- called (with a one-line reason) when a call that has already
+  streamed text failed on the backend's side and is about to be retried from the start:
+  the caller says the answer restarts and forgets what it showed.  Without it, such a
+  call is not retried (``StreamInterrupted``): text is never shown twice
+  (``models/outage.py``).
 
 Support: transformers, llama.cpp (in process) and OpenAI-compatible servers stream and
 stop; the scripted test model streams word by word and stops at once.  vLLM's offline
@@ -78,6 +83,12 @@ class OutageExceeded(BackendUnavailable):
     """The backend stayed away longer than the run's outage budget (``--max_outage``)."""
 
 
+class StreamInterrupted(ModelError):
+    """A call failed after streaming part of its reply, and its caller cannot be told
+    that the answer restarts (``ChatRequest.on_restart``): it is not retried, so no text
+    is shown twice."""
+
+
 class StopSignal(Protocol):
     """What ``ChatRequest.stop`` needs: ``threading.Event`` has it."""
 
@@ -98,6 +109,7 @@ class ChatRequest:
     on_token: Callable[[str], None] | None = None
     stop: StopSignal | None = None
     prefill_only: bool = False
+    on_restart: Callable[[str], None] | None = None
 
 
 @dataclass

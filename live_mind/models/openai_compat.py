@@ -40,7 +40,9 @@ with ``stream=True`` and the text arrives chunk by chunk; a set stop signal clos
 response, which makes the server stop generating (finish reason ``"cancelled"``).
 Token counts come from a usage chunk when the server sends one, else the completion
 tokens are the number of text chunks (one per token on vLLM and llama.cpp servers;
-``extra["usage_estimated"]``).  A call that has already streamed text is not retried.
+``extra["usage_estimated"]``).  A call that has already streamed text is not retried
+here: it raises ``BackendUnavailable`` and the outage guard says the answer restarts,
+or refuses (``outage.py``) -- text is never shown twice.
 
 The async path (``acomplete``, used by ``models.aio.acomplete`` when several questions
 are in flight): ``openai.AsyncOpenAI`` with at most ``max_concurrency`` requests in
@@ -276,7 +278,10 @@ class OpenAIChatModel(ChatModel):
         after the retries is ``BackendUnavailable`` (the run's outage guard waits)."""
         if isinstance(exc, (UnsupportedFeature, ModelError)):
             raise exc
-        if not infrastructure_failure(exc) or stream.shown:
+        if infrastructure_failure(exc) and stream.shown:  # never resent here: the outage guard decides
+            raise BackendUnavailable(f"{self.name} at {self.base_url}: failed after streaming part of the reply: "
+                                     f"{_one_line(exc)}") from exc
+        if not infrastructure_failure(exc):
             message = _one_line(exc)
             if "context" in message.lower() and ("length" in message.lower() or "exceed" in message.lower()):
                 raise ContextLengthExceeded(f"{self.name}: {message}") from exc

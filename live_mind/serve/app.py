@@ -8,7 +8,13 @@ Routes (docs/serve.md has the message table):
   baseline) back as JSON; ``typing_speed`` > 0 types it on the server first;
 * ``GET /v1/info`` (models, flags, limits), ``GET /v1/samples`` (the bundled sample
   questions), ``GET /v1/stats`` and ``POST /v1/stats/reset`` (sessions, error counts,
-  server overhead per event); ``GET /healthz`` (no key needed).
+  server overhead per event); ``GET /healthz`` (no key needed): 200 while the backend
+  serves, 503 with a one-line reason during an outage or after a failed probe.
+
+Every request first passes the Host and Origin checks (``auth.allowed_request``): a
+refused one gets 403 and creates no session.  A backend outage longer than
+``--max_outage`` ends the calls in flight with a ``backend_unavailable`` error event (503
+for ``POST /v1/answer``); the server goes on, and the next call probes the backend again.
 
 Each WebSocket has a receive loop (limits, parsing, auth, the session's input side) and
 a send task that drains the session's event queue; events produced on worker threads
@@ -34,8 +40,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..clock import check_typing_speed
 from ..data import load_sample_questions
+from ..models.base import BackendUnavailable, error_line
 from . import protocol
-from .auth import bearer, key_matches
+from .auth import allowed_request, bearer, key_matches
 from .limits import OverheadStats, RateLimiter
 from .session import Engine, ServeSession, answer_once
 
@@ -45,6 +52,8 @@ STATIC_TYPES = {"app.js": "text/javascript", "style.css": "text/css"}
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'",
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 """The page loads nothing from elsewhere and runs no inline script."""
+DISCONNECT_POLL = 0.25
+"""Seconds between two looks at whether a ``POST /v1/answer`` client is still there."""
 
 
 class AnswerRequest(BaseModel):
@@ -80,7 +89,32 @@ class Slots:
             self.stats.sessions_active -= 1
 
 
-def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats | None = None) -> FastAPI:
+class HeaderCheck:
+    """ASGI middleware: the Host and Origin checks of every HTTP request and WebSocket
+    handshake (``auth.allowed_request``); a refused one is answered 403 and goes no
+    further (a refused WebSocket is closed before it is accepted: HTTP 403)."""
+
+    def __init__(self, app: Any, bound: str, hosts: tuple[str, ...], origins: tuple[str, ...], stats: OverheadStats) -> None:
+        self.app, self.bound, self.hosts, self.origins, self.stats = app, bound, hosts, origins, stats
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            why = allowed_request(headers, self.bound, self.hosts, self.origins)
+            if why is not None:
+                self.stats.count_error(protocol.FORBIDDEN)
+                log.warning("refused %s %s: %s", scope["type"], scope.get("path"), why)
+                if scope["type"] == "websocket":
+                    await receive()  # the handshake's connect event
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await JSONResponse({"detail": why}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats | None = None, *, bound: str = "127.0.0.1",
+               allowed_hosts: tuple[str, ...] = (), allowed_origins: tuple[str, ...] = ()) -> FastAPI:
     limits = engine.limits
     stats = stats or OverheadStats()
     pool = ThreadPoolExecutor(max_workers=limits.max_sessions + 2, thread_name_prefix="serve-answer")
@@ -93,6 +127,7 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
 
     app = FastAPI(title="LiveMind session server", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.engine, app.state.stats = engine, stats
+    app.add_middleware(HeaderCheck, bound=bound, hosts=allowed_hosts, origins=allowed_origins, stats=stats)
 
     def require_key(request: Request) -> None:
         if not key_matches(api_key, bearer(request.headers.get("authorization"))):
@@ -112,8 +147,12 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
                         headers={"X-Content-Type-Options": "nosniff"})
 
     @app.get("/healthz")
-    def healthz() -> dict[str, bool]:
-        return {"ok": True}
+    def healthz() -> JSONResponse:
+        """Runs on a worker thread: it may probe a backend that is away (``OutageGuard.probe``)."""
+        reason = engine.health()
+        if reason is None:
+            return JSONResponse({"ok": True})
+        return JSONResponse({"ok": False, "reason": reason}, status_code=503)
 
     @app.get("/v1/info")
     def info(request: Request) -> dict[str, Any]:
@@ -147,12 +186,20 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
         if not slots.take():
             stats.count_error(protocol.TOO_MANY_SESSIONS)
             raise HTTPException(503, f"{limits.max_sessions} sessions are running; try again later")
+        gone = threading.Event()  # set when the client goes away: the session's calls stop
         try:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(pool, lambda: answer_once(
-                engine, body.question, body.options, body.typing_speed, body.baseline))
+            running = loop.run_in_executor(pool, lambda: answer_once(
+                engine, body.question, body.options, body.typing_speed, body.baseline, gone=gone))
+            while not (await asyncio.wait({running}, timeout=DISCONNECT_POLL))[0]:
+                if await request.is_disconnected():
+                    gone.set()
+            result = await running
         except protocol.ProtocolError as exc:
             raise HTTPException(400, str(exc)) from None
+        except BackendUnavailable as exc:
+            stats.count_error(protocol.BACKEND_UNAVAILABLE)
+            return JSONResponse({"detail": error_line(exc), "code": protocol.BACKEND_UNAVAILABLE}, status_code=503)
         finally:
             slots.give()
         return JSONResponse(result)
@@ -239,15 +286,22 @@ async def _run_socket(ws: WebSocket, engine: Engine, api_key: str | None, stats:
 
 
 def _submit(session: ServeSession, received: float, emit: Any) -> None:
-    """Run the answer on a worker thread; a failure is an error event, never a crash."""
+    """Run the answer on a worker thread; a failure is an error event, never a crash: a
+    backend away longer than ``--max_outage`` is ``backend_unavailable``, anything else
+    ``internal``.  The session goes on (``reset`` starts a new question)."""
     try:
         session.submit(received)
+        return
+    except BackendUnavailable as exc:
+        log.warning("session %s: %s", session.id, error_line(exc))
+        failure = protocol.error(protocol.BACKEND_UNAVAILABLE, error_line(exc))
     except Exception as exc:  # noqa: BLE001 - reported to the client, the server goes on
         log.exception("session %s failed", session.id)
-        emit(protocol.error(protocol.INTERNAL, f"{type(exc).__name__}: {exc}"))
-        with session.lock:
-            session.state = "done"
-        emit(protocol.event("done"))
+        failure = protocol.error(protocol.INTERNAL, f"{type(exc).__name__}: {exc}")
+    emit(failure)
+    with session.lock:
+        session.state = "done"
+    emit(protocol.event("done"))
 
 
 async def _send_loop(ws: WebSocket, queue: asyncio.Queue, stats: OverheadStats) -> None:

@@ -7,6 +7,16 @@ must carry it as a bearer token (``Authorization: Bearer KEY``; a browser's WebS
 cannot set headers, so it may send ``api_key`` in its ``start`` message instead).  The
 comparison takes constant time (``hmac.compare_digest``) and the key is never logged,
 printed or echoed.
+
+Which pages and names may reach the server (``allowed_request``): a browser lets any web
+page open a WebSocket to ``ws://127.0.0.1:8000`` (WebSockets are outside CORS), and a
+DNS-rebinding name can make the user's browser send HTTP requests there.  So, by
+default, a request whose ``Host`` is neither a loopback name nor the bound address, and a
+request (WebSocket handshake or HTTP) whose ``Origin`` is not the server's own, are
+refused with 403 before anything else happens.  A request without ``Origin`` (curl,
+scripts: not a browser) passes the origin check.  ``--allowed_hosts`` and
+``--allowed_origins`` (comma-separated, ``*`` for any) open them on purpose; a server
+bound to every interface (``0.0.0.0``, ``::``), which needs an API key, takes any Host.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+from urllib.parse import urlsplit
 
 API_KEY_ENV = "LIVEMIND_API_KEY"
 MIN_KEY_LENGTH = 16
@@ -61,3 +72,48 @@ def key_matches(expected: str | None, given: str | None) -> bool:
     if given is None:
         return False
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _hostname(host: str) -> str:
+    """The name of a ``Host`` header or an address, without port or IPv6 brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host: str | None, bound: str, allowed: tuple[str, ...] = ()) -> bool:
+    """Whether a request's ``Host`` names this server: a loopback name or address, the
+    bound address, or one of ``allowed`` (``*``: any)."""
+    if "*" in allowed or _hostname(bound) in ("0.0.0.0", "::", ""):
+        return True
+    if not host:
+        return False
+    name = _hostname(host)
+    return is_loopback(name) or name.endswith(".localhost") or name == _hostname(bound) or name in {_hostname(a) for a in allowed}
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...] = ()) -> bool:
+    """Whether a request's ``Origin`` is the server's own page (same host and port as the
+    ``Host`` header) or one of ``allowed`` (``*``: any); no ``Origin``: not a browser."""
+    if origin is None or "*" in allowed:
+        return True
+    if origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}:
+        return True
+    parts = urlsplit(origin.strip().lower())
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and parts.netloc == (host or "").strip().lower()
+
+
+def allowed_request(headers: dict[str, str], bound: str, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = ()) -> str | None:
+    """Why a request is refused (``None``: it may go on); ``headers`` lower-case names."""
+    host = headers.get("host")
+    if not host_allowed(host, bound, hosts):
+        return f"Host {host!r} is not this server's name (--allowed_hosts opens it)"
+    if not origin_allowed(headers.get("origin"), host, origins):
+        return f"Origin {headers.get('origin')!r} is not this server's page (--allowed_origins opens it)"
+    return None
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """A comma-separated flag value as a tuple of its non-empty items."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())

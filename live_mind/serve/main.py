@@ -21,12 +21,12 @@ from pathlib import Path
 
 from .. import cli, flags
 from ..clock import PAPER_SECONDS_PER_CHAR
-from .auth import AuthError, api_key_for
+from .auth import AuthError, api_key_for, split_list
 from .limits import Limits
 
 _NOT_SERVED = (*cli.NOT_LIVE, "output_file")
 _SERVER_ONLY = ("host", "port", "max_sessions", "max_text", "max_message_bytes", "max_rate", "idle_timeout",
-                "log_sessions", "log_level")
+                "log_sessions", "log_level", "allowed_hosts", "allowed_origins")
 """Server flags kept out of the run configuration's ``config_id`` (they do not change answers)."""
 
 
@@ -47,6 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--max_rate", type=float, default=d.max_rate, help=f"messages per second per session (default {d.max_rate:g})")
     add("--idle_timeout", type=float, default=d.idle_timeout, help=f"close a session idle this many seconds (default {d.idle_timeout:g})")
     add("--log_sessions", default=None, metavar="DIR", help="write each answered question's record here (default: nothing is written)")
+    add("--allowed_hosts", default=None, metavar="NAMES",
+        help="Host header names served besides loopback names and the bound address, comma-separated ('*': any); "
+             "others get 403 (guards against DNS rebinding)")
+    add("--allowed_origins", default=None, metavar="ORIGINS",
+        help="web page origins (e.g. https://app.example) that may open sessions besides the server's own page, "
+             "comma-separated ('*': any); others get 403 (guards against cross-site WebSocket hijacking)")
     add("--log_level", default="warning", choices=("debug", "info", "warning", "error"), help="server log level (default warning)")
     return p.parse_args(argv)
 
@@ -100,15 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(f"{exc.name} is missing: pip install -e '.[serve]'")
     print(f"run configuration: {printable_config(setup.config)}", file=sys.stderr)
     print(f"loading {args.model} ...", file=sys.stderr)
-    controller, baseline = cli.build_session(setup, concurrency=limits.max_sessions,  # sessions share the engine
-                                             prefix_cache=args.prefix_cache, baseline=args.baseline)
+    # Sessions share the engine; its outage guards do not latch: a server recovers by itself.
+    controller, baseline = cli.build_session(setup, concurrency=limits.max_sessions, prefix_cache=args.prefix_cache,
+                                             baseline=args.baseline, latch=False)
     from .session import Engine
 
     engine = Engine(controller, baseline, setup.run, limits, Path(args.log_sessions) if args.log_sessions else None)
     if engine.log_dir is not None:
         engine.log_dir.mkdir(parents=True, exist_ok=True)
         (engine.log_dir / "config.json").write_text(json.dumps(setup.config, indent=1, default=str), encoding="utf-8")
-    app = create_app(engine, key)
+    app = create_app(engine, key, bound=args.host, allowed_hosts=split_list(args.allowed_hosts),
+                     allowed_origins=split_list(args.allowed_origins))
     print(f"serving on http://{args.host}:{args.port}/ ({'API key required' if key else 'loopback only, no key'})",
           file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,

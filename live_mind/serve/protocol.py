@@ -48,6 +48,8 @@ IDLE_TIMEOUT = "idle_timeout"
 TOO_MANY_SESSIONS = "too_many_sessions"
 UNAUTHORIZED = "unauthorized"
 MODEL_ERROR = "model_error"
+BACKEND_UNAVAILABLE = "backend_unavailable"
+FORBIDDEN = "forbidden"
 INTERNAL = "internal"
 
 
@@ -135,4 +137,6 @@ def live_event(ev: LiveEvent) -> dict[str, Any] | None:
         return event("final_start", text=ev.text, time=t)
     if ev.kind == "token":
         return event("token", text=ev.text, time=t)
+    if ev.kind == "answer_restart":
+        return event("answer_restart", reason=ev.text, time=t)
     return None

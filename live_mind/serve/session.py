@@ -9,8 +9,8 @@ The session is the live core (``live.py``: ``LiveSession``, its ``SegmentTracker
   asynchronous path (``models/aio.py``): engines with a native ``acomplete`` (vLLM's
   ``AsyncLLM``, OpenAI-compatible servers) serve all sessions at once, any other model
   takes one request at a time from a fair first-come-first-served queue.  The wrapper
-  also gives every request without a stop signal (the final answer, the baseline) the
-  session's own, set when the user disconnects; after that no new call reaches the model.
+  also gives every request the session's stop signal (besides its own), set when the
+  user disconnects: the running calls stop, and no new call reaches the model.
 * **Edits.**  The client may send the whole text so far or chunks.  Text the tracker has
   not completed yet (the unfinished sentence) may change freely.  An edit that changes a
   *completed* segment invalidates what the model inferred from it: the session restarts
@@ -39,6 +39,7 @@ from ..data import format_options
 from ..live import LiveEvent, LiveResult, LiveSession, run_baseline
 from ..models import aio
 from ..models.base import ChatRequest, Completion, ModelWrapper
+from ..models.outage import OutageGuard
 from ..records import build_record
 from ..runconfig import RunConfig
 from ..tasks.scoring import predict
@@ -49,10 +50,20 @@ Emit = Callable[[dict[str, Any]], None]
 _ids = itertools.count(1)
 
 
+class _EitherStop:
+    """A request's own stop signal or the session's: set when either is."""
+
+    def __init__(self, own: Any, gone: threading.Event) -> None:
+        self.own, self.gone = own, gone
+
+    def is_set(self) -> bool:
+        return self.gone.is_set() or self.own.is_set()
+
+
 class SharedModel(ModelWrapper):
     """A session's handle on a shared model (see the module docstring): the contract is
     the shared model's (``base.ModelWrapper``), but calls go through ``complete`` only,
-    on the shared path of ``models/aio.py``."""
+    on the shared path of ``models/aio.py``, each stopped when the session ends."""
 
     native_async = False  # type: ignore[assignment]  # the session's worker thread calls complete
 
@@ -66,8 +77,7 @@ class SharedModel(ModelWrapper):
             if self.gone.is_set():  # the user left: no new call reaches the model
                 out.append(Completion("", 0, 0, 0.0, finish_reason="cancelled"))
                 continue
-            if request.stop is None:
-                request = dataclasses.replace(request, stop=self.gone)
+            request = dataclasses.replace(request, stop=self.gone if request.stop is None else _EitherStop(request.stop, self.gone))
             out.append(aio.complete_blocking(self.model, request))
         return out
 
@@ -101,14 +111,29 @@ class Engine:
                 "typing_speed": run.typing_speed, "baseline": self.baseline is not None,
                 "config_id": run.config_id, "limits": self.limits.as_dict()}
 
+    def health(self) -> str | None:
+        """``None`` while every model's backend serves, else why not (one line); a backend
+        that is away is probed when its next probe is due (``OutageGuard.probe``)."""
+        models = [self.controller.inference_model, self.controller.output_model,
+                  self.baseline.model if self.baseline is not None else None]
+        seen: set[int] = set()
+        for model in models:
+            if model is None or id(model) in seen or not isinstance(model, OutageGuard):
+                continue
+            seen.add(id(model))
+            reason = model.probe()
+            if reason is not None:
+                return reason
+        return None
+
 
 class ServeSession:
     """One connection's question(s): typing, submit, answer, optional baseline, reset."""
 
-    def __init__(self, engine: Engine, emit: Emit) -> None:
+    def __init__(self, engine: Engine, emit: Emit, gone: threading.Event | None = None) -> None:
         self.engine, self.emit = engine, emit
         self.id = f"s{next(_ids)}-{int(time.time())}"
-        self.gone = threading.Event()
+        self.gone = gone or threading.Event()
         self.lock = threading.Lock()
         self.state = "typing"  # typing -> answering -> done (-> typing after reset)
         self.text = ""
@@ -274,15 +299,18 @@ class ServeSession:
 
 
 def answer_once(engine: Engine, question: str, options: list[str], typing_speed: float | None = None,
-                baseline: bool = False, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+                baseline: bool = False, sleep: Callable[[float], None] = time.sleep,
+                gone: threading.Event | None = None) -> dict[str, Any]:
     """The plain HTTP endpoint: type ``question`` at ``typing_speed`` s/char (None: all at
-    once), submit, and return the ``final`` event with the actions and the baseline."""
+    once), submit, and return the ``final`` event with the actions and the baseline;
+    ``gone`` (set when the client leaves) stops the typing and the session's calls."""
     events: list[dict[str, Any]] = []
-    session = ServeSession(engine, events.append)
+    session = ServeSession(engine, events.append, gone)
     session.handle(protocol.Message("start", options=options, baseline=baseline))
     if typing_speed is not None:
         RealTimeTypist(typing_speed, sleep).type(
-            question, lambda i, ch: session.handle(protocol.Message("text", text=question[: i + 1])))
+            question, lambda i, ch: session.handle(protocol.Message("text", text=question[: i + 1])),
+            stop=session.gone.is_set)
     session.handle(protocol.Message("submit", text=question))
     try:
         result = session.submit()

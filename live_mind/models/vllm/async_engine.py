@@ -46,6 +46,20 @@ def engine_failure(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower()
 
 
+def engine_died(exc: BaseException | None) -> bool:
+    """The one rule for all three engine paths (offline ``LLM``, ``AsyncLLM``, streaming
+    sessions): the engine is gone when ``exc`` or any error it was raised from (its
+    ``__cause__``/``__context__`` chain) is an engine failure -- so an error already
+    wrapped as ``BackendUnavailable`` or ``ModelError`` on the way up still counts."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if engine_failure(exc):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def engine_error(exc: BaseException) -> BaseException:
     """The error to raise for an exception from a vLLM generate call: an engine failure
     becomes ``BackendUnavailable`` (the run waits for the engine), an over-long prompt

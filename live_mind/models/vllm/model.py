@@ -48,7 +48,7 @@ batch is sent at once; each completion carries its own request's wall time.
 instead (``sessions.py``): new text is appended to the live request, the KV cache of
 everything before is kept.  It pays off with the append-only prompt layout (UA-SPI).
 
-Engine failures (``engine_failure``): vLLM's dead-engine error (its engine-core process
+Engine failures (``engine_died``): vLLM's dead-engine error (its engine-core process
 died) and an out-of-memory are infrastructure failures, raised as ``BackendUnavailable``
 so the run's outage guard waits instead of recording the questions as failed.  A dead
 engine cannot serve again, so the next call first builds a fresh one; while that fails,
@@ -62,12 +62,12 @@ import os
 import re
 import time
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
-from ..base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, UnsupportedFeature, error_line
+from ..base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, UnsupportedFeature, error_line
 from ..embedded import EMBEDDED
 from ..mapping import chat_prompt_text, end_of_turn_ids, healing_split, strip_held
-from .async_engine import engine_error, engine_failure, generate_one
+from .async_engine import engine_died, engine_error, generate_one
 from .mapping import completion_from_request_output, sampling_kwargs
 
 """``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
@@ -258,11 +258,20 @@ class VLLMChatModel(ChatModel):
 
     def _failure(self, exc: BaseException) -> BaseException:
         """The error to raise for an exception from the engine (``async_engine.engine_error``);
-        a dead engine is marked, so the next call builds a fresh one."""
-        if engine_failure(exc):
+        a dead engine (``engine_died``, the one rule for every engine path) is marked, so
+        the next call builds a fresh one."""
+        if engine_died(exc):
             self.engine_dead = True
+            if isinstance(exc, BackendUnavailable):
+                return exc
             return BackendUnavailable(f"vLLM engine of {self.name} failed ({type(exc).__name__}: {error_line(exc)})")
         return engine_error(exc)
+
+    def _raise_failure(self, exc: BaseException) -> NoReturn:
+        error = self._failure(exc)
+        if error is exc:
+            raise exc
+        raise error from exc
 
     def _render(self, request: ChatRequest) -> tuple[str, str]:
         """Prompt text, and the whitespace of the priming prefix held back for healing."""
@@ -314,7 +323,7 @@ class VLLMChatModel(ChatModel):
         try:
             return await asyncio.wrap_future(future)
         except Exception as exc:
-            raise self._failure(exc) from exc
+            self._raise_failure(exc)
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         if not requests:
@@ -323,10 +332,8 @@ class VLLMChatModel(ChatModel):
         if self.sessions is not None:
             try:
                 return self.sessions.complete(requests, self._render, self.stop_token_ids)
-            except ModelError as exc:
-                if exc.__cause__ is not None and engine_failure(exc.__cause__):
-                    raise self._failure(exc.__cause__) from exc.__cause__
-                raise
+            except Exception as exc:
+                self._raise_failure(exc)
         encoded = [self._checked(r) for r in requests]
         if self.engine is not None:
             async def batch() -> list[Completion]:
@@ -336,14 +343,14 @@ class VLLMChatModel(ChatModel):
             try:
                 return self.engine.run(batch())
             except Exception as exc:
-                raise self._failure(exc) from exc
+                self._raise_failure(exc)
         prompts = [{"prompt_token_ids": ids} for ids, _ in encoded]
         params = [self._sampling_params(r, held) for r, (_, held) in zip(requests, encoded)]
         start = time.perf_counter()
         try:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:
-            raise self._failure(exc) from exc
+            self._raise_failure(exc)
         seconds = time.perf_counter() - start
         completions = []
         for output, (_, held) in zip(outputs, encoded):

@@ -1,0 +1,244 @@
+"""The outage guard measured: the waits between probes (backoff grows, jitter bounded),
+the probes counted (one schedule shared by every call in flight, one probe at a time),
+the server's policy (no latch: it recovers by itself), stopping, and streamed text that
+is never shown twice.
+
+Each test here fails under the two mutations the guard must not survive: the wait set
+to 0 (a busy loop hammering the backend) and every call retrying on its own schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from typing import Sequence
+
+import pytest
+
+from live_mind.models import aio
+from live_mind.models.base import BackendUnavailable, ChatRequest, Completion, ModelError, OutageExceeded, StreamInterrupted
+from live_mind.models.outage import JITTER, guard, outage_delay
+
+FIRST, CAP = 0.04, 0.32
+
+
+class Backend:
+    """Away while ``down_until`` lies ahead; records when each call arrived and failed."""
+
+    name = "flaky"
+
+    def __init__(self, down_for: float = 0.0) -> None:
+        self.down_until = time.monotonic() + down_for
+        self.failed_at: list[float] = []
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def answer(self, request: ChatRequest) -> Completion:
+        with self.lock:
+            self.calls += 1
+            if time.monotonic() < self.down_until:
+                self.failed_at.append(time.monotonic())
+                raise BackendUnavailable("connection refused")
+        return Completion(f"echo {request.messages[-1]['content']}", 1, 1, 0.0)
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        return [self.answer(r) for r in requests]
+
+
+class AsyncBackend(Backend):
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        await asyncio.sleep(0.005)
+        return self.answer(request)
+
+
+def req(text: str = "q", **kwargs) -> ChatRequest:
+    return ChatRequest([{"role": "user", "content": text}], **kwargs)
+
+
+def expected_probes(down_for: float) -> int:
+    """Probes of the backoff schedule (no jitter) that fall inside an outage of ``down_for`` s."""
+    at, attempt, probes = 0.0, 0, 0
+    while at < down_for:
+        at += outage_delay(attempt, FIRST, CAP, jitter=0)
+        attempt, probes = attempt + 1, probes + 1
+    return probes
+
+
+def test_the_waits_between_probes_grow_and_their_jitter_stays_bounded():
+    backend = Backend(down_for=1.6)
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=CAP, rng=random.Random(3))
+    assert model.complete([req()])[0].text == "echo q"
+    gaps = [b - a for a, b in zip(backend.failed_at, backend.failed_at[1:])]
+    assert len(gaps) >= 5
+    for attempt, gap in enumerate(gaps):
+        base = outage_delay(attempt, FIRST, CAP, jitter=0)
+        assert base * (1 - JITTER) - 0.005 <= gap <= base * (1 + JITTER) + 0.05, (attempt, gap, gaps)
+    assert gaps[3] > 2.5 * gaps[0], f"the backoff grows: {gaps}"
+    assert max(gaps) <= CAP * (1 + JITTER) + 0.05, "and stops growing at its cap"
+
+
+def test_calls_in_flight_on_an_async_backend_share_one_schedule_and_one_probe_at_a_time():
+    """Eight calls in flight on a native ``acomplete`` backend: besides the failures of the
+    calls already sent when it went away, the backend sees one probe per step of the
+    schedule -- not one per call, not a busy loop."""
+    down_for, calls = 1.0, 8
+    backend = AsyncBackend(down_for=down_for)
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=CAP, rng=random.Random(5))
+    assert aio.native_async(model)
+
+    async def main() -> list[Completion]:
+        return await asyncio.gather(*(aio.acomplete(model, req(f"q{i}")) for i in range(calls)))
+
+    completions = asyncio.run(main())
+    assert [c.text for c in completions] == [f"echo q{i}" for i in range(calls)]
+    probes = len(backend.failed_at) - calls  # the first failures are the calls already in flight
+    assert 0 < probes <= expected_probes(down_for) + 2, (probes, expected_probes(down_for))
+    assert model.outages == 1
+
+
+def test_synchronous_callers_in_threads_share_one_schedule_too():
+    down_for, callers = 0.8, 6
+    backend = Backend(down_for=down_for)
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=CAP)
+    threads = [threading.Thread(target=model.complete, args=([req()],)) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(backend.failed_at) - callers <= expected_probes(down_for) + 2, len(backend.failed_at)
+
+
+def test_the_servers_guard_does_not_latch_and_recovers_by_itself():
+    backend = Backend(down_for=60)
+    model = guard(backend, max_outage=0.3, first_delay=FIRST, max_delay=CAP, latch=False)
+    assert model.health() is None
+    with pytest.raises(OutageExceeded, match="longer than --max_outage 0.3"):
+        model.complete([req()])
+    assert "unavailable" in model.health()
+    start = time.monotonic()
+    with pytest.raises(OutageExceeded, match="still unavailable"):  # the next call probes once and fails at once
+        model.complete([req()])
+    assert time.monotonic() - start < 0.1
+    backend.down_until = 0.0  # the backend is back: the next call is answered
+    assert model.complete([req("again")])[0].text == "echo again"
+    assert model.health() is None
+
+
+def test_a_latched_guard_stays_stopped():
+    backend = Backend(down_for=60)
+    model = guard(backend, max_outage=0.2, first_delay=FIRST, max_delay=CAP)
+    with pytest.raises(OutageExceeded):
+        model.complete([req()])
+    backend.down_until, calls = 0.0, backend.calls
+    with pytest.raises(OutageExceeded):
+        model.complete([req()])
+    assert backend.calls == calls
+
+
+def test_health_probes_a_backend_that_is_away_when_the_probe_is_due():
+    backend = Backend(down_for=60)
+    model = guard(backend, max_outage=0.2, first_delay=FIRST, max_delay=CAP, latch=False)
+    with pytest.raises(OutageExceeded):
+        model.complete([req()])
+    backend.down_until = 0.0
+    time.sleep(CAP * 1.5)
+    assert model.probe() is None, "a due probe found the backend back, with no other call"
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["sync", "async"])
+def test_a_stopped_request_leaves_the_retry_loop_at_once(native):
+    backend = (AsyncBackend if native else Backend)(down_for=60)
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=5.0)
+    stop = threading.Event()
+    threading.Timer(0.6, stop.set).start()
+    start = time.monotonic()
+    if native:
+        completion = asyncio.run(model.acomplete(req(stop=stop)))
+    else:
+        [completion] = model.complete([req(stop=stop)])
+    assert completion.finish_reason == "cancelled"
+    assert 0.55 < time.monotonic() - start < 0.8
+
+
+class Streaming(Backend):
+    """Streams ``Answer text`` in pieces; the first call fails after two of them."""
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        [request] = requests
+        self.calls += 1
+        for i, piece in enumerate(["Answer", " text"]):
+            if self.calls == 1 and i == 1:
+                raise BackendUnavailable("connection reset mid-stream")
+            request.on_token(piece)
+        return [Completion("Answer text", 1, 2, 0.0)]
+
+
+def test_a_call_that_streamed_text_says_it_restarts_before_it_is_retried():
+    shown: list[str] = []
+    model = guard(Streaming(), max_outage=10, first_delay=0.01, max_delay=0.02)
+    request = req(on_token=shown.append, on_restart=lambda why: shown.append(f"<restart: {why}>"))
+    assert model.complete([request])[0].text == "Answer text"
+    assert shown == ["Answer", "<restart: connection reset mid-stream>", "Answer", " text"]
+
+
+def test_a_call_that_streamed_text_is_not_retried_without_a_way_to_say_so():
+    shown: list[str] = []
+    backend = Streaming()
+    model = guard(backend, max_outage=10, first_delay=0.01, max_delay=0.02)
+    with pytest.raises(StreamInterrupted) as info:
+        model.complete([req(on_token=shown.append)])
+    assert isinstance(info.value, ModelError) and backend.calls == 1 and shown == ["Answer"]
+
+
+def test_a_stub_server_killed_and_restarted_under_concurrency_one_schedule_end_to_end():
+    """Six calls in flight on the OpenAI-compatible backend's native ``acomplete`` (the
+    ``--concurrency`` path) when its server is SIGKILLed, restarted 1.2 s later: every
+    call is answered, and the guard sent, besides the six, one probe per schedule step."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import require_module
+
+    require_module("openai", "openai is not installed (pip install '.[openai]')")
+    from test_faults import free_port
+
+    from live_mind.models.openai_compat import OpenAIChatModel
+
+    stub = Path(__file__).resolve().parent / "fixtures" / "stub_openai_server.py"
+    port = free_port()
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, str(stub), str(port), "0.6"], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    server = start()
+    backend = OpenAIChatModel(f"http://127.0.0.1:{port}/v1", "stub", max_retries=0, timeout=5.0)
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=CAP)
+    assert aio.native_async(model)
+    down_for = 1.2
+
+    async def main() -> list[Completion]:
+        calls = [asyncio.create_task(aio.acomplete(model, req(f"q{i}"))) for i in range(6)]
+        await asyncio.sleep(0.3)  # all six are waiting for the (slow) server
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        await asyncio.sleep(down_for)
+        restarted.append(await asyncio.to_thread(start))
+        return await asyncio.gather(*calls)
+
+    restarted: list[subprocess.Popen] = []
+    try:
+        completions = asyncio.run(main())
+    finally:
+        for proc in [server, *restarted]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert [c.text for c in completions] == ["Thinking done. The answer is (A)."] * 6
+    failed_probes = model.probes - 12  # sent: the six that failed, the failed probes, the six answered
+    assert model.outages == 1 and 1 <= failed_probes <= expected_probes(down_for + 0.5) + 1, (model.probes, expected_probes(down_for))

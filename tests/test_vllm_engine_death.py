@@ -1,0 +1,130 @@
+"""vLLM engine death on the async path (``AsyncLLM``: ``--concurrency`` and the server),
+with a fake engine: the one rule (``vllm.async_engine.engine_died``) marks the engine dead even
+when the error reached the backend already wrapped, and the next call builds a fresh
+engine; a reply that streamed text before the engine died is never shown twice.
+
+The engine is a stand-in (loading vLLM takes minutes); its error is a class named as
+vLLM's ``EngineDeadError``, matched by name as for the real one (test_outage.py checks
+the real class).  ``VLLMChatModel`` is the real backend class, built without loading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+
+from live_mind.models.base import BackendUnavailable, ChatRequest, ModelError
+from live_mind.models.outage import guard
+from live_mind.models.vllm.async_engine import engine_died
+from live_mind.models.vllm.model import VLLMChatModel
+
+
+class EngineDeadError(Exception):
+    """Named as vLLM's (``vllm.v1.engine.exceptions.EngineDeadError``)."""
+
+
+@dataclass
+class Sample:
+    text: str
+    token_ids: list
+    finish_reason: str | None = None
+    stop_reason: object = None
+
+
+@dataclass
+class Output:
+    request_id: str
+    prompt_token_ids: list
+    outputs: list
+    finished: bool = False
+    num_cached_tokens: int = 0
+
+
+@dataclass
+class FakeAsyncLLM:
+    """Streams ``Answer text`` in two steps; ``die_after`` steps (None: never) it dies."""
+
+    die_after: int | None = None
+    dead: bool = False
+
+    async def generate(self, prompt, params, request_id):
+        for step, text in enumerate(["Answer", "Answer text"]):
+            if self.dead or (self.die_after is not None and step == self.die_after):
+                self.dead = True
+                raise EngineDeadError("EngineCore encountered an issue. See stack trace for the root cause.")
+            yield Output(request_id, prompt["prompt_token_ids"], [Sample(text, list(range(step + 1)), "stop" if step else None)],
+                         finished=step == 1)
+
+    async def abort(self, request_id):
+        pass
+
+
+@dataclass
+class FakeThread:
+    """``vllm.async_engine.EngineThread``: each coroutine runs on a loop of its own thread."""
+
+    engine: FakeAsyncLLM
+    started: list = field(default_factory=list)
+
+    def submit(self, coroutine) -> Future:
+        with ThreadPoolExecutor(1) as pool:  # the engine's own loop, on its own thread
+            return pool.submit(asyncio.run, coroutine)
+
+
+def async_model(die_after: int | None) -> tuple[VLLMChatModel, list[FakeThread]]:
+    model = VLLMChatModel.__new__(VLLMChatModel)
+    built: list[FakeThread] = []
+
+    def start_engine() -> None:  # a fresh engine that stays up
+        built.append(FakeThread(FakeAsyncLLM()))
+        model.engine = built[-1]
+
+    model.name, model.engine_dead, model.llm, model.sessions = "fake-vllm", False, None, None
+    model.engine = FakeThread(FakeAsyncLLM(die_after))
+    model._start_engine = start_engine
+    model._checked = lambda request: ([1, 2, 3], "")
+    model._sampling_params = lambda request, held: None
+    return model, built
+
+
+def test_one_rule_sees_an_engine_death_through_the_wrappers():
+    dead = EngineDeadError("gone")
+    wrapped = BackendUnavailable("vLLM engine failed")
+    wrapped.__cause__ = dead
+    outer = ModelError("vLLM streaming session failed")
+    outer.__cause__ = wrapped
+    assert engine_died(dead) and engine_died(wrapped) and engine_died(outer)
+    assert not engine_died(ModelError("prompt rejected")) and not engine_died(None)
+
+
+def test_an_async_engine_that_died_is_rebuilt_on_the_next_call():
+    model, built = async_model(die_after=0)
+    request = ChatRequest([{"role": "user", "content": "q"}])
+    with pytest.raises(BackendUnavailable, match="EngineDeadError"):
+        asyncio.run(model._acomplete(request))
+    assert model.engine_dead, "the wrapped EngineDeadError marks the engine dead"
+    completion = asyncio.run(model._acomplete(request))
+    assert completion.text == "Answer text" and len(built) == 1 and not model.engine_dead
+
+
+def test_through_the_guard_a_dead_async_engine_costs_one_retry_not_the_outage_budget():
+    model, built = async_model(die_after=0)
+    model.acomplete = model._acomplete
+    guarded = guard(model, max_outage=5, first_delay=0.01, max_delay=0.02)
+    completion = asyncio.run(guarded.acomplete(ChatRequest([{"role": "user", "content": "q"}])))
+    assert completion.text == "Answer text" and len(built) == 1 and guarded.outages == 1
+
+
+def test_a_reply_streamed_before_the_engine_died_is_announced_as_restarting():
+    model, built = async_model(die_after=1)  # dies after streaming "Answer"
+    model.acomplete = model._acomplete
+    guarded = guard(model, max_outage=5, first_delay=0.01, max_delay=0.02)
+    shown: list[str] = []
+    request = ChatRequest([{"role": "user", "content": "q"}], on_token=shown.append,
+                          on_restart=lambda why: shown.append("<restart>"))
+    completion = asyncio.run(guarded.acomplete(request))
+    assert shown == ["Answer", "<restart>", "Answer", " text"] and completion.text == "Answer text"
+    assert len(built) == 1
