@@ -2,8 +2,9 @@
 
 Two questions at ``--concurrency 4`` under a timing profile, against one replica alone and
 through the router (round robin, consistent hash on the question's ``X-Session-ID``): the
-records equal the single-server run's, every call is logged by the replica that served it,
-and consistent hashing keeps each question's calls on one replica.  Skips without
+records equal the single-server run's, every call is logged by the replica that served it
+(with its question's key), round robin uses both replicas and consistent hashing keeps each
+question's calls on one replica.  Skips without
 llama-cpp-python's server, vllm-router or the embedded model.
 """
 
@@ -75,5 +76,6 @@ def test_router_keeps_records_and_consistent_hash_keeps_questions_on_one_replica
         assert figures["identical_to_single"], f"{policy}: records differ from the single-server run"
         assert sum(figures["calls_per_replica"]) == calls and figures["unkeyed_calls"] == 0
     assert result["consistent_hash"]["affinity"] >= 0.95
-    assert result["round_robin"]["affinity"] < 0.95, "round robin spreads a question's calls over both replicas"
-    assert min(result["round_robin"]["calls_per_replica"]) > 0
+    # Round robin's affinity is not asserted: two questions whose calls alternate can each stay on one
+    # replica by chance (measured: 1.0 once here, 0.70-0.73 on the 14 sample questions).
+    assert min(result["round_robin"]["calls_per_replica"]) > 0, "round robin uses both replicas"
