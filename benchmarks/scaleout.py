@@ -22,6 +22,7 @@ which question's call.  Per run, ``--json`` holds:
   end; shared cores make this noise: compare the token figures);
 * ``other_requests`` -- requests the replicas got that were no model call (vllm-router's
   ``cache_aware`` asks each worker to tokenize); ``unkeyed_calls`` -- model calls without key;
+  ``keys`` -- distinct keys seen (one per question when the key is stable);
 * ``identical_to_single`` -- every record's ``time_info``, ``usage`` (without the engine's
   own cached count, a diagnostic) and ``solution`` equal the ``single`` run's.
 
@@ -154,7 +155,7 @@ def routing_figures(calls: list[dict], replicas: int) -> dict:
     later = [c["engine_cached"] for cs in by_key.values() for c in cs[1:]]
     return {"calls_per_replica": per_replica, "affinity": round(sum(shares) / len(shares), 4) if shares else None,
             "engine_cached_from_step2": round(sum(later) / len(later), 2) if later else None,
-            "unkeyed_calls": len(by_key.get("None", []))}
+            "unkeyed_calls": len(by_key.get("None", [])), "keys": len(by_key)}
 
 
 def comparable(record: dict) -> tuple:

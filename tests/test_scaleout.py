@@ -39,7 +39,7 @@ def test_routing_figures_from_replica_logs():
     assert figures["calls_per_replica"] == [2, 3]
     assert figures["affinity"] == round((2 / 3 + 1) / 2, 4)  # a: 2 of 3 on r0, its first; b: all on r1
     assert figures["engine_cached_from_step2"] == 30.0  # a's 30 and 10, b's 50: first calls left out
-    assert figures["unkeyed_calls"] == 0
+    assert figures["unkeyed_calls"] == 0 and figures["keys"] == 2
 
 
 @pytest.mark.server
@@ -75,6 +75,7 @@ def test_router_keeps_records_and_consistent_hash_keeps_questions_on_one_replica
         figures = result[policy]
         assert figures["identical_to_single"], f"{policy}: records differ from the single-server run"
         assert sum(figures["calls_per_replica"]) == calls and figures["unkeyed_calls"] == 0
+        assert figures["keys"] == 2, "one stable key per question"
     assert result["consistent_hash"]["affinity"] >= 0.95
     # Round robin's affinity is not asserted: two questions whose calls alternate can each stay on one
     # replica by chance (measured: 1.0 once here, 0.70-0.73 on the 14 sample questions).
