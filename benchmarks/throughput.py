@@ -8,10 +8,15 @@ after, and how many questions have exactly the ``time_info`` of the first N's ru
 with, for the others, where their replies part (first differing call, characters in
 common).  The engine's prefix cache is emptied before every N so no run starts warm.
 
-Usage (28 questions: 2 per category of the paper's 1,400):
+Throughput is measured on many more questions than slots: with N questions at N in flight
+the run lasts as long as its longest question, which measures that question, not the
+rate.  A level N with fewer than ``MIN_QUESTIONS_PER_SLOT`` (4) questions per slot is
+refused (exit 2) unless ``--allow_few`` is given, and then marked in the table.
+
+Usage (280 questions: 20 per category of the paper's 1,400):
 
     python benchmarks/throughput.py --model smollm2-135m-vllm --timing local-smollm2-135m \\
-        --concurrency 1,8,28,64 --num_questions 2 --data_path ../shared/data/mmlu-pro-1400
+        --concurrency 1,8,28,64 --num_questions 20 --data_path ../shared/data/mmlu-pro-1400
 
 Every other flag is ``run_solver.py``'s (``--use_lm`` is implied); ``--dtype`` overrides
 the vLLM entry's dtype (e.g. float32), ``--records DIR`` keeps each N's records,
@@ -41,6 +46,13 @@ from live_mind.loading import timing_config  # noqa: E402
 from live_mind.models.aio import native_async, serializer  # noqa: E402
 from live_mind.models.capabilities import capabilities  # noqa: E402
 
+MIN_QUESTIONS_PER_SLOT = 4
+
+
+def too_few(questions: int, levels: list[int], ratio: int = MIN_QUESTIONS_PER_SLOT) -> list[int]:
+    """The levels N with fewer than ``ratio`` questions per slot (``questions < ratio * N``)."""
+    return [n for n in levels if questions < ratio * n]
+
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
     parser = flags.ArgumentParser(description=__doc__.splitlines()[0], add_help=True)
@@ -48,6 +60,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespac
     parser.add_argument("--dtype", default=None, help="override the vLLM/transformers entry's dtype")
     parser.add_argument("--records", default=None, metavar="DIR", help="write each N's records to DIR/n<N>.json")
     parser.add_argument("--limit", type=int, default=None, help="only the first K selected questions (smoke runs)")
+    parser.add_argument("--allow_few", action="store_true",
+                        help=f"measure levels with fewer than {MIN_QUESTIONS_PER_SLOT} questions per slot anyway (marked)")
     own, rest = parser.parse_known_args(argv)
     try:
         own.levels = [int(n) for n in own.concurrency.split(",") if n.strip()]
@@ -84,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         questions = cli.load_selected_questions(setup.run)[:own.limit]
     except cli.UsageError as exc:
         return cli.fail(str(exc))
+    few = too_few(len(questions), own.levels)
+    if few and not own.allow_few:
+        return cli.fail(f"{len(questions)} questions are fewer than {MIN_QUESTIONS_PER_SLOT} per slot at N = {few}: "
+                        "that measures the longest question, not throughput; select more questions or pass --allow_few")
     # Built once for the highest N (batched decoding where the backend has it); each level
     # then only sets how many waiting requests the per-model worker takes at once.
     loaded = cli.load_models(setup, concurrency=max(2, args.concurrency), batch=True, prefill=args.prefill_while_typing,
@@ -116,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = sorted({parting(first[q], r) for q, r in by_id.items() if q in first and q not in same})
         rate = len(records) / wall
         base_rate = base_rate or rate
-        print(f"| {n} | {len(records)} | {wall:.1f} | {rate:.3f} | {rate / base_rate:.2f}x | {before:.2f}/{after:.2f} "
+        print(f"| {n} | {len(records)}{' (few)' if n in few else ''} | {wall:.1f} | {rate:.3f} | {rate / base_rate:.2f}x | {before:.2f}/{after:.2f} "
               f"| {len(same)}/{len(records)} | {'; '.join(parts) or '-'} |", flush=True)
     for model in loaded.values():
         for holder in (getattr(model.inner, "engine", None), getattr(model.inner, "sessions", None)):

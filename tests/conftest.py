@@ -56,6 +56,7 @@ the published v1 runs).
     live_mind/analysis/remodel.py      test_remodel.py
     live_mind/analysis/tables.py       test_analysis.py
     live_mind/models/__init__.py       test_registry.py
+    live_mind/models/affinity.py       test_affinity.py
     live_mind/models/aio.py            test_aio.py
     live_mind/models/base.py           test_contract.py, test_streaming.py, test_capabilities.py
     live_mind/models/capabilities.py   test_capabilities.py
@@ -70,7 +71,7 @@ the published v1 runs).
     live_mind/models/hf/model.py       test_hf_backend.py
     live_mind/models/llamacpp.py       test_streaming.py, test_stream_retry.py, test_llamacpp_server.py
     live_mind/models/mapping.py        test_vllm_mapping.py, test_hf_backend.py
-    live_mind/models/openai_compat.py  test_openai_backend.py, test_faults.py
+    live_mind/models/openai_compat.py  test_openai_backend.py, test_faults.py, test_affinity.py
     live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py
     live_mind/models/registry.py       test_registry.py, test_toy_backend.py
     live_mind/models/backends.py       test_registry.py, test_capabilities.py, test_toy_backend.py

@@ -34,6 +34,8 @@ chosen by ``priming``:
 ``guided_choice`` or ``structured_outputs``; with ``"none"`` they raise
 ``UnsupportedFeature``.  Cached prompt tokens are read from
 ``usage.prompt_tokens_details.cached_tokens`` when the server reports them.
+``affinity_header`` / ``affinity_field`` send the request's ``cache_key`` (one question)
+as a header or body field for a session or consistent-hash router (``affinity.py``).
 
 Streaming and stopping (``ChatRequest.on_token`` / ``stop``): such a request is sent
 with ``stream=True`` and the text arrives chunk by chunk; a set stop signal closes the
@@ -67,6 +69,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
+from .affinity import affinity_args, check_names
 from .base import (
     BackendUnavailable,
     Capabilities,
@@ -154,6 +157,8 @@ class OpenAIChatModel(ChatModel):
         stop: Sequence[str] = (),
         extra_body: dict[str, Any] | None = None,
         prefix_caching: bool = False,
+        affinity_header: str | None = None,
+        affinity_field: str | None = None,
         name: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -169,6 +174,8 @@ class OpenAIChatModel(ChatModel):
             raise ValueError("heal_prefix needs priming = 'completions'")
         if max_concurrency < 1 or max_retries < 0:
             raise ValueError("max_concurrency must be >= 1 and max_retries >= 0")
+        check_names(affinity_header, affinity_field)
+        self.affinity = (affinity_header, affinity_field)
         api_key = NO_KEY
         if api_key_env:
             api_key = os.environ.get(api_key_env, "")
@@ -226,8 +233,11 @@ class OpenAIChatModel(ChatModel):
     def _call_args(self, request: ChatRequest, streaming: bool) -> tuple[bool, dict[str, Any], str]:
         """(chat endpoint?, keyword arguments of ``create``, held healing whitespace)."""
         common_stream: dict[str, Any] = {"stream": True} if streaming else {}
-        body = {**self.extra_body, **self._choice_body(request.choices)}
+        headers, routing = affinity_args(request.cache_key, *self.affinity)  # per-question router key
+        body = {**self.extra_body, **routing, **self._choice_body(request.choices)}
         common: dict[str, Any] = dict(model=self.model, max_tokens=request.max_new_tokens, temperature=0.0)
+        if headers:
+            common["extra_headers"] = headers
         if self.stop:
             common["stop"] = self.stop
         if self.priming == "completions":

@@ -1,0 +1,119 @@
+"""One llama.cpp replica for the scale-out benchmark, with its own request log.
+
+``python benchmarks/replica.py --port P --log FILE [--threads 1] [--name r0]`` serves the
+embedded GGUF with llama-cpp-python's OpenAI-compatible server app (the same server as
+``python -m llama_cpp.server``), and appends one JSON line per completion request to FILE:
+
+* ``replica`` -- this replica's name; ``key`` -- the request's affinity key (the
+  ``X-Session-ID`` header, else the body's ``user`` field), i.e. the question it belongs to;
+* ``engine_cached`` -- the prompt tokens the engine did not recompute: llama.cpp's own
+  prefix match between the KV state it holds (after a RAM-cache restore, when one
+  matched better) and the new prompt -- the value its verbose log prints as
+  ``prefix-match hit``;
+* ``path``, ``status`` -- the endpoint and the HTTP status (a router may send other requests,
+  e.g. vllm-router's ``cache_aware`` asks each worker to tokenize);
+* ``start`` / ``end`` -- wall-clock seconds (``time.time``) of the request.
+
+The replica keeps several prompt states (llama-cpp-python's RAM cache, ``--cache_mb``),
+so, like vLLM's prefix cache, it can resume any recent question, not only the last one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+_CURRENT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("replica_request", default=None)
+
+
+def _count_prefix_matches() -> None:
+    """Note the engine's prefix match of each request in the request's log entry; the
+    last match computed for a request is the one ``Llama.generate`` reuses."""
+    from llama_cpp import Llama
+
+    original = Llama.longest_token_prefix
+
+    def counted(a, b):  # noqa: ANN001 - llama-cpp-python's own signature
+        found = original(a, b)
+        entry = _CURRENT.get()
+        if entry is not None:
+            entry["engine_cached"] = int(found)
+        return found
+
+    Llama.longest_token_prefix = staticmethod(counted)
+
+
+class RequestLog:
+    """ASGI middleware: one JSON line per POST under /v1/ (see the module docstring), and
+    ``GET /health`` (200), which vllm-router polls before it routes to a worker."""
+
+    def __init__(self, app, path: str, name: str) -> None:  # noqa: ANN001
+        self.app, self.path, self.name = app, path, name
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001
+        if scope["type"] == "http" and scope["path"] == "/health":  # vllm-router polls it; llama_cpp.server has none
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            return await send({"type": "http.response.body", "body": b"ok"})
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        entry = {"replica": self.name, "path": scope["path"], "key": headers.get("x-session-id"), "engine_cached": 0,
+                 "start": time.time()}
+        body = bytearray()
+
+        async def receive_logged():
+            message = await receive()
+            body.extend(message.get("body", b""))
+            return message
+
+        async def send_logged(message):
+            await send(message)
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                if entry["key"] is None:
+                    try:
+                        entry["key"] = json.loads(body or b"{}").get("user")
+                    except ValueError:
+                        pass
+                entry["end"] = time.time()
+                with open(self.path, "a", encoding="utf-8") as log:
+                    log.write(json.dumps(entry) + "\n")
+
+        _CURRENT.set(entry)
+        await self.app(scope, receive_logged, send_logged)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log", required=True, help="append one JSON line per request here")
+    parser.add_argument("--name", default="replica")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cache_mb", type=int, default=512, help="RAM cache of prompt states (MiB)")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    from live_mind.models.registry import gguf_location
+
+    _count_prefix_matches()
+    model = ModelSettings(model=str(gguf_location("embedded")), model_alias="smollm2-135m", n_threads=args.threads,
+                          n_threads_batch=args.threads, n_ctx=4096, verbose=False, cache=True, cache_type="ram",
+                          cache_size=args.cache_mb << 20)
+    server = ServerSettings(host="127.0.0.1", port=args.port, interrupt_requests=False)
+    app = RequestLog(create_app(server_settings=server, model_settings=[model]), args.log, args.name)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
