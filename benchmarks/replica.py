@@ -20,7 +20,6 @@ so, like vLLM's prefix cache, it can resume any recent question, not only the la
 
 from __future__ import annotations
 
-import argparse
 import contextvars
 import json
 import sys
@@ -28,6 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from live_mind import flags  # noqa: E402
 
 _CURRENT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("replica_request", default=None)
 
@@ -91,7 +92,7 @@ class RequestLog:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", required=True, help="append one JSON line per request here")
     parser.add_argument("--name", default="replica")

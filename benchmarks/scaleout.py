@@ -46,6 +46,10 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from live_mind import flags  # noqa: E402
+
 POLICIES = ("round_robin", "random", "cache_aware", "consistent_hash", "power_of_two", "sticky_least_loaded")
 ENTRY = "smollm2-135m-router"
 COMPLETIONS = ("/v1/completions", "/v1/chat/completions")
@@ -178,7 +182,7 @@ def solve(url: str, args: argparse.Namespace, output: Path) -> tuple[list[dict],
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--policies", default="round_robin,cache_aware,consistent_hash")
     parser.add_argument("--data_path", default=None, help="as run_solver.py (default: its bundled sample)")

@@ -186,7 +186,7 @@ def test_live_session_replays_a_row_of_the_task_and_scores_it(tmp_path):
 
 def test_server_scores_a_reference_answer(tmp_path):
     pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
+    from conftest import serve_client
 
     from live_mind import cli
     from live_mind.serve import main as serve_main
@@ -206,7 +206,7 @@ def test_server_scores_a_reference_answer(tmp_path):
             pass
         return event
 
-    with TestClient(create_app(engine("--no-baseline"))) as client, client.websocket_connect("/v1/session") as ws:
+    with serve_client(create_app(engine("--no-baseline"))) as client, client.websocket_connect("/v1/session") as ws:
         ws.receive_json()
         event = final(ws, "Pick one.", options=["x", "y"], reference="B")  # scripted default: (B)
         assert (event["pred"], event["correct"]) == ("B", True)
@@ -215,7 +215,7 @@ def test_server_scores_a_reference_answer(tmp_path):
             pass
         assert "pred" not in final(ws, "Pick one.", options=["x", "y"])  # no reference: not scored
     free = engine("--no-baseline", "--task", str(FIXTURES / "arithmetic_task.toml"))
-    with TestClient(create_app(free)) as client, client.websocket_connect("/v1/session") as ws:
+    with serve_client(create_app(free)) as client, client.websocket_connect("/v1/session") as ws:
         ws.receive_json()
         event = final(ws, "A box holds 12 eggs. How many eggs are in 5 boxes?", reference="60")
         assert (event["pred"], event["correct"]) == ("60 eggs", True)

@@ -83,6 +83,7 @@ def async_model(die_after: int | None) -> tuple[VLLMChatModel, list[FakeThread]]
         model.engine = built[-1]
 
     model.name, model.engine_dead, model.llm, model.sessions = "fake-vllm", False, None, None
+    model.native_async = True  # built with async_engine=True: acomplete runs on the async engine
     model.engine = FakeThread(FakeAsyncLLM(die_after))
     model._start_engine = start_engine
     model._checked = lambda request: ([1, 2, 3], "")
@@ -104,15 +105,14 @@ def test_an_async_engine_that_died_is_rebuilt_on_the_next_call():
     model, built = async_model(die_after=0)
     request = ChatRequest([{"role": "user", "content": "q"}])
     with pytest.raises(BackendUnavailable, match="EngineDeadError"):
-        asyncio.run(model._acomplete(request))
+        asyncio.run(model.acomplete(request))
     assert model.engine_dead, "the wrapped EngineDeadError marks the engine dead"
-    completion = asyncio.run(model._acomplete(request))
+    completion = asyncio.run(model.acomplete(request))
     assert completion.text == "Answer text" and len(built) == 1 and not model.engine_dead
 
 
 def test_through_the_guard_a_dead_async_engine_costs_one_retry_not_the_outage_budget():
     model, built = async_model(die_after=0)
-    model.acomplete = model._acomplete
     guarded = guard(model, max_outage=5, first_delay=0.01, max_delay=0.02)
     completion = asyncio.run(guarded.acomplete(ChatRequest([{"role": "user", "content": "q"}])))
     assert completion.text == "Answer text" and len(built) == 1 and guarded.outages == 1
@@ -120,7 +120,6 @@ def test_through_the_guard_a_dead_async_engine_costs_one_retry_not_the_outage_bu
 
 def test_a_reply_streamed_before_the_engine_died_is_announced_as_restarting():
     model, built = async_model(die_after=1)  # dies after streaming "Answer"
-    model.acomplete = model._acomplete
     guarded = guard(model, max_outage=5, first_delay=0.01, max_delay=0.02)
     shown: list[str] = []
     request = ChatRequest([{"role": "user", "content": "q"}], on_token=shown.append,

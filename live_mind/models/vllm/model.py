@@ -188,7 +188,7 @@ class VLLMChatModel(ChatModel):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
         source_name = model
         if model == EMBEDDED:
-            from .export import export_embedded_hf
+            from ..export import export_embedded_hf
 
             model = str(export_embedded_hf(dtype="bfloat16" if dtype == "auto" else dtype))
 
