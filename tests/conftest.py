@@ -72,6 +72,7 @@ the published v1 runs).
     live_mind/models/llamacpp.py       test_streaming.py, test_stream_retry.py, test_llamacpp_server.py
     live_mind/models/mapping.py        test_vllm_mapping.py, test_hf_backend.py
     live_mind/models/openai_compat.py  test_openai_backend.py, test_faults.py, test_affinity.py
+    live_mind/models/openai_errors.py  test_openai_backend.py
     live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py
     live_mind/models/registry.py       test_registry.py, test_toy_backend.py
     live_mind/models/backends.py       test_registry.py, test_capabilities.py, test_toy_backend.py

@@ -26,7 +26,8 @@ from live_mind.models.base import (  # noqa: E402
     ModelError,
     UnsupportedFeature,
 )
-from live_mind.models.openai_compat import OpenAIChatModel, backoff_delay, infrastructure_failure  # noqa: E402
+from live_mind.models.openai_compat import OpenAIChatModel  # noqa: E402
+from live_mind.models.openai_errors import backoff_delay, infrastructure_failure  # noqa: E402
 
 
 class Stub:

@@ -66,26 +66,26 @@ def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = 
     gguf = embedded_gguf_path()
     torch_dtype = getattr(torch, dtype)  # a torch/transformers object; the attribute depends on the library version
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **load_options(dtype, gguf.name))
+    hf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **load_options(dtype, gguf.name))
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
     try:
-        tied = bool(getattr(model.config, "tie_word_embeddings", False))  # a torch/transformers object; the attribute depends on the library version
+        tied = bool(getattr(hf_model.config, "tie_word_embeddings", False))  # a torch/transformers object; the attribute depends on the library version
         state = {
             name: tensor.detach().to(torch_dtype).contiguous()
-            for name, tensor in model.state_dict().items()
+            for name, tensor in hf_model.state_dict().items()
             if not (tied and name == "lm_head.weight")
         }
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        config = model.config.to_dict()
+        config = hf_model.config.to_dict()
         config["architectures"] = ["LlamaForCausalLM"]
         config["torch_dtype"] = dtype
         config.pop("quantization_config", None)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
         tokenizer.save_pretrained(str(tmp))
-        if getattr(model, "generation_config", None) is not None:  # a torch/transformers object; the attribute depends on the library version
-            model.generation_config.save_pretrained(str(tmp))
+        if getattr(hf_model, "generation_config", None) is not None:  # a torch/transformers object; the attribute depends on the library version
+            hf_model.generation_config.save_pretrained(str(tmp))
         (tmp / _DONE).write_text(json.dumps({"source": str(gguf), "dtype": dtype}), encoding="utf-8")
         if folder.exists():  # an unfinished folder from an older, interrupted export
             shutil.rmtree(folder)

@@ -91,41 +91,13 @@ from .mapping import (
     strip_held,
     strip_leading_bos,
 )
+from .openai_errors import backoff_delay, infrastructure_failure, retry_after
 from .streaming import TextStream, read_stream
 
 PRIMING_MODES = ("completions", "continue", "none")
 CHOICE_MODES = ("grammar", "guided_choice", "structured_outputs", "none")
 NO_KEY = "no-key"
 """Placeholder key for local servers that need none (the client insists on one)."""
-
-
-def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
-    """Seconds to wait before retry number ``attempt + 1`` (``attempt`` counts from 0)."""
-    if retry_after is not None and retry_after >= 0:
-        return min(cap, retry_after)
-    return min(cap, base * (2 ** attempt))
-
-
-def infrastructure_failure(exc: BaseException) -> bool:
-    """Whether an exception of the ``openai`` client says the server is away rather than
-    that it refused this request: connection refused or reset and timeouts
-    (``APIConnectionError``, ``APITimeoutError``), HTTP 429 and every 5xx."""
-    import openai
-
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return False
-
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)  # a library object (tokenizer, config, response): the attribute depends on its version
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _one_line(exc: Exception) -> str:
@@ -302,7 +274,7 @@ class OpenAIChatModel(ChatModel):
             raise BackendUnavailable(
                 f"{self.name} at {self.base_url}: request failed after {retries + 1} attempts: {_one_line(exc)}"
             ) from exc
-        return backoff_delay(retries, self.backoff_base, self.backoff_max, _retry_after(exc))
+        return backoff_delay(retries, self.backoff_base, self.backoff_max, retry_after(exc))
 
     @staticmethod
     def _completion(text: str, usage: Any, finish: str, seconds: float, retries: int) -> Completion:
