@@ -12,10 +12,15 @@ embedded GGUF with llama-cpp-python's OpenAI-compatible server app (the same ser
   ``prefix-match hit``;
 * ``path``, ``status`` -- the endpoint and the HTTP status (a router may send other requests,
   e.g. vllm-router's ``cache_aware`` asks each worker to tokenize);
+* ``cache_states`` / ``cache_mb`` -- the prompt states the RAM cache holds after the request
+  (and their size), when the replica has one;
 * ``start`` / ``end`` -- wall-clock seconds (``time.time``) of the request.
 
-The replica keeps several prompt states (llama-cpp-python's RAM cache, ``--cache_mb``),
-so, like vLLM's prefix cache, it can resume any recent question, not only the last one.
+The replica keeps several prompt states (llama-cpp-python's RAM cache, ``--cache_mb``,
+evicting the least recently used beyond it), so, like vLLM's prefix cache, it can resume
+any recent question, not only the last one.  A small ``--cache_states`` (or ``--cache_mb``)
+models a replica whose cache holds only a few questions, as on a loaded server;
+``--cache_mb 0`` keeps only the KV state of the last request.
 """
 
 from __future__ import annotations
@@ -48,6 +53,25 @@ def _count_prefix_matches() -> None:
         return found
 
     Llama.longest_token_prefix = staticmethod(counted)
+
+
+def _count_cache_states(most: int | None) -> None:
+    """Note the RAM cache's size after each request's state is stored; keep at most
+    ``most`` states (the least recently used go first, as llama-cpp-python evicts by size)."""
+    from llama_cpp.llama_cache import LlamaRAMCache
+
+    original = LlamaRAMCache.__setitem__
+
+    def stored(self, key, value):  # noqa: ANN001 - llama-cpp-python's own signature
+        original(self, key, value)
+        while most is not None and len(self.cache_state) > most:
+            self.cache_state.popitem(last=False)
+        entry = _CURRENT.get()
+        if entry is not None:
+            entry["cache_states"] = len(self.cache_state)
+            entry["cache_mb"] = round(self.cache_size / 2**20, 2)
+
+    LlamaRAMCache.__setitem__ = stored
 
 
 class RequestLog:
@@ -97,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", required=True, help="append one JSON line per request here")
     parser.add_argument("--name", default="replica")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cache_mb", type=int, default=512, help="RAM cache of prompt states (MiB)")
+    parser.add_argument("--cache_mb", type=int, default=512, help="RAM cache of prompt states (MiB); 0: none, only the last request's KV state")
+    parser.add_argument("--cache_states", type=int, default=None,
+                        help="keep at most this many prompt states in the RAM cache (default: as many as --cache_mb holds)")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -106,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from live_mind.models.registry import gguf_location
 
+    if args.cache_mb < 0 or (args.cache_states is not None and args.cache_states < 1):
+        parser.error("--cache_mb must be >= 0 and --cache_states >= 1")
     _count_prefix_matches()
+    _count_cache_states(args.cache_states)
     model = ModelSettings(model=str(gguf_location("embedded")), model_alias="smollm2-135m", n_threads=args.threads,
-                          n_threads_batch=args.threads, n_ctx=4096, verbose=False, cache=True, cache_type="ram",
-                          cache_size=args.cache_mb << 20)
+                          n_threads_batch=args.threads, n_ctx=4096, verbose=False, cache=args.cache_mb > 0,
+                          cache_type="ram", cache_size=args.cache_mb << 20)
     server = ServerSettings(host="127.0.0.1", port=args.port, interrupt_requests=False)
     app = RequestLog(create_app(server_settings=server, model_settings=[model]), args.log, args.name)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

@@ -18,11 +18,15 @@ which question's call.  Per run, ``--json`` holds:
   that served its first call;
 * ``engine_cached_from_step2`` -- mean prompt tokens per call the engine did not recompute
   (llama.cpp's prefix match), over each question's calls from its second on;
+* ``cache_states_max`` -- the most prompt states one replica's RAM cache held (``--cache_mb``);
 * ``questions_per_s`` -- questions / wall time of the run (the client process, start to
   end; shared cores make this noise: compare the token figures);
 * ``other_requests`` -- requests the replicas got that were no model call (vllm-router's
   ``cache_aware`` asks each worker to tokenize); ``unkeyed_calls`` -- model calls without key;
   ``keys`` -- distinct keys seen (one per question when the key is stable);
+* ``own_prefix_from_step2`` -- the same mean for the prefix each call shares with its own
+  question's earlier calls (the records' modelled per-question cache), what routing can
+  keep at best; the instruction preamble every question shares is in any replica's cache;
 * ``identical_to_single`` -- every record's ``time_info``, ``usage`` (without the engine's
   own cached count, a diagnostic) and ``solution`` equal the ``single`` run's.
 
@@ -62,8 +66,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_S
+def wait_ready(url: str, proc: subprocess.Popen, what: str, log: Path, timeout: float = READY_S) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text(errors='replace')[-1500:]}")
@@ -72,7 +76,7 @@ def wait_ready(url: str, proc: subprocess.Popen, what: str, log: Path) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} not ready after {READY_S:.0f} s") from None
+                raise RuntimeError(f"{what} not ready after {timeout:.0f} s") from None
             time.sleep(0.5)
 
 
@@ -91,8 +95,8 @@ def stop(procs: list[subprocess.Popen]) -> None:
 class Cluster:
     """``n`` fresh replicas, optionally behind vllm-router with ``policy``; a context manager."""
 
-    def __init__(self, scratch: Path, n: int, policy: str | None, threads: int) -> None:
-        self.scratch, self.n, self.policy, self.threads = scratch, n, policy, threads
+    def __init__(self, scratch: Path, n: int, policy: str | None, threads: int, cache: list[str] | None = None) -> None:
+        self.scratch, self.n, self.policy, self.threads, self.cache = scratch, n, policy, threads, cache or []
         self.procs: list[subprocess.Popen] = []
         self.logs = [scratch / f"replica{i}.jsonl" for i in range(n)]
 
@@ -110,7 +114,7 @@ class Cluster:
                 port = free_port()
                 out = self.scratch / f"replica{i}.out"
                 proc = self._spawn([sys.executable, str(ROOT / "benchmarks" / "replica.py"), "--port", str(port),
-                                    "--log", str(log), "--name", f"r{i}", "--threads", str(self.threads)], out)
+                                    "--log", str(log), "--name", f"r{i}", "--threads", str(self.threads), *self.cache], out)
                 wait_ready(f"http://127.0.0.1:{port}/v1/models", proc, f"replica {i}", out)
                 urls.append(f"http://127.0.0.1:{port}")
             if self.policy is None:
@@ -159,7 +163,16 @@ def routing_figures(calls: list[dict], replicas: int) -> dict:
     later = [c["engine_cached"] for cs in by_key.values() for c in cs[1:]]
     return {"calls_per_replica": per_replica, "affinity": round(sum(shares) / len(shares), 4) if shares else None,
             "engine_cached_from_step2": round(sum(later) / len(later), 2) if later else None,
-            "unkeyed_calls": len(by_key.get("None", [])), "keys": len(by_key)}
+            "unkeyed_calls": len(by_key.get("None", [])), "keys": len(by_key),
+            "cache_states_max": max((c.get("cache_states", 0) for c in calls), default=0)}
+
+
+def own_prefix(records: list[dict]) -> float | None:
+    """Mean prompt tokens per call, from each question's second call on, that the question's
+    own earlier prompts and replies share with the call (the records' modelled per-question
+    cache): what perfect affinity could reuse beyond what any replica already holds."""
+    later = [step["cached_tokens"] for record in records for step in record["steps"][1:]]
+    return round(sum(later) / len(later), 2) if later else None
 
 
 def comparable(record: dict) -> tuple:
@@ -191,6 +204,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timing", default="local-smollm2-135m")
     parser.add_argument("--max_new_tokens", type=int, default=48, help="a short cap keeps the benchmark short")
     parser.add_argument("--threads", type=int, default=1, help="threads per replica")
+    parser.add_argument("--cache_mb", type=int, default=512,
+                        help="each replica's RAM cache of prompt states (MiB; 0: only the last request's KV state)")
+    parser.add_argument("--cache_states", type=int, default=None,
+                        help="each replica keeps at most this many prompt states (a loaded replica; default: no limit)")
     parser.add_argument("--json", default=None, metavar="OUT")
     parser.add_argument("--records", default=None, metavar="DIR", help="keep each run's records here")
     args = parser.parse_args(argv)
@@ -200,6 +217,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--policies: unknown {unknown or 'none given'}; choose from {', '.join(POLICIES)}")
     if args.replicas < 1 or args.concurrency < 1 or args.num_questions < 1 or args.threads < 1:
         parser.error("--replicas, --concurrency, --num_questions and --threads must be >= 1")
+    if args.cache_mb < 0 or (args.cache_states is not None and args.cache_states < 1):
+        parser.error("--cache_mb must be >= 0 and --cache_states >= 1")
+    args.cache = ["--cache_mb", str(args.cache_mb), *(["--cache_states", str(args.cache_states)] if args.cache_states else [])]
     if args.data_path and not Path(args.data_path).exists():
         parser.error(f"--data_path: {args.data_path} does not exist")
     try:
@@ -218,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, policy in [("single", None), *[(p, p) for p in args.policy_list]]:
         run_dir = scratch / name
         run_dir.mkdir()
-        cluster = Cluster(run_dir, 1 if policy is None else args.replicas, policy, args.threads)
+        cluster = Cluster(run_dir, 1 if policy is None else args.replicas, policy, args.threads, args.cache)
         with cluster as url:
             records, wall = solve(url, args, run_dir / "all.json")
         single = single if single is not None else records
@@ -228,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {**routing_figures(served, cluster.n), "other_requests": other, "questions": len(records),
                          "questions_per_s": round(len(records) / wall, 4), "wall_s": round(wall, 1),
                          "identical_to_single": len(same) == len(records) == len(single),
-                         "identical_records": len(same), "load_avg_after": round(os.getloadavg()[0], 2)}
+                         "identical_records": len(same), "own_prefix_from_step2": own_prefix(records),
+                         "load_avg_after": round(os.getloadavg()[0], 2)}
         if args.records:
             Path(args.records).mkdir(parents=True, exist_ok=True)
             shutil.copy(run_dir / "all.json", Path(args.records) / f"{name}.json")

@@ -42,6 +42,14 @@ def test_routing_figures_from_replica_logs():
     assert figures["unkeyed_calls"] == 0 and figures["keys"] == 2
 
 
+def test_own_prefix_is_the_modelled_cache_from_each_questions_second_call():
+    def record(*cached):
+        return {"steps": [{"cached_tokens": c} for c in cached]}
+
+    assert _scaleout().own_prefix([record(0, 200, 3), record(5, 100)]) == round((200 + 3 + 100) / 3, 2)
+    assert _scaleout().own_prefix([record(0)]) is None  # no second call anywhere
+
+
 @pytest.mark.server
 def test_router_keeps_records_and_consistent_hash_keeps_questions_on_one_replica(tmp_path, two_questions):
     for module in ("llama_cpp", "uvicorn", "openai"):
