@@ -6,10 +6,10 @@ embedded GGUF with llama-cpp-python's OpenAI-compatible server app (the same ser
 
 * ``replica`` -- this replica's name; ``key`` -- the request's affinity key (the
   ``X-Session-ID`` header, else the body's ``user`` field), i.e. the question it belongs to;
-* ``engine_cached`` -- the prompt tokens the engine did not recompute: llama.cpp's own
-  prefix match between the KV state it holds (after a RAM-cache restore, when one
-  matched better) and the new prompt -- the value its verbose log prints as
-  ``prefix-match hit``;
+* ``engine_cached`` -- the prompt tokens the engine did not recompute: the prefix match
+  between the KV state it holds when generation starts (after a RAM-cache restore, when
+  one matched better) and the new prompt -- the value llama-cpp-python's verbose log
+  prints as ``prefix-match hit``;
 * ``path``, ``status`` -- the endpoint and the HTTP status (a router may send other requests,
   e.g. vllm-router's ``cache_aware`` asks each worker to tokenize);
 * ``cache_states`` / ``cache_mb`` -- the prompt states the RAM cache holds after the request
@@ -39,20 +39,25 @@ _CURRENT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("replica_
 
 
 def _count_prefix_matches() -> None:
-    """Note the engine's prefix match of each request in the request's log entry; the
-    last match computed for a request is the one ``Llama.generate`` reuses."""
+    """Note in each request's log entry how many prompt tokens the engine reuses: the
+    common prefix of the KV state it holds when ``Llama.generate`` starts (after a
+    RAM-cache restore, when one matched better) and the prompt, less the one token
+    ``generate`` evaluates again when the whole prompt matched.  Counted as ``generate``
+    is called, because ``generate`` compares the tokens itself (llama-cpp-python 0.3.36);
+    the prefix comparisons before it are against the state held *before* any restore."""
     from llama_cpp import Llama
 
-    original = Llama.longest_token_prefix
+    original = Llama.generate
 
-    def counted(a, b):  # noqa: ANN001 - llama-cpp-python's own signature
-        found = original(a, b)
+    def generate(self, tokens, *args, **kwargs):  # noqa: ANN001 - llama-cpp-python's own signature
         entry = _CURRENT.get()
         if entry is not None:
-            entry["engine_cached"] = int(found)
-        return found
+            tokens = list(tokens)
+            held = Llama.longest_token_prefix(self._input_ids.tolist(), tokens) if self.n_tokens > 0 else 0
+            entry["engine_cached"] = int(min(held, max(len(tokens) - 1, 0)))
+        return original(self, tokens, *args, **kwargs)
 
-    Llama.longest_token_prefix = staticmethod(counted)
+    Llama.generate = generate
 
 
 def _count_cache_states(most: int | None) -> None:

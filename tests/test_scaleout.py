@@ -4,7 +4,7 @@ Two questions at ``--concurrency 4`` under a timing profile, against one replica
 through the router (round robin, consistent hash on the question's ``X-Session-ID``): the
 records equal the single-server run's, every call is logged by the replica that served it
 (with its question's key), round robin uses both replicas and consistent hashing keeps each
-question's calls on one replica.  Skips without
+question's calls on one replica, where the engine reuses the question's own earlier prefix.  Skips without
 llama-cpp-python's server, vllm-router or the embedded model.
 """
 
@@ -85,6 +85,10 @@ def test_router_keeps_records_and_consistent_hash_keeps_questions_on_one_replica
         assert sum(figures["calls_per_replica"]) == calls and figures["unkeyed_calls"] == 0
         assert figures["keys"] == 2, "one stable key per question"
     assert result["consistent_hash"]["affinity"] >= 0.95
+    # With every call of a question on one replica (and room for every state), the engine reuses the
+    # question's own earlier prefix: what the records' per-question cache says it can.
+    hashed = result["consistent_hash"]
+    assert hashed["engine_cached_from_step2"] >= 0.9 * hashed["own_prefix_from_step2"] > 0
     # Round robin's affinity is not asserted: two questions whose calls alternate can each stay on one
     # replica by chance (measured: 1.0 once here, 0.70-0.73 on the 14 sample questions).
     assert min(result["round_robin"]["calls_per_replica"]) > 0, "round robin uses both replicas"
