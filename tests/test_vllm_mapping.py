@@ -355,3 +355,26 @@ def test_async_engine_mode_is_native_and_keeps_every_request_in_flight(fake_vllm
     finally:
         model.engine.shutdown()
     assert engines[0].closed
+
+
+def test_cpu_threads_bind_every_core_or_the_given_list():
+    assert vllm_mapping.cpu_threads_bind("all", cores=[3, 0, 1]) == "0,1,3"
+    assert vllm_mapping.cpu_threads_bind("0-3") == "0-3" and vllm_mapping.cpu_threads_bind("0,2") == "0,2"
+    for bad in ("", "every", "0-", "0;1"):
+        with pytest.raises(ValueError, match="cpu_threads"):
+            vllm_mapping.cpu_threads_bind(bad)
+
+
+def test_cpu_threads_sets_the_bind_variable_only_when_unset(fake_vllm, monkeypatch):
+    import os
+
+    from live_mind.models.vllm.model import VLLMChatModel
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    VLLMChatModel("m")
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in os.environ  # no option: vLLM's own binding
+    VLLMChatModel("m", cpu_threads="all")
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == ",".join(str(i) for i in sorted(os.sched_getaffinity(0)))
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0")
+    VLLMChatModel("m", cpu_threads="all")
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "0"  # the user's setting wins

@@ -9,9 +9,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import os
+import re
+from typing import Any, Iterable, Sequence
 
 from ..base import ChatRequest, Completion
+
+_CPU_LIST = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
+
+
+def cpu_threads_bind(value: str, cores: Iterable[int] | None = None) -> str:
+    """``VLLM_CPU_OMP_THREADS_BIND`` for an entry's ``cpu_threads`` (vLLM for CPU).
+
+    By default vLLM for CPU binds the worker's OpenMP threads to all cores but one and keeps
+    that one for its scheduler process, which polls the worker between steps: on 2 cores the
+    model runs on one.  ``"all"`` binds the threads to every core this process may use
+    (``cores``, default its CPU affinity), so the model computes on all of them and the
+    scheduler shares; a core list such as ``"0-3"`` or ``"0,2"`` is passed on as written.
+    """
+    if value == "all":
+        ids = sorted(os.sched_getaffinity(0) if cores is None else cores)
+        return ",".join(str(i) for i in ids)
+    if not _CPU_LIST.match(value):
+        raise ValueError(f"cpu_threads must be 'all' or a core list such as '0-3' or '0,2', got {value!r}")
+    return value
 
 
 def sampling_kwargs(request: ChatRequest, stop_token_ids: Sequence[int], seed: int | None = None) -> dict[str, Any]:

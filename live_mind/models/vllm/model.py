@@ -37,6 +37,9 @@ touches the paper's protocol.
 ``model = "embedded"`` runs the embedded SmolLM2 GGUF: it is exported once to a Hugging
 Face folder (``export.py``), which vLLM loads.  On CPU the KV cache size comes from
 ``VLLM_CPU_KVCACHE_SPACE`` (GiB); ``cpu_kv_cache_gib`` sets it when the variable is unset.
+``cpu_threads = "all"`` (or a core list) sets ``VLLM_CPU_OMP_THREADS_BIND`` the same way,
+so the model computes on every core instead of all but the one vLLM keeps for its
+scheduler (``mapping.cpu_threads_bind``).
 
 ``async_engine = true`` runs vLLM's ``AsyncLLM`` instead of the offline ``LLM``
 (``async_engine.py``): every request is its own engine request, batched continuously with
@@ -68,7 +71,7 @@ from ..base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Com
 from ..embedded import EMBEDDED
 from ..mapping import chat_prompt_text, end_of_turn_ids, healing_split, strip_held
 from .async_engine import engine_died, engine_error, generate_one
-from .mapping import completion_from_request_output, sampling_kwargs
+from .mapping import completion_from_request_output, cpu_threads_bind, sampling_kwargs
 
 """``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
 
@@ -178,6 +181,7 @@ class VLLMChatModel(ChatModel):
         stop_tokens: Sequence[str] = (),
         heal_prefix: bool = True,
         cpu_kv_cache_gib: float | None = None,
+        cpu_threads: str | None = None,
         streaming_sessions: bool = False,
         max_sessions: int = 32,
         async_engine: bool = False,
@@ -186,6 +190,8 @@ class VLLMChatModel(ChatModel):
     ) -> None:
         if cpu_kv_cache_gib is not None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
+        if cpu_threads is not None:
+            os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_threads_bind(cpu_threads))
         source_name = model
         if model == EMBEDDED:
             from ..export import export_embedded_hf
