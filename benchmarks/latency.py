@@ -224,7 +224,7 @@ def build_controllers(args: argparse.Namespace, spec: registry.ModelSpec, chosen
     constrain = prime and cli.resolved_constraint(args, spec)
     # parse="lenient": every configuration keeps malformed replies alike, as when the
     # benchmark's published figures were taken (docs/timing.md)
-    common = dict(action_set_name=args.action_set, prime_actions=prime, constrain_actions=constrain, parse="lenient",
+    common = dict(action_set_name=args.action_set or "CAS", prime_actions=prime, constrain_actions=constrain, parse="lenient",
                   max_new_tokens=args.inference_max_new_tokens,
                   final_max_new_tokens=args.max_new_tokens)
     made: dict[str, Any] = {

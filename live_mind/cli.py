@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from . import faults, runconfig
 from .actions import ACTION_SETS, PARSE_RULES
+from .answer import ANSWER_RULES, PAPER_RULE
 from .clock import SCHEDULES, check_typing_speed
 from .controller import FINAL_ANSWERS
 from .data import PROCEDURES, DataError
@@ -55,7 +56,7 @@ __all__ = [  # the loading and resolving steps, re-exported for the scripts
 ]
 
 DEFAULT_MODEL = registry.DEFAULT_MODEL
-NOT_LIVE = ("use_lm", "num_questions", "data_path", "seed", "selection", "resume", "overwrite", "output_file")
+NOT_LIVE = ("use_lm", "num_questions", "question_offset", "data_path", "seed", "selection", "resume", "overwrite", "output_file")
 """Solver flags without meaning in a live session (one question, typed now)."""
 SESSION_KINDS = ("live", "serve")
 """Front ends of one typed question at a time (``live_session.py``, ``serve.py``)."""
@@ -77,9 +78,12 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
     add("--list_models", action="store_true", help="print the configured models and exit")
     add("--use_lm", action="store_true", help="run LiveMind (default: the chain-of-thought baseline)")
     add("--assist_model", default=None, help="output model for collaborative inference (needs --use_lm)")
-    add("--action_set", default="CAS", choices=sorted(ACTION_SETS), help="CAS or SAS (default CAS)")
+    add("--action_set", default=None, choices=sorted(ACTION_SETS), help="CAS or SAS (default: per model, else CAS as in the paper)")
     add("--output_file", default=None, help="output JSON (default output/mmlu_pro/<mode>/<run name>/all.json)")
     add("--num_questions", type=int, default=None, help="questions per category (default: all)")
+    add("--question_offset", type=int, default=0, metavar="K",
+        help="skip the first K selected questions of each category (a held-out slice: --num_questions 2 --question_offset 10 "
+             "gives the 11th and 12th, none of the --num_questions 10 set; default 0)")
     add("--data_path", default=None, help="MMLU-Pro parquet folder/file or hub id (default: bundled sample set); the task's data")
     add("--task", default=None, metavar="NAME|FILE", help="mmlu-pro (default), mmlu, or a TOML task file (docs/tasks.md)")
     add("--max_new_tokens", type=int, default=None,
@@ -95,13 +99,16 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
         help="start inference replies with 'action ' (default: per model; on for the embedded model)")
     add("--constrain_actions", default=None, action=argparse.BooleanOptionalAction,
         help="with priming, force the reply to start with a valid action name (default: per model)")
-    add("--prompt_format", default="v1", choices=sorted(FORMATS), help="prompt layout (default v1)")
-    add("--granularity", default="sentence", choices=GRANULARITIES, help="segment size (default sentence)")
+    add("--prompt_format", default=None, choices=sorted(FORMATS), help="prompt layout (default: per model, else v1)")
+    add("--granularity", default=None, choices=GRANULARITIES, help="segment size (default: per model, else sentence)")
     add("--min_length", type=int, default=0, help="merge segments shorter than this many characters (v2: 10)")
     add("--final_answer", default="free", choices=FINAL_ANSWERS, help="free text or a constrained option letter")
     add("--parse", default=None, choices=PARSE_RULES,
         help="which inference replies are kept: v1 = the paper's rule, lenient = also malformed replies "
              "(default: per model; v1 for the paper's models)")
+    add("--answer_rule", default=None, choices=ANSWER_RULES,
+        help="how the final answer's letter is read: paper = the paper's 'answer is (X)' (default: per model, else paper); extended = also "
+             "\\boxed{X}, 'Answer: X', '**(X)**' (answer.py); each record names the rule that read it")
     add("--resume", action="store_true", help="continue an interrupted run from its .jsonl journal")
     add("--overwrite", action="store_true", help="replace an existing output file")
 
@@ -122,8 +129,9 @@ def add_session_args(p: argparse.ArgumentParser) -> None:
 def add_timing_args(parser: argparse.ArgumentParser) -> None:
     """``--timing`` and ``--profiles`` (real-time solver): how calls are charged on the
     simulated timeline (see ``profiles.py`` and docs/timing.md)."""
-    parser.add_argument("--timing", default=MEASURED, metavar="measured|PROFILE",
-                        help="'measured': each call's wall time (default); PROFILE: its modelled time from a token-cost profile")
+    parser.add_argument("--timing", default=MEASURED, metavar="measured|model|PROFILE",
+                        help="'measured': each call's wall time (default); PROFILE: its modelled time from a token-cost profile; "
+                             "'model': each model's calls by the profile its entry names (collaborative runs charge each model its own)")
     parser.add_argument("--profiles", default=None, metavar="FILE",
                         help="TOML file of extra timing profiles (added to the packaged live_mind/profiles.toml)")
 
@@ -229,6 +237,8 @@ def check_run(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
         raise UsageError(f"--{exc}") from None
     if run.num_questions is not None and run.num_questions <= 0:
         raise UsageError("--num_questions must be > 0")
+    if run.question_offset < 0:
+        raise UsageError("--question_offset must be >= 0")
     problem = faults.problem(run)
     if problem:
         raise UsageError(problem)
@@ -266,12 +276,29 @@ def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:
     return specs
 
 
+def skip_per_category(rows: list[dict[str, Any]], offset: int) -> list[dict[str, Any]]:
+    """``rows`` without the first ``offset`` of each category (selection order kept)."""
+    seen: dict[Any, int] = {}
+    kept = []
+    for row in rows:
+        index = seen[row.get("category")] = seen.get(row.get("category"), -1) + 1
+        if index >= offset:
+            kept.append(row)
+    return kept
+
+
 def load_selected_questions(run: RunConfig) -> list[dict[str, Any]]:
     """The run's questions: the task's rows (``--task``, default MMLU-Pro), selected."""
+    offset = run.question_offset
     try:
-        return run.task.questions(run.num_questions, run.seed, run.selection)
+        rows = run.task.questions(None if run.num_questions is None else run.num_questions + offset, run.seed, run.selection)
     except DataError as exc:
         raise UsageError(str(exc)) from None
+    if offset:
+        rows = skip_per_category(rows, offset)
+    if run.answer_rule != PAPER_RULE:  # the records carry the rule, so every analysis scores them by it
+        rows = [{**row, "answer_rule": run.answer_rule} for row in rows]
+    return rows
 
 
 @dataclass

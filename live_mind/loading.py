@@ -88,7 +88,7 @@ def timing_config(run: RunConfig) -> TimingConfig:
     return TimingConfig(typing_speed=run.typing_speed, jitter_sigma=run.typing_jitter, seed=run.seed,
                         schedule=run.schedule, options_arrival=run.options_arrival,
                         cancel_on_complete=run.cancel_on_complete, profile=run.profile,
-                        prefill_while_typing=run.prefill_while_typing)
+                        prefill_while_typing=run.prefill_while_typing, answer_profile=run.answer_profile)
 
 
 def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True, baseline: bool = False,

@@ -39,6 +39,9 @@ from .tomlfile import read_toml
 PACKAGED_PROFILES = Path(__file__).resolve().parent / "profiles.toml"
 MEASURED = "measured"
 """``--timing measured``: charge each call its measured wall time (no profile)."""
+PER_MODEL = "model"
+"""``--timing model``: charge each model's calls by the profile its models-file entry
+names (``timing = "..."``; ``runconfig.role_profiles``)."""
 
 COEFFICIENTS = ("fixed", "uncached", "cached", "completion")
 _TEXT_KEYS = ("description", "machine", "source")
@@ -90,7 +93,8 @@ class CostProfile:
 
     def toml_entry(self) -> str:
         """The ``[profiles.NAME]`` table that defines this profile."""
-        lines = [f'[profiles.{self.name}]']
+        bare = all(ch.isalnum() or ch in "-_" for ch in self.name)  # a dotted name must be quoted in TOML
+        lines = [f'[profiles.{self.name}]' if bare else f'[profiles."{_escape(self.name)}"]']
         for key in _TEXT_KEYS:
             value = getattr(self, key)  # its own fields, by name
             if value:
@@ -113,8 +117,8 @@ def parse_profiles(data: dict[str, Any], source: str) -> dict[str, CostProfile]:
         raise ProfileError(f"{source}: no [profiles.NAME] tables")
     out: dict[str, CostProfile] = {}
     for name, table in tables.items():
-        if name == MEASURED:
-            raise ProfileError(f"{source}: '{MEASURED}' is reserved for measured timing")
+        if name in (MEASURED, PER_MODEL):
+            raise ProfileError(f"{source}: '{name}' is reserved (--timing {MEASURED} / --timing {PER_MODEL})")
         if not isinstance(table, dict):
             raise ProfileError(f"{source}: profiles.{name} is not a table")
         unknown = sorted(set(table) - set(COEFFICIENTS) - set(_TEXT_KEYS) - {"cache_block"})
@@ -160,7 +164,8 @@ def resolve(name: str | None, user_file: str | Path | None = None) -> CostProfil
         return None
     profiles = load_profiles(user_file)
     if name not in profiles:
-        raise ProfileError(f"unknown timing profile {name!r}; choose '{MEASURED}' or one of: {', '.join(sorted(profiles))}")
+        raise ProfileError(f"unknown timing profile {name!r}; choose '{MEASURED}', '{PER_MODEL}' (each model's own) "
+                           f"or one of: {', '.join(sorted(profiles))}")
     return profiles[name]
 
 

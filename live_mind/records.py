@@ -17,7 +17,9 @@ The record schema (one JSON object per question; an output file is a list of the
   and ``engine_cached_tokens`` what the engine reported (a diagnostic).
 * ``time_info`` -- the simulated-clock summary (``clock.TimeInfo.as_dict``: ``current_time``,
   ``latency``, ``total_gen_time``, ``overhead_time``); absent for batched runs.
-* ``pred`` (letter or null), ``correct`` (bool), ``mode`` (``"livemind"``, ``"cot"``...).
+* ``pred`` (letter or null), ``correct`` (bool), ``mode`` (``"livemind"``, ``"cot"``...);
+  under ``--answer_rule extended`` also ``answer_rule`` (with the question's fields) and
+  ``answer_read_by`` (``"paper"``, ``"boxed"``, ``"answer-label"``, ``"bold"`` or null).
 * ``steps`` -- per call: ``kind`` (inference/final), ``segments`` seen, ``arrival``/
   ``start``/``end``/``cancelled`` when timed, ``seconds``, token counts, ``response``,
   ``action`` and ``parse_rule``.
@@ -33,13 +35,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .answer import read_answer
 from .cachemodel import ENGINE_KEY as ENGINE_CACHED
 from .clock import CallTime, TimeInfo
 from .controller import StepResult
 from .tasks.scoring import predict
 
 MMLU_FIELDS = ("question_id", "question", "options", "answer", "answer_index", "cot_content", "category", "src")
-TASK_FIELDS = ("task", "answer_kind")  # only rows of a task other than MMLU-Pro have them (tasks/base.py)
+TASK_FIELDS = ("task", "answer_kind", "answer_rule")  # only rows of a task other than MMLU-Pro, or read by a rule other than the paper's, have them
 
 
 def base_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +107,8 @@ def build_record(
     if time_info is not None:
         record["time_info"] = time_info.as_dict()
     record["pred"], record["correct"] = predict(row, solution)
+    if "answer_rule" in row:  # which pattern read the letter (answer.read_answer); absent under the paper's rule
+        record["answer_read_by"] = read_answer(solution, row["answer_rule"])[1] if row.get("answer_kind") != "free" else None
     record["mode"] = mode
     timings = list(timings) if timings is not None else [None] * len(steps)
     record["steps"] = [step_entry(s, t) for s, t in zip(steps, timings)]

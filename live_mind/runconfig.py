@@ -27,10 +27,11 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .actions import DEFAULT_PARSE
+from .answer import PAPER_RULE
 from .clock import PAPER_SECONDS_PER_CHAR
 from .models import registry
 from .models.outage import DEFAULT_MAX_OUTAGE
-from .profiles import MEASURED, CostProfile
+from .profiles import MEASURED, PER_MODEL, CostProfile, ProfileError
 from .profiles import resolve as resolve_profile
 from .prompts import PromptSet
 from .runfiles import library_versions
@@ -55,6 +56,8 @@ class RunConfig:
     granularity: str = "sentence"
     min_length: int = 0
     final_answer: str = "free"
+    answer_rule: str = PAPER_RULE
+    """How the final answer's letter is read (``answer.ANSWER_RULES``; the paper's by default)."""
     seed: int = 42
     selection: str = "v1"
     """Question selection procedure (``data.PROCEDURES``; the paper's: v1)."""
@@ -70,6 +73,8 @@ class RunConfig:
     max_outage: float = DEFAULT_MAX_OUTAGE
     prefill_while_typing: bool = False
     num_questions: int | None = None
+    question_offset: int = 0
+    """Selected questions skipped at the start of each category (a held-out slice)."""
     output_file: str | None = None
     resume: bool = False
     retry_failed: bool = False
@@ -82,7 +87,11 @@ class RunConfig:
     prime_actions: bool = False
     constrain_actions: bool = False
     profile: CostProfile | None = None
-    """The ``--timing`` profile; ``None``: measured wall time."""
+    """The ``--timing`` profile (of the inference model under ``--timing model``); ``None``:
+    measured wall time."""
+    answer_profile: CostProfile | None = None
+    """``--timing model``: the answering model's own profile (collaborative inference);
+    else the same as ``profile``."""
     task: Task | None = None
     """The ``--task`` (``tasks/``): its data, selection, prompts and scoring; the default is MMLU-Pro."""
     config_id: str = ""
@@ -96,7 +105,7 @@ class RunConfig:
 
 
 _RESOLVED = {"script", "max_new_tokens", "inference_max_new_tokens", "parse", "prime_actions", "constrain_actions",
-             "profile", "task", "config_id", "saved"}
+             "profile", "answer_profile", "task", "config_id", "saved"}
 
 
 def answering(by_role: dict[str, Any]) -> Any:
@@ -110,6 +119,20 @@ def resolved_max_new_tokens(args: argparse.Namespace, specs: dict[str, registry.
     return args.max_new_tokens or answering(specs).max_new_tokens or DEFAULT_MAX_NEW_TOKENS
 
 
+PAPER_SETTINGS = {"action_set": "CAS", "prompt_format": "v1", "granularity": "sentence"}
+"""LiveMind settings a model entry may choose for its model, with the paper's values."""
+
+
+def resolved_setting(args: argparse.Namespace, specs: dict[str, registry.ModelSpec], key: str) -> str:
+    """A LiveMind setting: the flag, else the (inference) model entry's, else the paper's."""
+    return vars(args).get(key) or specs["model"].defaults.get(key) or PAPER_SETTINGS[key]
+
+
+def resolved_answer_rule(args: argparse.Namespace, specs: dict[str, registry.ModelSpec]) -> str:
+    """How the final answer is read: the flag, else the answering model's entry, else the paper's rule."""
+    return vars(args).get("answer_rule") or answering(specs).defaults.get("answer_rule") or PAPER_RULE
+
+
 def resolved_priming(args: argparse.Namespace, spec: registry.ModelSpec) -> bool:
     return spec.prime_actions if args.prime_actions is None else bool(args.prime_actions)
 
@@ -118,16 +141,39 @@ def resolved_constraint(args: argparse.Namespace, spec: registry.ModelSpec) -> b
     return spec.constrain_actions if args.constrain_actions is None else bool(args.constrain_actions)
 
 
+def role_profiles(timing: str | None, user_file: str | None,
+                  specs: dict[str, registry.ModelSpec]) -> tuple[CostProfile | None, CostProfile | None]:
+    """``(inference profile, answering profile)`` of a run's ``--timing``: one named profile
+    (or measured: ``None``) charges every call; ``--timing model`` charges each model's
+    calls by the profile its entry names (``timing = "..."``), so with collaborative
+    inference the large model's calls cost the large model's time and the small one's
+    final answer the small one's.  ``ProfileError`` when an entry names none."""
+    if timing != PER_MODEL:
+        profile = resolve_profile(timing, user_file)
+        return profile, profile
+    chosen = {}
+    for role, spec in specs.items():
+        if not spec.timing:
+            raise ProfileError(f"--timing {PER_MODEL}: model '{spec.name}' names no timing profile "
+                               f"(add timing = \"PROFILE\" to its entry, or give --timing PROFILE)")
+        chosen[role] = resolve_profile(spec.timing, user_file)
+    return chosen["model"], answering(chosen)
+
+
 def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.ModelSpec], prompts: PromptSet,
-               profile: CostProfile | None = None) -> dict[str, Any]:
+               profile: CostProfile | None = None, answer_profile: CostProfile | None = None) -> dict[str, Any]:
     """The resolved configuration saved beside the output (no secrets); ``profile`` is the
-    already resolved ``--timing`` profile (None: measured)."""
-    # The default task is left out, so MMLU-Pro runs keep the configuration (and config_id) they had.
+    already resolved ``--timing`` profile (None: measured), ``answer_profile`` the answering
+    model's when it has its own (``--timing model``)."""
+    # The default task, answer rule and offset are left out, so MMLU-Pro runs keep the configuration (and config_id) they had.
     flags = {k: v for k, v in sorted(vars(args).items())
-             if k != "list_models" and not (k == "task" and v in (None, DEFAULT_TASK))}
+             if k != "list_models" and not (k == "task" and v in (None, DEFAULT_TASK))
+             and k != "answer_rule" and not (k == "question_offset" and not v)}
     config = {
         "script": kind,
         **flags,
+        **{key: resolved_setting(args, specs, key) for key in PAPER_SETTINGS},
+        **({"answer_rule": rule} if (rule := resolved_answer_rule(args, specs)) != PAPER_RULE else {}),
         "prime_actions": resolved_priming(args, specs["model"]),
         "constrain_actions": resolved_constraint(args, specs["model"]),
         "max_new_tokens": resolved_max_new_tokens(args, specs),
@@ -139,6 +185,8 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
         "timing_profile": profile.as_dict() if profile is not None else None,  # None: measured wall time
         "versions": library_versions(),
     }
+    if answer_profile is not None and answer_profile != profile:  # only then: other runs keep their config_id
+        config["answer_timing_profile"] = answer_profile.as_dict()
     digest = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in RUN_ONLY_KEYS},
                                        sort_keys=True, default=str).encode()).hexdigest()[:12]
     config["config_id"] = digest
@@ -151,11 +199,11 @@ def resolve(args: argparse.Namespace, kind: str, specs: dict[str, registry.Model
     default), the rest resolved as ``run_config`` saves them, with the ``--timing``
     profile loaded once (``ProfileError`` if unknown or unreadable)."""
     flags = vars(args)  # the one place flags are read by name: a script may lack some (their defaults hold)
-    profile = resolve_profile(flags.get("timing"), flags.get("profiles"))
-    saved = run_config(args, kind, specs, prompts, profile)
+    profile, answer_profile = role_profiles(flags.get("timing"), flags.get("profiles"), specs)
+    saved = run_config(args, kind, specs, prompts, profile, answer_profile)
     plain = {f.name: saved[f.name] for f in dataclasses.fields(RunConfig)
              if f.name not in _RESOLVED and f.name in saved}
-    return RunConfig(script=kind, **plain, profile=profile, task=task, saved=MappingProxyType(saved),
+    return RunConfig(script=kind, **plain, profile=profile, answer_profile=answer_profile, task=task, saved=MappingProxyType(saved),
                      **{k: saved[k] for k in ("max_new_tokens", "inference_max_new_tokens", "parse",
                                               "prime_actions", "constrain_actions", "config_id")})
 

@@ -45,16 +45,21 @@ class TimingConfig:
     cancel_on_complete: bool = False
     profile: CostProfile | None = None  # None: measured wall time
     prefill_while_typing: bool = False  # LiveMind only; see prefill.py
+    answer_profile: CostProfile | None = None
+    """Profile of the answering model's calls (final, CoT, prefill) when it differs from the
+    inference model's (``--timing model`` with collaborative inference); None: ``profile``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def charge(self, completion: Completion) -> float:
+    def charge(self, completion: Completion, answering: bool = False) -> float:
         """Seconds a call takes on the simulated timeline: modelled from its tokens under
-        a profile, else its measured wall time."""
-        if self.profile is None:
+        the profile of the model that made it (``answering``: the output model's), else
+        its measured wall time."""
+        profile = (self.answer_profile or self.profile) if answering else self.profile
+        if profile is None:
             return completion.seconds
-        return self.profile.completion_seconds(completion)
+        return profile.completion_seconds(completion)
 
 
 Call = tuple[ChatModel, ChatRequest]
@@ -135,7 +140,7 @@ def _question_calls(controller: LiveMindController | CoTController, row: dict[st
             request = controller.request(segments, True, options_text, len(row["options"]))
             step = controller.accept(request, (yield controller.model_for(True), request), len(segments), True)
             options_at = baseline_input_complete(question, typed, timing, salt=_salt(row))
-            info = baseline_time_info(options_at, timing.charge(step.completion))
+            info = baseline_time_info(options_at, timing.charge(step.completion, answering=True))
             timings = [CallTime(len(segments), options_at, options_at, info.current_time)]
         else:
             arrivals, options_at, _ = question_timeline(question, typed, segments, timing, salt=_salt(row))
@@ -156,11 +161,11 @@ def _question_calls(controller: LiveMindController | CoTController, row: dict[st
                     done, start = prefill
                     request = controller.prefill_request(segments, prefixes[done - 1].text, len(row["options"]))
                     completion = yield controller.model_for(True), request
-                    clock.charge_prefill(prefixes[done - 1].arrival, start, timing.charge(completion))
+                    clock.charge_prefill(prefixes[done - 1].arrival, start, timing.charge(completion, answering=True))
                     controller.accept_prefill(request, completion, len(segments))
             request = controller.request(segments, True, options_text, len(row["options"]))
             step = controller.accept(request, (yield controller.model_for(True), request), len(segments), True)
-            clock.charge_final(timing.charge(step.completion))
+            clock.charge_final(timing.charge(step.completion, answering=True))
             info, timings = clock.time_info(), clock.calls
     except ModelError as exc:
         log.warning("question %s failed: %s", row.get("question_id"), exc)

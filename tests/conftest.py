@@ -8,7 +8,7 @@ the published v1 runs).
 
     live_mind/__init__.py              test_package_layout.py
     live_mind/actions.py               test_actions.py, test_v1_parse.py
-    live_mind/answer.py                test_data.py, test_controller.py
+    live_mind/answer.py                test_data.py, test_controller.py, test_answer_rule.py
     live_mind/batch.py                 test_v1_clock.py, test_v1_parse.py
     live_mind/cli.py                   test_cli.py, test_v1_config.py, test_validation.py
     live_mind/clock.py                 test_clock.py, test_v1_clock.py
@@ -25,7 +25,7 @@ the published v1 runs).
     live_mind/live_cli.py              test_live_session.py
     live_mind/loading.py               test_cli.py, test_concurrency.py, test_serve.py
     live_mind/prefill.py               test_prefill.py
-    live_mind/profiles.py              test_timing_profiles.py, test_timing_cli.py
+    live_mind/profiles.py              test_timing_profiles.py, test_timing_cli.py, test_model_timing.py
     live_mind/prompts.py               test_prompts.py
     live_mind/records.py               test_records.py, test_solver.py
     live_mind/runconfig.py             test_cli.py, test_v1_config.py
@@ -51,6 +51,7 @@ the published v1 runs).
     live_mind/analysis/__init__.py     test_analysis.py
     live_mind/analysis/actions.py      test_analysis.py
     live_mind/analysis/cli.py          test_analysis.py
+    live_mind/analysis/effect.py       test_effect.py
     live_mind/analysis/figures.py      test_analysis.py
     live_mind/analysis/fit.py          test_fitting.py
     live_mind/analysis/remodel.py      test_remodel.py
@@ -73,6 +74,8 @@ the published v1 runs).
     live_mind/models/mapping.py        test_vllm_mapping.py, test_hf_backend.py
     live_mind/models/openai_compat.py  test_openai_backend.py, test_faults.py, test_affinity.py
     live_mind/models/openai_errors.py  test_openai_backend.py
+    live_mind/models/parts.py          test_parts.py, test_qwen_live.py
+    live_mind/models/cachedir.py       test_parts.py
     live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py
     live_mind/models/registry.py       test_registry.py, test_toy_backend.py
     live_mind/models/backends.py       test_registry.py, test_capabilities.py, test_toy_backend.py

@@ -116,3 +116,34 @@ def action_figure(table: Table, names: Sequence[str], path: Path, *, min_calls: 
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _save(fig, path, res_dir, prefix)
+
+
+def acted_waited_figure(table: Table, path: Path, *, res_dir: str | Path | None = None, prefix: str = "run") -> list[Path]:
+    """Mean latency of each LiveMind run's acted / waited questions beside the baseline's on
+    the same questions (``effect.acted_waited_table``); modelled latency when the runs
+    have it, else as timed.  Bar labels give the questions and mean final tokens."""
+    modelled = any(r[_column(table, "Modelled Latency")] is not None for r in table.rows)
+    own, base = ("Modelled Latency", "Base Modelled Latency") if modelled else ("Latency", "Base Latency")
+    rows = [r for r in table.rows if r[_column(table, own)] is not None]
+    fig = _figure(figsize=(7.5, 4.2))
+    ax = fig.subplots()
+    xs = list(range(len(rows)))
+    labels = [f"{r[0]}\n{r[1]} (n={r[2]})" for r in rows]
+    width = 0.38
+    ours = ax.bar([x - width / 2 for x in xs], [r[_column(table, own)] for r in rows], width, label="LiveMind", color="#55A868")
+    theirs = ax.bar([x + width / 2 for x in xs], [r[_column(table, base)] or 0 for r in rows], width,
+                    label="CoT baseline, same questions", color="#BBBBBB")
+    for bars, column in ((ours, "Final Tokens"), (theirs, "Base Final Tokens")):
+        for bar, row in zip(bars, rows):
+            tokens = row[_column(table, column)]
+            if tokens is not None:
+                ax.annotate(f"{tokens:.0f} tok", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_ylabel(f"mean {'modelled ' if modelled else ''}latency (s)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Latency where the model acted during typing vs where it only waited (labels: final-answer tokens)",
+                 fontsize=9)
+    return _save(fig, path, res_dir, prefix)

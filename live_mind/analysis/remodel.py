@@ -55,19 +55,22 @@ def modelled_latency(record: Record, profile: CostProfile) -> float | None:
 
 
 def replay(record: Record, profile: CostProfile, cancel_on_complete: bool | None = None,
-           schedule: str | None = None) -> Replay | None:
-    """``modelled_latency`` with its exactness (see the module docstring)."""
+           schedule: str | None = None, answer_profile: CostProfile | None = None) -> Replay | None:
+    """``modelled_latency`` with its exactness (see the module docstring).  ``answer_profile``
+    charges the answering model's calls (final, prefill) when it has its own profile
+    (collaborative inference under ``--timing model``); default: ``profile``."""
+    answer_profile = answer_profile or profile
     if record.get("error"):
         return None
     steps = record.get("steps")
     if isinstance(steps, list) and steps and all("arrival" in s for s in steps):
-        return _replay(steps, profile, cancel_on_complete, schedule)
+        return _replay(steps, profile, cancel_on_complete, schedule, answer_profile)
     usage, info = record.get("usage") or {}, record.get("time_info") or {}
     prompts, completions = usage.get("prompt_tokens") or [], usage.get("completion_tokens") or []
     if not prompts or not completions:
         return None
     cached = usage.get("cached_tokens") or []
-    final = profile.seconds(prompts[-1], cached[-1] if len(cached) == len(prompts) else 0, completions[-1])
+    final = answer_profile.seconds(prompts[-1], cached[-1] if len(cached) == len(prompts) else 0, completions[-1])
     overhead = float(info.get("overhead_time") or 0.0)
     return Replay(overhead + final, overhead == 0, "" if overhead == 0 else "v1 record: the measured overhead is kept")
 
@@ -76,7 +79,8 @@ def _was_cut(step: dict[str, Any]) -> bool:
     return bool(step.get("cancelled")) or step.get("action") == "cancelled"
 
 
-def _replay(steps: list[dict[str, Any]], profile: CostProfile, cancel: bool | None, schedule: str | None) -> Replay | None:
+def _replay(steps: list[dict[str, Any]], profile: CostProfile, cancel: bool | None, schedule: str | None,
+            answer_profile: CostProfile) -> Replay | None:
     final = steps[-1]
     if final.get("kind") != "final":
         return None
@@ -93,7 +97,7 @@ def _replay(steps: list[dict[str, Any]], profile: CostProfile, cancel: bool | No
         if start >= complete_at and (stops or prefill):
             why.append(f"call {k + 1} would start after the input completed and is dropped")
             continue
-        end = start + _cost(step, profile)
+        end = start + _cost(step, answer_profile if prefill else profile)
         cut = cancel and not prefill and start < complete_at < end
         if cut != _was_cut(step):
             why.append(f"call {k + 1} would {'' if cut else 'not '}be cut at the complete input")
@@ -108,7 +112,7 @@ def _replay(steps: list[dict[str, Any]], profile: CostProfile, cancel: bool | No
     unmade = final["segments"] > (inference[-1]["segments"] if inference else 0)
     if stops and unmade and free < complete_at:
         why.append("a call the run never made would start before the input completed")
-    end = max(free, complete_at) + _cost(final, profile)
+    end = max(free, complete_at) + _cost(final, answer_profile)
     return Replay(end - complete_at, not why, "; ".join(why))
 
 

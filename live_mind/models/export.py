@@ -1,20 +1,22 @@
-"""Export the embedded SmolLM2 GGUF to a Hugging Face folder that vLLM can load.
+"""Export a packaged GGUF to a Hugging Face folder that vLLM can load.
 
 vLLM reads Hugging Face checkpoints (``config.json`` + safetensors + tokenizer files);
-the embedded default model ships only as a Q4_1 GGUF (``embedded.py``).  This module
-dequantizes it once through ``transformers`` and writes a plain folder:
+the embedded default model ships only as a Q4_1 GGUF (``embedded.py``), the Qwen2.5-Coder
+models as Q4_K_M GGUFs in part packages (``parts.py``).  This module dequantizes such a
+file once through ``transformers`` and writes a plain folder:
 
 * ``model.safetensors`` -- the dense weights in the chosen dtype (bf16: about 260 MB).
   transformers refuses ``save_pretrained`` on a model loaded from GGUF, so the state
   dict is written with ``safetensors`` directly; the tied output embedding
   (``lm_head.weight``, the same tensor as the input embedding) is left out, as a
   ``tie_word_embeddings`` checkpoint expects.
-* ``config.json`` -- the model's config with ``architectures = ["LlamaForCausalLM"]``
-  (a GGUF-loaded config has none, and vLLM picks the model class from it).
+* ``config.json`` -- the model's config with ``architectures`` set to the class
+  transformers loaded (``LlamaForCausalLM`` for SmolLM2, ``Qwen2ForCausalLM`` for Qwen):
+  a GGUF-loaded config has none, and vLLM picks the model class from it.
 * the tokenizer files (with the chat template) and ``generation_config.json``.
 
-The folder goes to ``$LIVEMIND_CACHE/smollm2-135m-hf-<dtype>`` (default cache:
-``~/.cache/live_mind``).  It is written to a temporary sibling and renamed into place,
+The folder goes to ``$LIVEMIND_CACHE/<name>-hf-<dtype>`` (``smollm2-135m`` for the
+embedded model, the part model's key otherwise; default cache: ``~/.cache/live_mind``).  It is written to a temporary sibling and renamed into place,
 so an interrupted export never leaves a half-written folder that looks complete; a
 later call finds the finished folder and returns at once.  Nothing is downloaded.
 """
@@ -27,24 +29,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .embedded import embedded_gguf_path
+from .cachedir import CACHE_ENV, DEFAULT_CACHE, cache_dir  # noqa: F401  (re-exported: the cache's home before cachedir.py)
+from .embedded import EMBEDDED, packaged_gguf_path
 
-CACHE_ENV = "LIVEMIND_CACHE"
-"""Environment variable naming the toolkit's cache folder."""
-
-DEFAULT_CACHE = Path("~/.cache/live_mind")
 _DONE = "live_mind_export.json"
 """Written last: its presence marks a complete export."""
 
 
-def cache_dir() -> Path:
-    """The toolkit's cache folder (``$LIVEMIND_CACHE`` or ``~/.cache/live_mind``)."""
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
+def embedded_hf_dir(dtype: str = "bfloat16", value: str = EMBEDDED) -> Path:
+    """Where the exported folder of a packaged model (``"embedded"`` or ``"pypi:NAME"``)
+    lives (it may not exist yet)."""
+    from .parts import part_model
 
-
-def embedded_hf_dir(dtype: str = "bfloat16") -> Path:
-    """Where the exported folder of the embedded model lives (it may not exist yet)."""
-    return cache_dir() / f"smollm2-135m-hf-{dtype}"
+    name = "smollm2-135m" if value == EMBEDDED else part_model(value).key
+    return cache_dir() / f"{name}-hf-{dtype}"
 
 
 def is_exported(folder: Path) -> bool:
@@ -52,9 +50,10 @@ def is_exported(folder: Path) -> bool:
     return (folder / _DONE).is_file()
 
 
-def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = "bfloat16") -> Path:
-    """Export the embedded GGUF to a Hugging Face folder once; return the folder."""
-    folder = Path(dest).expanduser() if dest else embedded_hf_dir(dtype)
+def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = "bfloat16", value: str = EMBEDDED) -> Path:
+    """Export a packaged GGUF (the embedded one by default) to a Hugging Face folder once;
+    return the folder."""
+    folder = Path(dest).expanduser() if dest else embedded_hf_dir(dtype, value)
     if is_exported(folder):
         return folder
     import torch
@@ -63,7 +62,7 @@ def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = 
 
     from .hf.loading import load_options
 
-    gguf = embedded_gguf_path()
+    gguf = packaged_gguf_path(value)
     torch_dtype = getattr(torch, dtype)  # a torch/transformers object; the attribute depends on the library version
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     hf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **load_options(dtype, gguf.name))
@@ -79,7 +78,7 @@ def export_embedded_hf(dest: str | os.PathLike[str] | None = None, dtype: str = 
         }
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         config = hf_model.config.to_dict()
-        config["architectures"] = ["LlamaForCausalLM"]
+        config["architectures"] = [type(hf_model).__name__]
         config["torch_dtype"] = dtype
         config.pop("quantization_config", None)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")

