@@ -94,7 +94,8 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
     add("--selection", default="v1", choices=PROCEDURES,
         help="question selection: v1 = the paper's (whole-split shuffle, fixed category order; default), "
              "per-category = shuffle each category on its own")
-    add("--prompts", default=None, help="TOML/JSON file replacing prompt texts")
+    add("--prompts", default=None,
+        help="TOML/JSON file replacing prompt texts (default: the model entry's, else the toolkit's; 'default': the toolkit's)")
     add("--prime_actions", default=None, action=argparse.BooleanOptionalAction,
         help="start inference replies with 'action ' (default: per model; on for the embedded model)")
     add("--constrain_actions", default=None, action=argparse.BooleanOptionalAction,
@@ -202,8 +203,8 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         # A session has no data of its own; with --task, the live session's --replay names the task's data file.
         task = (resolve_task(args.task, vars(args).get("replay") if args.task else None, need_data=False) if session
                 else resolve_task(args.task, args.data_path))
-        prompts = task.prompts(load_prompt_set(args.prompts))
         specs = resolve_specs(args)
+        prompts = task.prompts(load_prompt_set(prompts_file(args, specs)))
         run = runconfig.resolve(args, kind, specs, prompts, task)
     except (DataError, PromptError, registry.ConfigError, ProfileError) as exc:
         raise UsageError(str(exc)) from None
@@ -263,6 +264,17 @@ def check_constraint(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> No
     if streaming and run.use_lm and run.prompt_format != "UA-SPI":
         raise UsageError(f"model '{streaming[0]}' runs vLLM streaming-input sessions, which need the append-only "
                          f"layout: add --prompt_format UA-SPI")
+
+
+DEFAULT_PROMPTS = "default"
+"""``--prompts default``: the toolkit's own texts, even where the model entry names a prompts file."""
+
+
+def prompts_file(args: argparse.Namespace, specs: dict[str, registry.ModelSpec]) -> Any:
+    """The prompts file of the run: ``--prompts``, else the (inference) model entry's, else none."""
+    if args.prompts == DEFAULT_PROMPTS:
+        return None
+    return args.prompts or registry.prompts_path(specs["model"])
 
 
 def resolve_specs(args: argparse.Namespace) -> dict[str, registry.ModelSpec]:

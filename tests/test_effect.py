@@ -55,6 +55,9 @@ def runs(tmp_path):
 def test_acted_is_a_kept_non_wait_action():
     assert acted(_record(0, 1.0, 5, actions=True)) is True
     assert acted(_record(0, 1.0, 5)) is False
+    quirk = _record(0, 1.0, 5)  # "action wait" without its period, kept by the paper's rule as "wai"
+    quirk["actions"] = [{"type": "wai", "content": "t"}]
+    assert acted(quirk) is False
     assert acted(_record(0, 1.0, 5, inference=False)) is None
 
 

@@ -14,7 +14,7 @@ each run's latency this module reports, per run:
 * final-answer tokens, and how many final answers hit the answering token limit
   (``max_new_tokens`` from the run's saved configuration);
 * inference replies parsed (v1 rule or lenient, as the run kept them) and the share of
-  questions where the model *acted* (kept at least one non-wait action).
+  questions where the model *acted* (took a background, inference or hypothesize action).
 
 ``acted_waited_table`` splits each LiveMind run's questions into acted / waited and
 gives both subsets' latency, final tokens and accuracy, beside the baseline's on the
@@ -89,12 +89,18 @@ def modelled_latencies(run: Run, profiles: tuple[Any, Any] | None) -> list[float
     return out
 
 
+WORK_ACTIONS = ("background", "inference", "hypothesize")
+"""Actions that do work while the user types (the paper's non-wait actions)."""
+
+
 def acted(record: Record) -> bool | None:
-    """Whether the model kept a non-wait action for this question (None: no inference calls)."""
+    """Whether the model took one of the working actions for this question (None: no
+    inference calls).  A reply the paper's rule keeps under another name (``action wait``
+    without its period reads as ``wai``) is no work done, so it does not count."""
     steps = record.get("steps") or []
     if not any(s.get("kind") == "inference" for s in steps):
         return None
-    return bool(record.get("actions"))
+    return any(a.get("type") in WORK_ACTIONS for a in record.get("actions") or [])
 
 
 def _parsed(record: Record) -> tuple[int, int]:

@@ -57,7 +57,7 @@ __all__ = ["BACKENDS", "BACKEND_TABLE", "Backend", "backend_record", "backend_sc
 
 _STR, _BOOL = (str,), (bool,)
 _ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
-               "max_new_tokens", "parse", "timing", "action_set", "prompt_format", "granularity", "answer_rule"}
+               "max_new_tokens", "parse", "timing", "action_set", "prompt_format", "granularity", "answer_rule", "prompts"}
 _METHOD_KEYS = ("action_set", "prompt_format", "granularity", "answer_rule")
 """Entry keys that set a default of the run (``--action_set``, ``--prompt_format``, ``--granularity``, ``--answer_rule``)."""
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
@@ -115,6 +115,9 @@ class ModelSpec:
     """Default for --parse, "v1" or "lenient" (None: "v1", the paper's rule)."""
     timing: str | None = None
     """The model's own timing profile (``profiles.toml``), used under ``--timing model``."""
+    prompts: str | None = None
+    """Default for --prompts: a prompts file, relative to the package folder (a packaged
+    one, e.g. ``prompts_reasoning.toml``) or to the models file, or absolute."""
     defaults: dict = field(default_factory=dict)
     """Settings this model runs best with (``action_set``, ``prompt_format``, ``granularity``,
     ``answer_rule``): each used when its flag is not given (flag > entry > the paper's)."""
@@ -178,6 +181,9 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
     timing = raw.get("timing")
     if timing is not None:
         _check_type(where, "timing", timing, _STR)
+    prompts = raw.get("prompts")
+    if prompts is not None:
+        _check_type(where, "prompts", prompts, _STR)
     defaults = {key: raw[key] for key in _METHOD_KEYS if key in raw}
     for key, value in defaults.items():
         allowed = _allowed_values(key)
@@ -203,7 +209,21 @@ def parse_entry(name: str, raw: Any, where: str, source: str = "") -> ModelSpec:
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)} for backend {backend}")
     return ModelSpec(name, backend, params, prime, description, source, constrain, inference_tokens, max_tokens, parse, timing,
-                     defaults)
+                     prompts, defaults)
+
+
+def prompts_path(spec: ModelSpec) -> Path | None:
+    """The prompts file an entry names: a packaged file (beside ``models.toml``), else
+    relative to the entry's models file, else as written; ``None`` when it names none."""
+    if not spec.prompts:
+        return None
+    path = Path(expand(spec.prompts)).expanduser()
+    if path.is_absolute():
+        return path
+    packaged = DEFAULT_MODELS_FILE.parent / path
+    if packaged.is_file():
+        return packaged
+    return (Path(spec.source).parent / path) if spec.source else path
 
 
 def _allowed_values(key: str) -> tuple[str, ...]:
@@ -347,6 +367,8 @@ def public_config(spec: ModelSpec) -> dict[str, Any]:
     if spec.timing:  # only then, so entries without one keep their saved configuration (and config_id)
         config["timing"] = spec.timing
     config.update(spec.defaults)  # likewise
+    if spec.prompts:
+        config["prompts"] = spec.prompts
     return config
 
 
