@@ -55,6 +55,34 @@ def test_an_entry_without_settings_runs_the_papers(tmp_path):
     assert plain["config_id"] == explicit["config_id"]
 
 
+def test_entry_prompts_file_and_the_default_flag(tmp_path):
+    models = tmp_path / "models.toml"
+    models.write_text('[models.p]\nbackend = "scripted"\nprompts = "mine.toml"\ndefault = "The answer is (A)."\n'
+                      '[models.packaged]\nbackend = "scripted"\nprompts = "prompts_reasoning.toml"\n', encoding="utf-8")
+    (tmp_path / "mine.toml").write_text('cot_system = "Think, then answer in the form The answer is (X)."\n', encoding="utf-8")
+    specs = registry.load_specs(models)
+    assert registry.prompts_path(specs["p"]) == tmp_path / "mine.toml"  # beside the models file
+    assert registry.prompts_path(specs["packaged"]).parent == registry.DEFAULT_MODELS_FILE.parent  # a packaged file
+    runs = {}
+    for name, extra in (("entry", []), ("default", ["--prompts", "default"])):
+        out = tmp_path / name / "all.json"
+        result, _ = run_script("run_solver.py", ["--models", str(models), "--model", "p", "--num_questions", "1",
+                                                 "--output_file", str(out), *extra], tmp_path, scripted=False)
+        assert result.returncode == 0, result.stderr
+        runs[name] = json.loads(out.with_suffix(".config.json").read_text())
+    assert runs["entry"]["prompt_texts"]["cot_system"] == "Think, then answer in the form The answer is (X)."
+    assert runs["default"]["prompt_texts"]["cot_system"] != runs["entry"]["prompt_texts"]["cot_system"]
+
+
+def test_the_qwen_entries_default_to_the_measured_settings():
+    specs = registry.load_specs()
+    for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b-vllm"):
+        spec = specs[name]
+        assert spec.defaults == {"action_set": "SAS", "answer_rule": "extended"} and spec.parse == "lenient", name
+        assert registry.prompts_path(spec).is_file()
+    assert specs["smollm2-135m"].defaults == {} and specs["llama-3-70b"].prompts is None  # the paper's models keep the paper's
+
+
 @pytest.mark.parametrize("key,value", [("action_set", "ALL"), ("prompt_format", "v3"), ("granularity", "page"),
                                        ("answer_rule", "any")])
 def test_bad_entry_setting_is_a_config_error(tmp_path, key, value):
