@@ -29,15 +29,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per cached prompt token when the runs report no cached tokens (default 0)")
     parser.add_argument("--description", default="", help="one line saved in the entry")
     parser.add_argument("--machine", default="", help="the machine the runs were measured on, saved in the entry")
+    parser.add_argument("--relative", action="store_true",
+                        help="least relative squares with the fixed cost kept >= 0 (as benchmarks/calibrate.py): short calls "
+                             "count as much as long ones; steadier on runs measured on a busy machine")
     parser.add_argument("--allow_batch_times", action="store_true",
                         help="fit runs whose step seconds are batch wall times (batched solver, --concurrency > 1) anyway")
     args = parser.parse_args(argv)
-    if not args.name.replace("-", "").replace("_", "").isalnum() or args.name == "measured":
-        print(f"error: --name must be letters, digits, '-' or '_' (and not 'measured'): {args.name!r}", file=sys.stderr)
+    if not args.name.replace("-", "").replace("_", "").replace(".", "").isalnum() or args.name in ("measured", "model"):
+        print(f"error: --name must be letters, digits, '-', '_' or '.' (and not 'measured' or 'model'): {args.name!r}", file=sys.stderr)
         return 2
     try:
         fitted = fit_files(args.runs, args.name, allow_batch_times=args.allow_batch_times, cached_default=args.cached,
-                           description=args.description, machine=args.machine)
+                           description=args.description, machine=args.machine,
+                           relative=args.relative, nonnegative_fixed=args.relative)
     except FitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

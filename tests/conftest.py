@@ -76,6 +76,7 @@ the published v1 runs).
     live_mind/models/openai_errors.py  test_openai_backend.py
     live_mind/models/parts.py          test_parts.py, test_qwen_live.py
     live_mind/models/cachedir.py       test_parts.py
+    live_mind/models/recorded.py       test_recorded.py
     live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py
     live_mind/models/registry.py       test_registry.py, test_toy_backend.py
     live_mind/models/backends.py       test_registry.py, test_capabilities.py, test_toy_backend.py
