@@ -131,6 +131,9 @@ def test_the_run_config_is_resolved_once_and_frozen(tmp_path):
     assert run.config_id == setup.config["config_id"] and dict(run.saved) == setup.config
     with pytest.raises(Exception):
         run.concurrency = 1  # frozen: nothing changes a setting after validation
+    with pytest.raises(TypeError):
+        run.saved["concurrency"] = 1  # nor the configuration saved beside the output
+    assert setup.config["concurrency"] == 3
 
 
 def test_every_script_and_benchmark_parser_takes_both_spellings():

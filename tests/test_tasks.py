@@ -47,6 +47,9 @@ QUIZ = FIXTURES / "quiz_task.toml"
     ("  Tokyo ", "Tokyo", True),
     ("the Nile", "Nile", False),
     ("Tokyo", "Kyoto", False),
+    ("tokyo", "Tokyo.", True),  # the reference side is normalised too: closing punctuation
+    ("new york", " New   York! ", True),  # and inner whitespace collapsed
+    ("new york city", "New York", False),
     (None, "7", False),
 ])
 def test_free_form_normalisation(prediction, reference, expected):
