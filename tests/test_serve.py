@@ -388,6 +388,14 @@ def test_api_key_required_off_loopback():
     with pytest.raises(auth.AuthError, match="too short"):
         auth.api_key_for("0.0.0.0", {auth.API_KEY_ENV: "short"})
     assert auth.api_key_for("0.0.0.0", {auth.API_KEY_ENV: KEY}) == KEY
+    sixteen = "k" * auth.MIN_KEY_LENGTH
+    assert auth.api_key_for("0.0.0.0", {auth.API_KEY_ENV: sixteen}) == sixteen  # the minimum length is enough
+    with pytest.raises(auth.AuthError) as short:
+        auth.api_key_for("127.0.0.1", {auth.API_KEY_ENV: sixteen[1:]})
+    assert str(short.value).endswith("(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    with pytest.raises(auth.AuthError) as open_host:
+        auth.api_key_for("0.0.0.0", {})
+    assert str(open_host.value).endswith("(clients send it as 'Authorization: Bearer KEY'), or bind 127.0.0.1")
     assert auth.key_matches(KEY, KEY) and not auth.key_matches(KEY, KEY[:-1]) and not auth.key_matches(KEY, None)
     assert auth.bearer("Bearer abc") == "abc" and auth.bearer("Basic abc") is None and auth.bearer("") is None
 
