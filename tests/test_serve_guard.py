@@ -96,6 +96,13 @@ def test_header_rules():
     assert auth.origin_allowed(None, "127.0.0.1:8000") and auth.origin_allowed("http://127.0.0.1:8000", "127.0.0.1:8000")
     assert not auth.origin_allowed("http://127.0.0.1:8000", "localhost:8000")
     assert not auth.origin_allowed("file://", "127.0.0.1:8000")
+    assert auth.host_allowed("[::1]", "127.0.0.1") and not auth.host_allowed("[::1]x]:8000", "127.0.0.1")
+    assert not auth.host_allowed("[::1].evil.example", "127.0.0.1")
+    assert auth.host_allowed("anything.example", "::"), "bound to every IPv6 interface"
+    assert auth.allowed_request({"host": "127.0.0.1:8000", "origin": "http://evil.example"}, "127.0.0.1") == (
+        "Origin 'http://evil.example' is not this server's page (--allowed_origins opens it)")
+    assert auth.split_list(None) == () and auth.split_list("") == () and auth.split_list(" a, ,b ") == ("a", "b")
+    assert auth.bearer("Bearer  abc") == "abc" and auth.bearer("bearer abc ") == "abc"
 
 
 # --------------------------------------------------------------------------- an outage
