@@ -103,6 +103,13 @@ def test_header_rules():
         "Origin 'http://evil.example' is not this server's page (--allowed_origins opens it)")
     assert auth.split_list(None) == () and auth.split_list("") == () and auth.split_list(" a, ,b ") == ("a", "b")
     assert auth.bearer("Bearer  abc") == "abc" and auth.bearer("bearer abc ") == "abc"
+    assert auth.host_allowed("evil.example", "127.0.0.1", ("*",)) and auth.host_allowed("any.example", "")
+    assert auth.host_allowed("app.localhost:8000", "127.0.0.1") and not auth.host_allowed("app.localhost.evil", "127.0.0.1")
+    assert auth.origin_allowed("http://evil.example", "127.0.0.1:8000", ("*",))
+    assert auth.origin_allowed("http://app.example/", "x", ("http://app.example",))  # a trailing slash on either side
+    assert auth.origin_allowed("http://app.example", "x", ("http://app.example/",))
+    assert auth.origin_allowed("http://localhost:8000", "localhost:8000") and auth.origin_allowed("https://127.0.0.1:8000", "127.0.0.1:8000")
+    assert auth.origin_allowed("HTTP://LocalHost:8000", "localhost:8000") and not auth.origin_allowed("http://xxxx", None)
 
 
 # --------------------------------------------------------------------------- an outage
