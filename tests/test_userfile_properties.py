@@ -173,15 +173,16 @@ def jsonl_files(draw, kind: str) -> tuple[str, list[dict | None]]:
         row = draw(spoiled_row(kind, JSON_CELLS))
         if draw(st.integers(0, 9)) == 0:
             del row[draw(st.sampled_from(COLUMNS))]
-        line = json.dumps(row, ensure_ascii=draw(st.booleans()))
+        ascii_only = draw(st.booleans())
+        line = json.dumps(row, ensure_ascii=ascii_only)
         choice = draw(st.integers(0, 19))
         if choice == 0:
             line, row = line[: draw(st.integers(0, len(line) - 1))], None  # truncated
         elif choice == 1:
             line, row = json.dumps(draw(JSON_CELLS)), None  # not an object
-        elif choice == 2 and "qid" in row:
-            line = line.replace(json.dumps(row["qid"]), "9" * 5000, 1)  # beyond Python's int limit
-            row = None
+        elif choice == 2 and "qid" in row:  # an id beyond Python's int limit
+            spoiled = line.replace(f'"qid": {json.dumps(row["qid"], ensure_ascii=ascii_only)}', '"qid": ' + "9" * 5000, 1)
+            line, row = (spoiled, None) if spoiled != line else (line, row)
         lines.append(line)
         objects.append(row)
     text = "\n".join(lines)
