@@ -13,6 +13,8 @@ from conftest import require_module, serve_client
 
 require_module("fastapi", "the serve extra is not installed: pip install -e '.[serve]'")
 
+from test_serve import until  # noqa: E402
+
 from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
 from live_mind.models.base import ChatRequest, Completion  # noqa: E402
@@ -47,15 +49,6 @@ def engine(down: Path | None = None, max_outage: float = 0.4, native: bool = Fal
     controller = LiveMindController(model, prompt_format=make_format("UA-SPI"), prime_actions=True, parse="lenient")
     return Engine(controller, CoTController(model), RunConfig(script="serve", model=model.name, schedule="latest"),
                   Limits(idle_timeout=IDLE))
-
-
-def until(ws, kind: str, limit: int = 200) -> list[dict]:
-    seen = []
-    for _ in range(limit):
-        seen.append(ws.receive_json())
-        if seen[-1]["type"] == kind:
-            return seen
-    raise AssertionError(f"no {kind!r} in {[e['type'] for e in seen]}")
 
 
 def ask(ws) -> list[dict]:
