@@ -80,6 +80,7 @@ def test_digit_ids_are_integers_in_csv_and_jsonl_alike(tmp_path):
     ("opt_c", None, "column 'opt_c': option 3 is null, not text"),
     ("opt_a", ["x"], "column 'opt_a': option 1 is a list, not text"),
     ("opt_b", True, "column 'opt_b': option 2 is true/false, not text"),
+    ("opt_d", {"x": 1}, "column 'opt_d': option 4 is an object, not text"),
     ("correct", None, "column 'correct': empty answer"),
     ("topic", None, "column 'topic': the category is null, not text"),
     ("qid", None, "column 'qid': the id is null; ids are text or whole numbers"),
@@ -110,7 +111,23 @@ def test_a_csv_row_with_missing_or_extra_cells_is_refused_naming_the_row(tmp_pat
 
 def test_a_broken_jsonl_line_is_named_by_its_line_in_the_file(tmp_path):
     message = refused(tmp_path, "d.jsonl", jsonl(quiz_row()) + "\n" + '{"qid": "q2", "prompt": \n')
-    assert "d.jsonl line 3: not JSON: Expecting value" in message
+    assert message.endswith("d.jsonl line 3: not JSON: Expecting value"), "the file's line, not the column within it"
+
+
+def test_a_jsonl_number_past_pythons_limit_is_refused_in_one_line(tmp_path):
+    message = refused(tmp_path, "d.jsonl", jsonl(quiz_row()) + '{"qid": ' + "9" * 5000 + "}\n")
+    assert "line 2: not JSON: Exceeds the limit (4300 digits)" in message
+
+
+def test_a_parquet_cell_of_another_type_is_named_by_its_type(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    row = quiz_row()
+    pq.write_table(pa.table({**{k: [v] for k, v in row.items()}, "prompt": [b"What?"]}), tmp_path / "d.parquet")
+    (tmp_path / "t.toml").write_text(LETTER.format(kind="letter"))
+    with pytest.raises(TaskError, match="row 1 column 'prompt': the question is bytes, not text"):
+        resolve_task(str(tmp_path / "t.toml"), str(tmp_path / "d.parquet"))
 
 
 def test_a_line_separator_inside_a_json_string_is_no_line_break(tmp_path):

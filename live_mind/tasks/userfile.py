@@ -87,8 +87,8 @@ def _read_jsonl(path: Path) -> Rows:
         except RecursionError:
             raise TaskError(f"{path} line {number}: JSON nested too deeply") from None
         except ValueError as exc:
-            message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise TaskError(f"{path} line {number}: not JSON: {message}".replace("\n", " ")) from None
+            message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)  # both one line
+            raise TaskError(f"{path} line {number}: not JSON: {message}") from None
         if not isinstance(value, dict):
             raise TaskError(f"{path} line {number}: not a JSON object")
         rows.append(value)
@@ -129,7 +129,7 @@ def _kind(value: Any) -> str:
         return "true/false"
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
-    return {list: "a list", tuple: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 class Mapping:
