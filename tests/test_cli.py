@@ -173,3 +173,15 @@ def test_the_run_config_takes_the_flags_over_the_entry_and_keeps_script_task_and
     flagged = cli.validate(run_solver.parse_args(["--models", str(models), "--model", "primed", "--no-prime_actions",
                                                   "--no-constrain_actions", *out]), "time_info").run
     assert flagged.prime_actions is False and flagged.constrain_actions is False
+
+
+def test_the_saved_configuration_names_a_task_only_when_it_is_not_the_default(tmp_path):
+    out = ["--output_file", str(tmp_path / "x.json")]
+    for task in ([], ["--task", "mmlu-pro"]):
+        saved = cli.validate(_args(*task, *out), "time_info").config
+        assert "task" not in saved and "list_models" not in saved, task  # configs (and config_id) as before tasks
+        assert "data_path" in saved and saved["data_path"] is None and "constrain_actions" in saved
+    quiz = str(Path(__file__).parent / "fixtures" / "quiz_task.toml")
+    saved = cli.validate(_args("--task", quiz, "--data_path", str(Path(__file__).parent / "fixtures" / "quiz.jsonl"), *out),
+                         "time_info").config
+    assert saved["task"] == quiz
