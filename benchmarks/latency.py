@@ -61,6 +61,7 @@ from live_mind.models import registry  # noqa: E402
 from live_mind.models.capabilities import capabilities  # noqa: E402
 from live_mind.profiles import CostProfile, ProfileError, load_profiles  # noqa: E402
 from live_mind.solver import TimingConfig, solve_question  # noqa: E402
+from live_mind.tasks.resolve import resolve_task  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "mmlu-pro-1400"
 CONFIGS = ("cot", "v1", "v2", "v2-letter", "v2-prefill")
@@ -99,7 +100,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add = p.add_argument
     add("--model", default=cli.DEFAULT_MODEL)
     add("--models", default=None, help="model configuration TOML")
-    add("--data_path", default=None, help=f"MMLU-Pro parquet folder (default {SHARED_DATA} if present, else the sample set)")
+    add("--data_path", default=None, help=f"MMLU-Pro parquet folder (default {SHARED_DATA} if present, else the sample set); the task's data")
+    add("--task", default=None, metavar="NAME|FILE",
+        help="the questions of a multiple-choice task (mmlu-pro, mmlu or a TOML task file, docs/tasks.md); default MMLU-Pro")
     add("--num_questions", type=int, default=2, help="questions per category (default 2)")
     add("--seed", type=int, default=42)
     add("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"seconds per character (default {PAPER_SECONDS_PER_CHAR:g})")
@@ -266,17 +269,22 @@ def main(argv: list[str] | None = None) -> int:
         for flag in ("num_questions", "inference_max_new_tokens", "max_new_tokens", "typing_speed"):
             if vars(args)[flag] <= 0:
                 raise cli.UsageError(f"--{flag} must be > 0")
-        data_path = args.data_path or (str(SHARED_DATA) if SHARED_DATA.exists() else None)
-        if data_path:
+        data_path = args.data_path or (str(SHARED_DATA) if SHARED_DATA.exists() and not args.task else None)
+        if data_path and not args.task:
             validate_data_path(data_path)
+        task = resolve_task(args.task, data_path) if args.task else None
+        if task is not None and not task.has_options:
+            raise cli.UsageError(f"--task {args.task}: the benchmark's configurations answer with an option letter; "
+                                 f"task {task.name} has free-form answers")
         spec = registry.resolve(args.model, args.models)
         registry.check_available(spec)
         profiles = chosen_profiles(args)
-        questions = select_questions(load_questions(data_path), args.num_questions, seed=args.seed)
+        questions = (task.questions(args.num_questions, args.seed) if task is not None
+                     else select_questions(load_questions(data_path), args.num_questions, seed=args.seed))
     except (cli.UsageError, DataError, registry.ConfigError, ProfileError) as exc:
         return cli.fail(str(exc))
     prime = spec.prime_actions if args.prime_actions is None else args.prime_actions
-    print(f"{len(questions)} questions from {data_path or 'the bundled sample set'}; model {args.model}; "
+    print(f"{len(questions)} questions from {args.task or data_path or 'the bundled sample set'}; model {args.model}; "
           f"typing {args.typing_speed} s/char; inference_max_new_tokens {args.inference_max_new_tokens}, max_new_tokens {args.max_new_tokens}; "
           f"priming {'on' if prime else 'off'}, constrained action names "
           f"{'on' if prime and cli.resolved_constraint(args, spec) else 'off'}", flush=True)

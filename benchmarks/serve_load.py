@@ -67,6 +67,7 @@ from live_mind.clock import PAPER_SECONDS_PER_CHAR  # noqa: E402
 from live_mind.data import DataError, load_questions  # noqa: E402
 from live_mind.serve.auth import API_KEY_ENV  # noqa: E402
 from live_mind.serve.limits import percentile  # noqa: E402
+from live_mind.tasks.resolve import resolve_task  # noqa: E402
 
 MIN_INTERVAL = 0.02
 """At most one ``text`` message per 20 ms (the page's coalescing): faster typing is sent
@@ -79,7 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--serve", default=None, metavar="ARGS", help="start serve.py ARGS on a free port instead")
     p.add_argument("--sessions", type=int, default=4, help="simulated typists at once (default 4)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the report here")
-    p.add_argument("--data_path", default=None, help="MMLU-Pro parquet folder/file (default: the bundled sample set)")
+    p.add_argument("--data_path", default=None, help="MMLU-Pro parquet folder/file (default: the bundled sample set); the task's data")
+    p.add_argument("--task", default=None, metavar="NAME|FILE",
+                   help="the questions of a task (mmlu-pro, mmlu or a TOML task file, docs/tasks.md); start the server with the same --task")
     p.add_argument("--typing_speed", type=float, default=PAPER_SECONDS_PER_CHAR, help=f"s per character (default: the paper's {PAPER_SECONDS_PER_CHAR:g})")
     p.add_argument("--baseline", action="store_true", help="also run the CoT baseline after each answer")
     p.add_argument("--stagger", type=float, default=0.0, help="spread the typists' starts over this many seconds")
@@ -242,8 +245,8 @@ def start_server(serve_args: str, timeout: float) -> tuple[subprocess.Popen, str
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        questions = load_questions(args.data_path)
-    except DataError as exc:
+        questions = resolve_task(args.task, args.data_path).questions(None) if args.task else load_questions(args.data_path)
+    except DataError as exc:  # a task's errors too (TaskError): one line, before any connection
         print(f"error: {exc}", file=sys.stderr)
         return 2
     random.Random(args.seed).shuffle(questions)

@@ -41,7 +41,7 @@ from typing import Callable, Sequence
 
 from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, SCHEDULES, CallTime, RealTimeTypist, TimeInfo
 from .controller import CoTController, LiveMindController, StepResult
-from .models.base import Completion, ModelError
+from .models.base import BackendUnavailable, Completion, ModelError, error_line
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,9 @@ class SegmentTracker:
 class LiveEvent:
     """Something the front end may show: a completed segment, an action, a token..."""
 
-    kind: str  # "segment" | "action" | "cancelled" | "error" | "final_start" | "token" | "answer_restart" | "final"
+    kind: str  # "segment" | "action" | "cancelled" | "error" | "unavailable" | "final_start" | "token" | "answer_restart" | "final"
+    # "unavailable": an inference call found the backend away past --max_outage while the
+    # user types; told at once, and raised again by ``complete``.
     # For "final_start", "token" and "final" the texts, printed in order, give the final
     # response exactly ("final" carries what the stream has not shown); after an
     # "answer_restart" (the backend failed mid-answer and the call is retried) the answer
@@ -226,6 +228,8 @@ class LiveSession:
             with self._cond:
                 self._error = exc
                 self._cond.notify_all()
+            if isinstance(exc, BackendUnavailable):
+                self.on_event(LiveEvent("unavailable", self.now(), error_line(exc)))
 
     def close(self) -> None:
         """Abandon the session (its user left, or edited a completed segment): the

@@ -141,6 +141,8 @@ class Terminal:
             self.note(f"  {event.time:7.2f}s  model, {step.segments} segment(s): {what}")
         elif event.kind == "error":
             self.note(f"  {event.time:7.2f}s  inference call failed: {event.text}")
+        elif event.kind == "unavailable":
+            self.note(f"  {event.time:7.2f}s  backend unavailable: {event.text}")
         elif event.kind == "final_start":
             self.typing = False
             self.write("\n\nanswer: " + event.text)

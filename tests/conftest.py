@@ -2,7 +2,7 @@
 
 Module -> tests (``test_package_layout.py`` checks that every module is listed here and
 every named file exists).  Cross-cutting files: ``test_fuzz.py`` (random inputs through
-the whole pipeline), ``test_resume.py``/``test_validation.py``/``test_security.py`` (the
+the whole pipeline), ``test_skip_hygiene.py`` (no skip bypasses ``missing``), ``test_resume.py``/``test_validation.py``/``test_security.py`` (the
 scripts end to end: interruption, bad input, secrets), ``test_v1_*.py`` (agreement with
 the published v1 runs).
 
@@ -33,11 +33,11 @@ the published v1 runs).
     live_mind/segment.py               test_segment.py
     live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
     live_mind/serve/__init__.py        test_serve.py
-    live_mind/serve/app.py             test_serve.py, test_serve_browser.py, test_serve_guard.py
+    live_mind/serve/app.py             test_serve.py, test_serve_browser.py, test_serve_guard.py, test_serve_schema.py
     live_mind/serve/auth.py            test_serve.py, test_serve_guard.py
     live_mind/serve/limits.py          test_serve.py
     live_mind/serve/main.py            test_serve.py
-    live_mind/serve/protocol.py        test_serve.py
+    live_mind/serve/protocol.py        test_serve.py, test_serve_inputs.py, test_serve_fuzz.py
     live_mind/serve/session.py         test_serve.py, test_serve_browser.py
     live_mind/summary.py               test_summary.py, test_concurrency.py
     live_mind/tomlfile.py              test_registry.py, test_timing_profiles.py
@@ -47,7 +47,7 @@ the published v1 runs).
     live_mind/tasks/resolve.py         test_tasks.py, test_tasks_cli.py
     live_mind/tasks/scoring.py         test_tasks.py, test_tasks_cli.py
     live_mind/tasks/texts.py           test_tasks.py, test_prompts.py
-    live_mind/tasks/userfile.py        test_tasks.py, test_tasks_cli.py
+    live_mind/tasks/userfile.py        test_tasks.py, test_tasks_cli.py, test_userfile_inputs.py, test_userfile_properties.py
     live_mind/analysis/__init__.py     test_analysis.py
     live_mind/analysis/actions.py      test_analysis.py
     live_mind/analysis/cli.py          test_analysis.py
@@ -77,7 +77,7 @@ the published v1 runs).
     live_mind/models/parts.py          test_parts.py, test_qwen_live.py
     live_mind/models/cachedir.py       test_parts.py
     live_mind/models/recorded.py       test_recorded.py
-    live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py
+    live_mind/models/outage.py         test_outage.py, test_outage_recovery.py, test_faults.py, test_serve_inputs.py
     live_mind/models/registry.py       test_registry.py, test_toy_backend.py
     live_mind/models/backends.py       test_registry.py, test_capabilities.py, test_toy_backend.py
     live_mind/models/streaming.py      test_streaming.py, test_hf_backend.py
@@ -122,6 +122,12 @@ def missing(reason: str, *, allow_module_level: bool = False) -> NoReturn:
     if required():
         pytest.fail(f"{reason} (and ${REQUIRE_ENV} is set: CI installs it)", pytrace=False)
     pytest.skip(reason, allow_module_level=allow_module_level)
+
+
+def other_platform(reason: str) -> NoReturn:
+    """Skip a test that cannot run on this operating system (not an install CI makes:
+    ``$LIVEMIND_REQUIRE_ENGINES`` does not turn it into a failure)."""
+    pytest.skip(reason)
 
 
 def require_module(name: str, reason: str) -> Any:

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import require_module
 
 from live_mind.models.affinity import affinity_args, check_names
 
@@ -49,7 +50,7 @@ def _strip(value):
 
 @pytest.fixture
 def stub(tmp_path):
-    pytest.importorskip("openai", reason="openai is not installed (pip install '.[openai]')")
+    require_module("openai", "openai is not installed (pip install '.[openai]')")
     log = tmp_path / "requests.jsonl"
     env = {"STUB_REQUEST_LOG": str(log), "PATH": "/usr/bin:/bin"}
     with socket.socket() as sock:

@@ -131,6 +131,9 @@ def test_the_run_config_is_resolved_once_and_frozen(tmp_path):
     assert run.config_id == setup.config["config_id"] and dict(run.saved) == setup.config
     with pytest.raises(Exception):
         run.concurrency = 1  # frozen: nothing changes a setting after validation
+    with pytest.raises(TypeError):
+        run.saved["concurrency"] = 1  # nor the configuration saved beside the output
+    assert setup.config["concurrency"] == 3
 
 
 def test_every_script_and_benchmark_parser_takes_both_spellings():
@@ -150,3 +153,35 @@ def test_every_script_and_benchmark_parser_takes_both_spellings():
     from live_mind.serve import main as serve_main
 
     assert live_cli.parse_args(["--list-models"]).list_models and serve_main.parse_args(["--list-models"]).list_models
+
+
+def test_the_run_config_takes_the_flags_over_the_entry_and_keeps_script_task_and_profiles(tmp_path):
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text('[profiles.mine]\ndescription = "d"\nsource = "s"\nfixed = 0.5\nuncached = 0.001\ncached = 0\ncompletion = 0.02\n')
+    out = ["--output_file", str(tmp_path / "x.json")]
+    plain = cli.validate(_args(*out), "time_info").run
+    assert plain.script == "time_info" and plain.prime_actions is False and plain.constrain_actions is False
+    run = cli.validate(_args("--prime_actions", "--task", str(Path(__file__).parent / "fixtures" / "quiz_task.toml"),
+                             "--data_path", str(Path(__file__).parent / "fixtures" / "quiz.jsonl"),
+                             "--timing", "mine", "--profiles", str(profiles), *out), "time_info").run
+    assert run.prime_actions is True and run.task is not None and run.task.name == "quiz"
+    assert run.profile is not None and run.profile.name == "mine" and run.profile.fixed == 0.5
+    models = tmp_path / "models.toml"
+    models.write_text('[models.primed]\nbackend = "scripted"\nprime_actions = true\nconstrain_actions = true\n')
+    entry = cli.validate(run_solver.parse_args(["--models", str(models), "--model", "primed", *out]), "time_info").run
+    assert entry.prime_actions is True and entry.constrain_actions is True  # the entry's, with no flag
+    flagged = cli.validate(run_solver.parse_args(["--models", str(models), "--model", "primed", "--no-prime_actions",
+                                                  "--no-constrain_actions", *out]), "time_info").run
+    assert flagged.prime_actions is False and flagged.constrain_actions is False
+
+
+def test_the_saved_configuration_names_a_task_only_when_it_is_not_the_default(tmp_path):
+    out = ["--output_file", str(tmp_path / "x.json")]
+    for task in ([], ["--task", "mmlu-pro"]):
+        saved = cli.validate(_args(*task, *out), "time_info").config
+        assert "task" not in saved and "list_models" not in saved, task  # configs (and config_id) as before tasks
+        assert "data_path" in saved and saved["data_path"] is None and "constrain_actions" in saved
+    quiz = str(Path(__file__).parent / "fixtures" / "quiz_task.toml")
+    saved = cli.validate(_args("--task", quiz, "--data_path", str(Path(__file__).parent / "fixtures" / "quiz.jsonl"), *out),
+                         "time_info").config
+    assert saved["task"] == quiz

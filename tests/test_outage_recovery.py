@@ -3,8 +3,13 @@ the probes counted (one schedule shared by every call in flight, one probe at a 
 the server's policy (no latch: it recovers by itself), stopping, and streamed text that
 is never shown twice.
 
-Each test here fails under the two mutations the guard must not survive: the wait set
-to 0 (a busy loop hammering the backend) and every call retrying on its own schedule.
+Not every test here guards against the same mutation (docs/reliability.md, "Mutation
+checks", has the runs).  The wait set to 0 (a busy loop hammering the backend) fails the
+schedule tests -- the waits between probes, the async and threaded probe counts, the
+latched guard -- and the stub end to end; every call retrying on its own schedule fails
+the probe counts.  The others catch other mutations: a latching server guard (the
+recovery tests), a stopped request kept waiting (the stop tests), a streamed call
+retried silently (the streaming tests).
 """
 
 from __future__ import annotations

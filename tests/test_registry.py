@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -257,3 +259,21 @@ def test_scripted_entry_builds_with_every_knob(tmp_path):
     model = registry.build(registry.resolve("s", str(write(tmp_path, text))))
     assert model.name == "s" and model.rules == [("sky", "blue")] and model.seconds == 0.5
     assert marker.read_text().startswith("built s")
+
+
+@pytest.mark.parametrize("value", ["many", "0-", "1;2", "${LIVEMIND_TEST_THREADS:-x}"])
+def test_a_malformed_cpu_threads_is_refused_at_the_check_before_any_load(tmp_path, value):
+    path = write(tmp_path, f"[models.v]\nbackend = 'vllm'\nmodel = '{tmp_path}/m'\ncpu_threads = '{value}'\n")
+    with pytest.raises(registry.ConfigError) as info:
+        registry.check_available(registry.resolve("v", str(path)))
+    assert "cpu_threads must be 'all' or a core list" in str(info.value) and "model 'v'" in str(info.value)
+
+
+def test_a_malformed_cpu_threads_is_exit_2_in_one_line(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    path = write(tmp_path, f"[models.v]\nbackend = 'vllm'\nmodel = '{tmp_path}/m'\ncpu_threads = 'every'\n")
+    done = subprocess.run([sys.executable, str(root / "run_solver.py"), "--models", str(path), "--model", "v",
+                           "--output_file", str(tmp_path / "out" / "all.json")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "cpu_threads must be" in lines[0], done.stderr

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing
 
 
 def _scaleout():
@@ -54,18 +54,18 @@ def test_own_prefix_is_the_modelled_cache_from_each_questions_second_call():
 def test_router_keeps_records_and_consistent_hash_keeps_questions_on_one_replica(tmp_path, two_questions):
     for module in ("llama_cpp", "uvicorn", "openai"):
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed (pip install '.[llamacpp,openai]')")
+            missing(f"{module} is not installed (pip install '.[llamacpp,openai]')")
     scaleout = _scaleout()
     try:
         scaleout.router_binary()
     except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     from live_mind.models.embedded import EmbeddedModelMissing, embedded_gguf_path
 
     try:
         embedded_gguf_path()
     except EmbeddedModelMissing as exc:
-        pytest.skip(f"embedded model not installed: {exc}")
+        missing(f"embedded model not installed: {exc}")
 
     out = tmp_path / "scaleout.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "scaleout.py"), "--replicas", "2",

@@ -18,7 +18,6 @@ from conftest import require_module, serve_client
 require_module("fastapi", "the serve extra is not installed: pip install -e '.[serve]'")
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
-from live_mind import cli  # noqa: E402
 from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
 from live_mind.models.base import ChatRequest, Completion  # noqa: E402
@@ -61,8 +60,10 @@ def engine_from_flags(models_file: Path, *flags: str, log_dir: Path | None = Non
     """The engine exactly as ``serve.py`` builds it from its flags."""
     args = serve_main.parse_args(["--models", str(models_file), "--model", "serve-scripted", *flags])
     setup, limits, _ = serve_main.validate(args)
-    controller, baseline = cli.build_session(setup, baseline=args.baseline)
-    return Engine(controller, baseline, setup.run, limits, log_dir)
+    engine = serve_main.build_engine(args, setup, limits)
+    if log_dir is not None:
+        engine.log_dir = log_dir
+    return engine
 
 
 def engine_for(model, limits: Limits = Limits(), baseline: bool = True) -> Engine:
@@ -387,6 +388,14 @@ def test_api_key_required_off_loopback():
     with pytest.raises(auth.AuthError, match="too short"):
         auth.api_key_for("0.0.0.0", {auth.API_KEY_ENV: "short"})
     assert auth.api_key_for("0.0.0.0", {auth.API_KEY_ENV: KEY}) == KEY
+    sixteen = "k" * auth.MIN_KEY_LENGTH
+    assert auth.api_key_for("0.0.0.0", {auth.API_KEY_ENV: sixteen}) == sixteen  # the minimum length is enough
+    with pytest.raises(auth.AuthError) as short:
+        auth.api_key_for("127.0.0.1", {auth.API_KEY_ENV: sixteen[1:]})
+    assert str(short.value).endswith("(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    with pytest.raises(auth.AuthError) as open_host:
+        auth.api_key_for("0.0.0.0", {})
+    assert str(open_host.value).endswith("(clients send it as 'Authorization: Bearer KEY'), or bind 127.0.0.1")
     assert auth.key_matches(KEY, KEY) and not auth.key_matches(KEY, KEY[:-1]) and not auth.key_matches(KEY, None)
     assert auth.bearer("Bearer abc") == "abc" and auth.bearer("Basic abc") is None and auth.bearer("") is None
 
@@ -520,3 +529,20 @@ def test_serve_script_refuses_an_open_host_without_a_key(models_file, tmp_path):
 def test_the_baseline_gets_the_resolved_token_limit(models_file):
     engine = engine_from_flags(models_file)  # no --max_new_tokens: the per-model default (512) applies
     assert engine.baseline.max_new_tokens == engine.run.max_new_tokens == 512
+
+
+def test_the_servers_engine_does_not_latch_after_an_outage_past_max_outage(tmp_path):
+    """Built as serve.py builds it (``serve_main.build_engine``): a backend away longer
+    than --max_outage fails that call (503), and once it is back the next call is
+    answered -- a latching guard, the solvers' policy, would refuse every later call."""
+    down = tmp_path / "down"
+    models = tmp_path / "models.toml"
+    models.write_text(ENTRY + f'unavailable_while = "{down}"\n')
+    engine = engine_from_flags(models, "--max_outage", "0.3", "--no-baseline")
+    with TestClient(create_app(engine)) as client:
+        down.touch()
+        failed = client.post("/v1/answer", json={"question": QUESTION, "options": OPTIONS})
+        assert failed.status_code == 503 and failed.json()["code"] == protocol.BACKEND_UNAVAILABLE
+        down.unlink()
+        again = client.post("/v1/answer", json={"question": QUESTION, "options": OPTIONS})
+        assert again.status_code == 200 and again.json()["answer"] == ANSWER

@@ -18,7 +18,7 @@ from live_mind.records import build_record
 from live_mind.tasks import texts
 from live_mind.tasks.base import TaskError
 from live_mind.tasks.resolve import resolve_task
-from live_mind.tasks.scoring import extract_free, free_matches, predict
+from live_mind.tasks.scoring import extract_free, free_matches, normalise_text, predict
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 QUIZ = FIXTURES / "quiz_task.toml"
@@ -47,6 +47,9 @@ QUIZ = FIXTURES / "quiz_task.toml"
     ("  Tokyo ", "Tokyo", True),
     ("the Nile", "Nile", False),
     ("Tokyo", "Kyoto", False),
+    ("tokyo", "Tokyo.", True),  # the reference side is normalised too: closing punctuation
+    ("new york", " New   York! ", True),  # and inner whitespace collapsed
+    ("new york city", "New York", False),
     (None, "7", False),
 ])
 def test_free_form_normalisation(prediction, reference, expected):
@@ -59,11 +62,22 @@ def test_free_form_normalisation(prediction, reference, expected):
     ("The answer is: **Tokyo**", "Tokyo"),
     ("the answer is \\boxed{42}", "42"),
     ("First the answer is 3. Wait, no: the answer is 4.", "4"),  # the last statement counts
+    ("The answer is New York City", "New York City"),  # several words: the rest of the line
+    ("The answer is 42\nbecause six times seven is 42", "42"),  # the line ends the answer
     ("No conclusion here.", None),
     ("", None),
 ])
 def test_free_form_extraction(reply, extracted):
     assert extract_free(reply) == extracted
+
+
+def test_text_normalisation_trims_lower_cases_and_collapses():
+    assert normalise_text("  New   York City! ") == "new york city" and normalise_text("TOKYO.") == "tokyo"
+
+
+@pytest.mark.parametrize("reply", ["None", "XXXX", "0", "nothing"])
+def test_a_free_form_row_without_a_reference_scores_nothing_correct(reply):
+    assert predict({"answer_kind": "free", "options": []}, f"The answer is {reply}.")[1] is False
 
 
 def test_letter_past_the_options_is_a_miss_and_mmlu_pro_keeps_the_paper_rule():

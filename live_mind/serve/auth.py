@@ -77,8 +77,9 @@ def key_matches(expected: str | None, given: str | None) -> bool:
 def _hostname(host: str) -> str:
     """The name of a ``Host`` header or an address, without port or IPv6 brackets."""
     host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
+    if host.startswith("["):  # "[addr]" or "[addr]:port"; anything else is no address
+        inside, _, rest = host[1:].partition("]")
+        return inside if not rest or (rest[0] == ":" and rest[1:].isdigit()) else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 

@@ -18,11 +18,15 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import cli, flags
 from ..clock import PAPER_SECONDS_PER_CHAR
 from .auth import AuthError, api_key_for, split_list
 from .limits import Limits
+
+if TYPE_CHECKING:
+    from .session import Engine
 
 _NOT_SERVED = (*cli.NOT_LIVE, "output_file")
 _SERVER_ONLY = ("host", "port", "max_sessions", "max_text", "max_message_bytes", "max_rate", "idle_timeout",
@@ -85,6 +89,16 @@ def validate(args: argparse.Namespace) -> tuple[cli.Setup, Limits, str | None]:
     return setup, limits, key
 
 
+def build_engine(args: argparse.Namespace, setup: cli.Setup, limits: Limits) -> "Engine":
+    """Load the models and build the engine the sessions share.  Its outage guards do
+    not latch: a server recovers by itself once its backend is back."""
+    from .session import Engine
+
+    controller, baseline = cli.build_session(setup, concurrency=limits.max_sessions, prefix_cache=args.prefix_cache,
+                                             baseline=args.baseline, latch=False)
+    return Engine(controller, baseline, setup.run, limits, Path(args.log_sessions) if args.log_sessions else None)
+
+
 def printable_config(config: dict) -> str:
     """The run configuration without prompt texts and library versions, one JSON line."""
     return json.dumps({k: v for k, v in config.items() if k not in ("prompt_texts", "versions")}, default=str)
@@ -106,12 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(f"{exc.name} is missing: pip install -e '.[serve]'")
     print(f"run configuration: {printable_config(setup.config)}", file=sys.stderr)
     print(f"loading {args.model} ...", file=sys.stderr)
-    # Sessions share the engine; its outage guards do not latch: a server recovers by itself.
-    controller, baseline = cli.build_session(setup, concurrency=limits.max_sessions, prefix_cache=args.prefix_cache,
-                                             baseline=args.baseline, latch=False)
-    from .session import Engine
-
-    engine = Engine(controller, baseline, setup.run, limits, Path(args.log_sessions) if args.log_sessions else None)
+    engine = build_engine(args, setup, limits)
     if engine.log_dir is not None:
         engine.log_dir.mkdir(parents=True, exist_ok=True)
         (engine.log_dir / "config.json").write_text(json.dumps(setup.config, indent=1, default=str), encoding="utf-8")

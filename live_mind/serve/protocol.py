@@ -79,6 +79,8 @@ def parse_message(raw: str | bytes) -> Message:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(BAD_MESSAGE, f"not JSON: {exc}") from None
+    except RecursionError:  # e.g. 6 KB of nested brackets: Python's parser recurses per level
+        raise ProtocolError(BAD_MESSAGE, "not JSON this server reads: nested too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError(BAD_MESSAGE, "a message must be a JSON object")
     kind = data.get("type")
@@ -133,6 +135,8 @@ def live_event(ev: LiveEvent) -> dict[str, Any] | None:
                      usage={"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens})
     if ev.kind == "error":
         return error(MODEL_ERROR, ev.text)
+    if ev.kind == "unavailable":  # while the user types: told now, not only at submit
+        return error(BACKEND_UNAVAILABLE, ev.text)
     if ev.kind == "final_start":
         return event("final_start", text=ev.text, time=t)
     if ev.kind == "token":

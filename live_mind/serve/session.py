@@ -142,6 +142,7 @@ class ServeSession:
         self.baseline = False
         self.questions = 0
         self.live: LiveSession | None = None
+        self.told_unavailable = False  # the typing stage's backend_unavailable was sent
         self._final_text = ""
 
     # ------------------------------------------------------------------ messages
@@ -211,12 +212,15 @@ class ServeSession:
             self.live.close()
             self.live = None
             self.questions += 1
+        self.told_unavailable = False
 
     def _core_event(self, live: LiveSession, ev: LiveEvent) -> None:
         if live is not self.live or self.gone.is_set():
             return  # a restarted or abandoned question: its late events are dropped
         if ev.kind == "final":
             self._final_text = ev.text
+        if ev.kind == "unavailable":
+            self.told_unavailable = True
         wire = protocol.live_event(ev)
         if wire is not None:
             self.emit(wire)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +35,23 @@ KINDS = ("letter", "index", "text", "free")
 FORMATS = ("jsonl", "csv", "parquet")
 KEYS = {"name", "answer_kind", "data", "format", "columns"}
 COLUMN_KEYS = {"question", "options", "answer", "id", "category"}
+MAX_INT_DIGITS = 4000
+"""Longer digit strings stay text (Python converts at most 4,300 digits)."""
 
 
 def read_table(path: Path, fmt: str) -> tuple[list[str] | None, Rows]:
-    """``(header, rows)`` of a data file; ``header`` is ``None`` for JSONL (keys per row)."""
+    """``(header, rows)`` of a data file; ``header`` is ``None`` for JSONL (keys per row).
+    Text files may start with a byte-order mark (spreadsheets' "CSV UTF-8" writes one)."""
     try:
         if fmt == "csv":
-            with path.open(newline="", encoding="utf-8") as handle:
-                reader = csv.DictReader(handle)
-                rows = list(reader)
-                return list(reader.fieldnames or []), rows
+            return _read_csv(path)
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
             table = pq.read_table(path)
             return table.column_names, table.to_pylist()
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                value = json.loads(line)
-                if not isinstance(value, dict):
-                    raise TaskError(f"{path} line {number}: not a JSON object")
-                rows.append(value)
-        return None, rows
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, _read_jsonl(path)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         if isinstance(exc, TaskError):
             raise
         raise TaskError(f"cannot read {path} as {fmt}: {exc}".replace("\n", " ")) from None
@@ -65,14 +59,77 @@ def read_table(path: Path, fmt: str) -> tuple[list[str] | None, Rows]:
         raise TaskError(f"cannot read {path} as {fmt}: {exc}".replace("\n", " ")) from None
 
 
+def _read_csv(path: Path) -> tuple[list[str], Rows]:
+    """The header and rows; a row with fewer or more cells than the header is refused
+    (``csv.DictReader`` would fill missing cells with ``None`` and hide extra ones)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        rows = []
+        for number, cells in enumerate(reader, 1):
+            if not cells:
+                continue  # a blank line, skipped as DictReader skips it
+            if len(cells) != len(header):
+                raise TaskError(f"{path} row {number}: {len(cells)} cells, the header has {len(header)}")
+            rows.append(dict(zip(header, cells)))
+    return header, rows
+
+
+def _read_jsonl(path: Path) -> Rows:
+    """One JSON object per line; an error names the file's line.  Lines end at ``\n``
+    only: JSON text may hold other line separators (U+2028) inside its strings."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except RecursionError:
+            raise TaskError(f"{path} line {number}: JSON nested too deeply") from None
+        except ValueError as exc:
+            message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)  # both one line
+            raise TaskError(f"{path} line {number}: not JSON: {message}") from None
+        if not isinstance(value, dict):
+            raise TaskError(f"{path} line {number}: not a JSON object")
+        rows.append(value)
+    return rows
+
+
 def _identity(value: Any) -> int | str:
-    """An id as JSON keeps it: an int for integers and digit strings (so CSV and JSONL
-    copies of one file give the same records), else the text."""
+    """An id as JSON keeps it: an int for integers and for digit strings that read back
+    as the same text (so CSV and JSONL copies of one file give the same records), else
+    the text: ``007`` stays apart from ``7``, and ``²`` or 5,000 digits stay text."""
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if text.isascii() and text.isdigit() and len(text) <= MAX_INT_DIGITS and str(int(text)) == text:
+        return int(text)
+    return text
+
+
+def _scalar(value: Any) -> str | None:
+    """A cell as text: strings (trimmed), integers and finite numbers; ``None`` for
+    anything else (null, true/false, lists, objects, NaN), which no column may hold."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)  # JSON's reader and parquet's int64 bound its length
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return None
+
+
+def _kind(value: Any) -> str:
+    """How an unusable cell is named in an error."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        return int(value)
-    return str(value).strip()
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 class Mapping:
@@ -113,31 +170,63 @@ class Mapping:
             if column not in raw:
                 raise bad(column, "missing column")
         question = raw[self.question]
-        if not isinstance(question, str) or not question.strip():
+        if not isinstance(question, str):
+            raise bad(self.question, f"the question is {_kind(question)}, not text")
+        if not question.strip():
             raise bad(self.question, "empty question")
         options: list[str] = []
         if self.kind != "free":
-            values = raw[self.options] if isinstance(self.options, str) else [raw[c] for c in self.options]
-            if isinstance(self.options, str) and isinstance(values, str):
-                try:
-                    values = json.loads(values)  # a CSV cell holding a JSON list
-                except ValueError:
-                    raise bad(self.options, "not a list of options") from None
-            if not isinstance(values, (list, tuple)) or not 1 <= len(values) <= len(OPTION_LETTERS):
-                raise bad(str(self.options), f"expected a list of 1-{len(OPTION_LETTERS)} options")
-            options = [str(v).strip() for v in values]
-            if any(not o for o in options):
-                raise bad(str(self.options), "empty option")
+            options = self._options(raw, bad)
         answer, index = self._answer(raw[self.answer], options, bad)
         return tagged({
-            "question_id": _identity(raw[self.id]) if self.id else number - 1,
+            "question_id": self._id(raw, number, bad),
             "question": question, "options": options, "answer": answer, "answer_index": index,
-            "cot_content": "", "category": str(raw[self.category]).strip() if self.category else self.name,
+            "cot_content": "", "category": self._category(raw, bad),
             "src": self.name,
         }, self.name, "free" if self.kind == "free" else "letter")
 
+    def _options(self, raw: dict[str, Any], bad: Any) -> list[str]:
+        values = raw[self.options] if isinstance(self.options, str) else [raw[c] for c in self.options]
+        if isinstance(self.options, str) and isinstance(values, str):
+            try:
+                values = json.loads(values)  # a CSV cell holding a JSON list
+            except (ValueError, RecursionError):
+                raise bad(self.options, "not a list of options") from None
+        if not isinstance(values, (list, tuple)) or not 1 <= len(values) <= len(OPTION_LETTERS):
+            raise bad(str(self.options), f"expected a list of 1-{len(OPTION_LETTERS)} options")
+        options = []
+        for place, value in enumerate(values):
+            text = _scalar(value)
+            column = self.options[place] if isinstance(self.options, list) else self.options
+            if text is None:
+                raise bad(column, f"option {place + 1} is {_kind(value)}, not text")
+            if not text:
+                raise bad(column, "empty option")
+            options.append(text)
+        return options
+
+    def _id(self, raw: dict[str, Any], number: int, bad: Any) -> int | str:
+        if not self.id:
+            return number - 1
+        value = raw[self.id]
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise bad(self.id, f"the id is {_kind(value)}; ids are text or whole numbers")
+        if isinstance(value, str) and not value.strip():
+            raise bad(self.id, "empty id")
+        return _identity(value)
+
+    def _category(self, raw: dict[str, Any], bad: Any) -> str:
+        if not self.category:
+            return self.name
+        text = _scalar(raw[self.category])
+        if text is None:
+            raise bad(self.category, f"the category is {_kind(raw[self.category])}, not text")
+        return text
+
     def _answer(self, value: Any, options: list[str], bad: Any) -> tuple[str, int | None]:
-        text = "" if value is None else str(value).strip()
+        text = _scalar(value)
+        if text is None and value is not None:
+            raise bad(self.answer, f"the answer is {_kind(value)}; answers are text or a number")
         if not text:
             raise bad(self.answer, "empty answer")
         if self.kind == "free":
@@ -146,7 +235,8 @@ class Mapping:
         if self.kind == "letter":
             index = letters.find(text.upper()) if len(text) == 1 else -1
         elif self.kind == "index":
-            index = int(text) if text.lstrip("-").isdigit() and 0 <= int(text) < len(options) else -1
+            whole = text.isascii() and text.isdigit() and len(text) <= 3  # "²" and 5,000 digits are no index
+            index = int(text) if whole and int(text) < len(options) else -1
         else:
             index = options.index(text) if text in options else -1
         if index < 0:
