@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--relative", action="store_true",
                         help="least relative squares with the fixed cost kept >= 0 (as benchmarks/calibrate.py): short calls "
                              "count as much as long ones; steadier on runs measured on a busy machine")
+    parser.add_argument("--nonnegative", action="store_true",
+                        help="keep every coefficient >= 0 (a fit on noisy calls can give a cached or fixed cost below 0)")
     parser.add_argument("--allow_batch_times", action="store_true",
                         help="fit runs whose step seconds are batch wall times (batched solver, --concurrency > 1) anyway")
     args = parser.parse_args(argv)
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fitted = fit_files(args.runs, args.name, allow_batch_times=args.allow_batch_times, cached_default=args.cached,
                            description=args.description, machine=args.machine,
-                           relative=args.relative, nonnegative_fixed=args.relative)
+                           relative=args.relative, nonnegative_fixed=args.relative, nonnegative=args.nonnegative)
     except FitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

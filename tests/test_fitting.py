@@ -81,3 +81,23 @@ def test_relative_fit_and_nonnegative_fixed():
     assert fit(samples, "x").profile.fixed < 0
     guarded = fit(samples, "x", relative=True, nonnegative_fixed=True)
     assert guarded.profile.fixed == 0.0 and guarded.profile.completion > 0
+
+
+def test_nonnegative_fit_keeps_every_coefficient_at_or_above_zero():
+    from live_mind.analysis.fit import Sample, fit
+
+    # cached tokens that seem to make calls *faster* than no prompt at all: a free fit goes below 0
+    samples = [Sample(100, 0, 10, 2.0), Sample(200, 0, 10, 3.0), Sample(300, 250, 10, 0.5), Sample(400, 390, 20, 1.0),
+               Sample(150, 0, 40, 5.0), Sample(500, 480, 5, 0.2)]
+    free = fit(samples, "free")
+    assert min(free.profile.cached, free.profile.fixed) < 0
+    bounded = fit(samples, "bounded", nonnegative=True)
+    p = bounded.profile
+    assert min(p.fixed, p.uncached, p.cached, p.completion) >= 0
+    # no non-negative profile fits better (a coarse grid around the answer)
+    def residual(f, u, c, k):
+        return sum((f + u * (s.prompt - s.cached) + c * s.cached + k * s.completion - s.seconds) ** 2 for s in samples)
+    best = residual(p.fixed, p.uncached, p.cached, p.completion)
+    for df in (0.0, 0.05):
+        for dk in (-0.005, 0.005):
+            assert residual(p.fixed + df, p.uncached, p.cached, max(0.0, p.completion + dk)) >= best - 1e-9

@@ -108,9 +108,31 @@ def file_samples(path: str | Path) -> list[Sample]:
     return [s for r in data if isinstance(r, dict) for s in record_samples(r)]
 
 
+def _nonnegative_lstsq(design: Any, target: Any) -> Any:
+    """Least squares with every coefficient >= 0: the best unconstrained solution over each
+    subset of the columns whose coefficients all come out >= 0 (the others held at 0).
+    Exact for the few columns of a profile (at most 2^4 subsets)."""
+    import itertools
+
+    columns = design.shape[1]
+    best, best_residual = np.zeros(columns), float(((target) ** 2).sum())
+    for size in range(1, columns + 1):
+        for subset in itertools.combinations(range(columns), size):
+            coef, *_ = np.linalg.lstsq(design[:, subset], target, rcond=None)
+            if (coef < 0).any():
+                continue
+            residual = float(((design[:, subset] @ coef - target) ** 2).sum())
+            if residual < best_residual:
+                best, best_residual = np.zeros(columns), residual
+                best[list(subset)] = coef
+    return best
+
+
 def fit(samples: Sequence[Sample], name: str, *, cached_default: float = 0.0, description: str = "",
-        machine: str = "", source: str = "", relative: bool = False, nonnegative_fixed: bool = False) -> Fit:
-    """Least-squares profile over ``samples``."""
+        machine: str = "", source: str = "", relative: bool = False, nonnegative_fixed: bool = False,
+        nonnegative: bool = False) -> Fit:
+    """Least-squares profile over ``samples`` (``nonnegative``: every coefficient >= 0, for
+    noisy calls from a busy machine where a free fit can give a cached or fixed cost below 0)."""
     if len(samples) < 4:
         raise FitError(f"need at least 4 calls with usage and seconds to fit a profile, got {len(samples)}")
     prompt = np.array([s.prompt for s in samples], dtype=float)
@@ -122,7 +144,9 @@ def fit(samples: Sequence[Sample], name: str, *, cached_default: float = 0.0, de
     design = np.column_stack(columns)
     weight = 1.0 / np.maximum(seconds, 1e-6) if relative else np.ones_like(seconds)
     coef, *_ = np.linalg.lstsq(design * weight[:, None], seconds * weight, rcond=None)
-    if nonnegative_fixed and coef[0] < 0:
+    if nonnegative:
+        coef = _nonnegative_lstsq(design * weight[:, None], seconds * weight)
+    elif nonnegative_fixed and coef[0] < 0:
         rest, *_ = np.linalg.lstsq(design[:, 1:] * weight[:, None], seconds * weight, rcond=None)
         coef = np.concatenate([[0.0], rest])
     predicted = design @ coef
