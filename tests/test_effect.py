@@ -58,6 +58,9 @@ def test_acted_is_a_kept_non_wait_action():
     quirk = _record(0, 1.0, 5)  # "action wait" without its period, kept by the paper's rule as "wai"
     quirk["actions"] = [{"type": "wai", "content": "t"}]
     assert acted(quirk) is False
+    empty = _record(0, 1.0, 5)  # a bare "action inference": a working name, no work
+    empty["actions"] = [{"type": "inference", "content": " "}]
+    assert acted(empty) is False
     assert acted(_record(0, 1.0, 5, inference=False)) is None
 
 

@@ -14,7 +14,8 @@ each run's latency this module reports, per run:
 * final-answer tokens, and how many final answers hit the answering token limit
   (``max_new_tokens`` from the run's saved configuration);
 * inference replies parsed (v1 rule or lenient, as the run kept them) and the share of
-  questions where the model *acted* (took a background, inference or hypothesize action).
+  questions where the model *acted* (took a background, inference or hypothesize action
+  with some content).
 
 ``acted_waited_table`` splits each LiveMind run's questions into acted / waited and
 gives both subsets' latency, final tokens and accuracy, beside the baseline's on the
@@ -94,13 +95,14 @@ WORK_ACTIONS = ("background", "inference", "hypothesize")
 
 
 def acted(record: Record) -> bool | None:
-    """Whether the model took one of the working actions for this question (None: no
-    inference calls).  A reply the paper's rule keeps under another name (``action wait``
-    without its period reads as ``wai``) is no work done, so it does not count."""
+    """Whether the model did work while the user typed: a working action with some content
+    (None: no inference calls).  A reply the paper's rule keeps under another name (``action
+    wait`` without its period reads as ``wai``) and a bare ``action inference`` with nothing
+    after it are no work done, so they do not count."""
     steps = record.get("steps") or []
     if not any(s.get("kind") == "inference" for s in steps):
         return None
-    return any(a.get("type") in WORK_ACTIONS for a in record.get("actions") or [])
+    return any(a.get("type") in WORK_ACTIONS and str(a.get("content") or "").strip() for a in record.get("actions") or [])
 
 
 def _parsed(record: Record) -> tuple[int, int]:
