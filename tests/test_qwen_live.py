@@ -36,6 +36,7 @@ def parts_installed() -> None:
 
 
 def _solve(tmp_path: Path, data: Path, *extra: str) -> tuple[list[dict], dict]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "run" / "all.json"
     env = {k: v for k, v in os.environ.items() if k != "LIVEMIND_MODELS"}
     result = subprocess.run([sys.executable, str(REPO / "run_solver.py"), "--model", MODEL, "--data_path", str(data),
