@@ -56,10 +56,10 @@ DEFAULT_MODEL = "smollm2-135m"
 __all__ = ["BACKENDS", "BACKEND_TABLE", "Backend", "backend_record", "backend_schema", "is_external"]  # the table, re-exported
 
 _STR, _BOOL = (str,), (bool,)
-_ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
-               "max_new_tokens", "parse", "timing", "action_set", "prompt_format", "granularity", "answer_rule", "prompts"}
 _METHOD_KEYS = ("action_set", "prompt_format", "granularity", "answer_rule")
 """Entry keys that set a default of the run (``--action_set``, ``--prompt_format``, ``--granularity``, ``--answer_rule``)."""
+_ENTRY_KEYS = {"backend", "description", "prime_actions", "constrain_actions", "inference_max_new_tokens",
+               "max_new_tokens", "parse", "timing", "prompts", *_METHOD_KEYS}
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|bearer)", re.I)
 
 
