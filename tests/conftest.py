@@ -103,6 +103,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Property tests (hypothesis) draw the same examples on every run by default, so a CI
+# result is reproducible and a change cannot fail on a draw nobody can replay;
+# HYPOTHESIS_PROFILE=explore draws fresh random examples on each run, to search for new cases.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # the test extra is not installed; the property tests then fail to import
+    _hypothesis_settings = None
+if _hypothesis_settings is not None:
+    _hypothesis_settings.register_profile("repeatable", derandomize=True, print_blob=True)
+    _hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
 SHARED = ROOT.parent / "shared"
 """Read-only shared data (MMLU-Pro 1,400 questions, the published v1 run); may be absent."""
 

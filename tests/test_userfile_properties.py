@@ -104,7 +104,10 @@ def check_record(record: dict, raw: dict, kind: str) -> None:
     if kind == "letter":
         assert str(answer).strip().upper() == record["answer"]
     elif kind == "index":
-        assert str(answer).strip() == str(index) or (isinstance(answer, int) and answer == index)
+        # the reader's rule: up to three ASCII digits spell the index ("00" is 0; "²" and "١" are no index)
+        text = str(answer).strip()
+        assert (text.isascii() and text.isdigit() and len(text) <= 3 and int(text) == index) or (
+            isinstance(answer, int) and not isinstance(answer, bool) and answer == index)
     else:
         assert same_text(record["options"][index], answer)
     assert same_text(record["category"], raw["topic"])
@@ -143,6 +146,21 @@ def csv_files(draw, kind: str) -> tuple[bytes, list[list[str]]]:
     if draw(st.booleans()):
         data = b"\xef\xbb\xbf" + data
     return data, [header, *rows]
+
+
+def test_index_answers_are_read_by_the_readers_rule(tmp_path):
+    """Found by the CSV property below: "00" is index 0 (up to three ASCII digits), and the
+    checker above must accept what the reader's rule accepts; "²" and "١" are no index."""
+    rows = "qid,prompt,opt_a,opt_b,opt_c,opt_d,correct,topic\n0,q,w,x,y,z,00,t\n1,q,w,x,y,z,002,t\n"
+    path = tmp_path / "d.csv"
+    path.write_text(rows)
+    records = outcome(tmp_path, path, "index")
+    assert [r["answer_index"] for r in records] == [0, 2]
+    for record, cells in zip(records, [r.split(",") for r in rows.splitlines()[1:]]):
+        check_record(record, dict(zip(COLUMNS, cells)), "index")
+    for cell in ("²", "١"):
+        path.write_text(f"qid,prompt,opt_a,opt_b,opt_c,opt_d,correct,topic\n0,q,w,x,y,z,{cell},t\n")
+        assert outcome(tmp_path, path, "index") is None
 
 
 @SETTINGS
