@@ -18,6 +18,7 @@ from live_mind import cli, faults, flags
 from live_mind.batch import batches, order_by_length, solve_batch
 from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.interrupt import GracefulStop, stopped_early
+from live_mind.loading import describe_method
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError
 from live_mind.summary import summarize
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return started
     run, setup, questions, writer, todo = started.setup.run, started.setup, started.questions, started.writer, started.todo
     done = len(questions) - len(todo)
-    print(f"{len(questions)} questions ({done} already done), batched {'LiveMind ' + run.action_set if run.use_lm else 'CoT baseline'}, "
+    print(f"{len(questions)} questions ({done} already done), batched {describe_method(run)}, "
           f"batch size {run.batch_size}, model {run.model}{' + assist ' + run.assist_model if run.assist_model else ''} -> {setup.output}")
     models = cli.load_models(setup)
     make_controller = lambda: cli.build_controller(setup, models)  # noqa: E731

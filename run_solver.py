@@ -1,8 +1,10 @@
 """Real-time LiveMind solver on MMLU-Pro (paper §4.1; v1 ``run_solver.py`` protocol).
 
-Each question is typed by a simulated user (0.25 s per character); with ``--use_lm`` the
-model acts on every arrived sentence and answers once the options are typed, otherwise
-the chain-of-thought baseline answers the complete question.  Writes the v1 record
+Each question is typed by a simulated user (0.25 s per character); with ``--method
+livemind`` (or the paper's ``--use_lm``) the model acts on every arrived sentence and
+answers once the options are typed, with ``--method cot`` (the default) the
+chain-of-thought baseline answers the complete question, and any other registered method
+(``--method predgen``, docs/methods.md) runs on the same typed input and clock.  Writes the v1 record
 list to ``--output_file`` (journaled per question; see ``live_mind/runfiles.py``).
 
 ``--timing PROFILE`` charges each call its modelled time from a token-cost profile
@@ -24,7 +26,7 @@ from live_mind import cli, faults, flags
 from live_mind.clock import PAPER_SECONDS_PER_CHAR
 from live_mind.concurrency import solve_concurrently
 from live_mind.interrupt import GracefulStop, stopped_early
-from live_mind.loading import timing_config
+from live_mind.loading import describe_method, timing_config
 from live_mind.models.base import OutageExceeded
 from live_mind.runfiles import RunFileError
 from live_mind.solver import solve_question
@@ -54,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _timing_checks(args: argparse.Namespace) -> None:
     if args.typing_jitter < 0:
         raise cli.UsageError("--typing_jitter must be >= 0")
-    if args.prefill_while_typing and not (args.use_lm and args.options_arrival == "typed"):
-        raise cli.UsageError("--prefill_while_typing needs --use_lm and typed options (--options_arrival typed)")
+    if args.prefill_while_typing and not (cli.method_of(args) == "livemind" and args.options_arrival == "typed"):
+        raise cli.UsageError("--prefill_while_typing needs --method livemind and typed options (--options_arrival typed)")
     if args.concurrency < 1:
         raise cli.UsageError("--concurrency must be >= 1")
     if args.concurrency > 1 and args.timing == "measured":
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(started, int):
         return started
     run, setup, questions, writer, todo = started.setup.run, started.setup, started.questions, started.writer, started.todo
-    print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {'LiveMind ' + run.action_set if run.use_lm else 'CoT baseline'}, "
+    print(f"{len(questions)} questions ({len(questions) - len(todo)} already done), {describe_method(run)}, "
           f"model {run.model}{' + assist ' + run.assist_model if run.assist_model else ''} -> {setup.output}")
     loaded = cli.load_models(setup, concurrency=run.concurrency, batch=True, prefill=run.prefill_while_typing)
     timing = timing_config(run)

@@ -54,9 +54,10 @@ if str(ROOT) not in sys.path:
 from live_mind import cli, flags  # noqa: E402
 from live_mind.analysis.remodel import mean_modelled_latency  # noqa: E402
 from live_mind.clock import PAPER_SECONDS_PER_CHAR  # noqa: E402
-from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.data import DataError, load_questions, select_questions, validate_data_path  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
+from live_mind.methods.cot import CoTController  # noqa: E402
+from live_mind.methods.livemind import LiveMindController  # noqa: E402
 from live_mind.models import registry  # noqa: E402
 from live_mind.models.capabilities import capabilities  # noqa: E402
 from live_mind.profiles import CostProfile, ProfileError, load_profiles  # noqa: E402

@@ -20,8 +20,9 @@ import logging
 from typing import Any, Callable, Iterator, Sequence
 
 from .clock import PAPER_SECONDS_PER_CHAR
-from .controller import CoTController, LiveMindController
 from .data import category_rank, format_options, typed_options
+from .methods.cot import CoTController
+from .methods.livemind import LiveMindController
 from .models.base import ChatModel, ChatRequest, ModelError
 from .records import build_record, error_record
 from .solver import TimingConfig, question_timeline

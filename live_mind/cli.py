@@ -24,11 +24,12 @@ from typing import Any, Callable
 from . import faults, runconfig
 from .actions import ACTION_SETS, PARSE_RULES
 from .answer import ANSWER_RULES, PAPER_RULE
-from .clock import SCHEDULES, check_typing_speed
-from .controller import FINAL_ANSWERS
+from .clock import check_typing_speed
 from .data import PROCEDURES, DataError
 from .formats import FORMATS
 from .loading import build_controller, build_session, construction_options, load_models
+from .methods import registry as methods
+from .methods.base import FINAL_ANSWERS
 from .models import registry
 from .models.capabilities import capabilities
 from .profiles import MEASURED, ProfileError
@@ -45,6 +46,7 @@ from .runconfig import (
     run_config,
 )
 from .runfiles import RunFileError
+from .schedule import SCHEDULES
 from .segment import GRANULARITIES
 from .tasks.base import DEFAULT_TASK
 from .tasks.resolve import resolve_task
@@ -56,7 +58,7 @@ __all__ = [  # the loading and resolving steps, re-exported for the scripts
 ]
 
 DEFAULT_MODEL = registry.DEFAULT_MODEL
-NOT_LIVE = ("use_lm", "num_questions", "question_offset", "data_path", "seed", "selection", "resume", "overwrite", "output_file")
+NOT_LIVE = (methods.ALIAS_FLAG, "num_questions", "question_offset", "data_path", "seed", "selection", "resume", "overwrite", "output_file")
 """Solver flags without meaning in a live session (one question, typed now)."""
 SESSION_KINDS = ("live", "serve")
 """Front ends of one typed question at a time (``live_session.py``, ``serve.py``)."""
@@ -76,8 +78,10 @@ def add_common_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ())
     add("--model", default=DEFAULT_MODEL, help=f"model name from the model configuration (default {DEFAULT_MODEL})")
     add("--models", default=None, help="model configuration TOML (default: packaged models.toml or $LIVEMIND_MODELS)")
     add("--list_models", action="store_true", help="print the configured models and exit")
-    add("--use_lm", action="store_true", help="run LiveMind (default: the chain-of-thought baseline)")
-    add("--assist_model", default=None, help="output model for collaborative inference (needs --use_lm)")
+    add("--method", default=None, metavar="NAME",
+        help="the method: livemind, cot (default: the chain-of-thought baseline), predgen, or module:Factory (docs/methods.md)")
+    add(f"--{methods.ALIAS_FLAG}", action="store_true", help="the paper's flag: the same as --method livemind")
+    add("--assist_model", default=None, help="output model for collaborative inference (LiveMind)")
     add("--action_set", default=None, choices=sorted(ACTION_SETS), help="CAS or SAS (default: per model, else CAS as in the paper)")
     add("--output_file", default=None, help="output JSON (default output/mmlu_pro/<mode>/<run name>/all.json)")
     add("--num_questions", type=int, default=None, help="questions per category (default: all)")
@@ -124,7 +128,7 @@ def add_session_args(p: argparse.ArgumentParser) -> None:
         help="transformers backend: reuse the KV cache of the previous call (default on)")
     faults.add_max_outage(p, "the live session stops (exit 75); the server answers that call with a backend_unavailable "
                              "error and probes the backend again on the next one")
-    p.set_defaults(use_lm=True, prompt_format="UA-SPI", schedule="latest")
+    p.set_defaults(method="livemind", prompt_format="UA-SPI", schedule="latest")
 
 
 def add_timing_args(parser: argparse.ArgumentParser) -> None:
@@ -145,10 +149,13 @@ def fail(message: str) -> int:
 
 def default_output(args: argparse.Namespace, kind: str) -> Path:
     name = args.model.replace("-", "_").replace(".", "_")
-    if args.use_lm:
+    method = method_of(args)
+    if method == "livemind":
         name += "_lm"
         if args.assist_model:
             name += "_" + args.assist_model.replace("-", "_").replace(".", "_")
+    elif method != methods.DEFAULT_METHOD:
+        name += "_" + method.replace(":", "_").replace(".", "_")
     task = Path(args.task or DEFAULT_TASK).stem.replace("-", "_")
     return Path("output") / task / kind / name / "all.json"
 
@@ -189,12 +196,24 @@ def _can_create_files(folder: Path) -> bool:
         return False
 
 
+def method_of(args: argparse.Namespace) -> str:
+    """The method the flags ask for (``--method``, its alias, else the baseline), checked:
+    ``UsageError`` for an unknown name or a contradiction."""
+    try:
+        name = methods.chosen(vars(args).get("method"), bool(vars(args).get(methods.ALIAS_FLAG)))
+        methods.info(name)
+    except methods.MethodError as exc:
+        raise UsageError(str(exc)) from None
+    return name
+
+
 def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argparse.Namespace], None] | None = None) -> Setup:
     """The one validation of every front end (``kind``: ``time_info``, ``batched``,
     ``live`` or ``serve``): check the flags, files and models and resolve the run's
     ``RunConfig``; raise ``UsageError`` with a one-line message.  Nothing loads."""
-    if args.assist_model and not args.use_lm:
-        raise UsageError("--assist_model needs --use_lm (collaborative inference is a LiveMind mode)")
+    method = method_of(args)
+    if args.assist_model and method != "livemind":
+        raise UsageError("--assist_model needs --method livemind (collaborative inference is a LiveMind mode)")
     check_limits(args)
     if extra_checks:
         extra_checks(args)
@@ -209,6 +228,10 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
     except (DataError, PromptError, registry.ConfigError, ProfileError) as exc:
         raise UsageError(str(exc)) from None
     check_run(run, specs)
+    if session and not methods.info(run.method).live:
+        raise UsageError(f"--method {run.method} runs in the solvers only; the live session and the server run livemind")
+    if kind == "batched" and run.method not in methods.PAPER_METHODS:
+        raise UsageError(f"--method {run.method} runs in run_solver.py; the lockstep batched protocol is LiveMind's and CoT's")
     if session:
         output = Path(run.output_file) if run.output_file else None
         if output is not None and output.suffix != ".json":
@@ -254,14 +277,14 @@ def check_run(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
 
 def check_constraint(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
     """Constrained action names need a backend that supports ``lead_choices``."""
-    if run.constrain_actions and run.use_lm and not capabilities(specs["model"]).lead_choices:
+    if run.constrain_actions and run.method == "livemind" and not capabilities(specs["model"]).lead_choices:
         raise UsageError(
             f"--constrain_actions needs a backend that can force a reply's opening; {run.model} uses {specs['model'].backend}"
         )
     # A vLLM streaming-input session only ever appends to a question's request, so the
     # question's calls must extend one another: the append-only layout.
     streaming = [spec.name for spec in specs.values() if spec.params.get("streaming_sessions")]
-    if streaming and run.use_lm and run.prompt_format != "UA-SPI":
+    if streaming and run.method == "livemind" and run.prompt_format != "UA-SPI":
         raise UsageError(f"model '{streaming[0]}' runs vLLM streaming-input sessions, which need the append-only "
                          f"layout: add --prompt_format UA-SPI")
 

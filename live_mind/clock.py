@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Callable, Sequence
 
+from .schedule import check_schedule, next_visible
+
 PAPER_SECONDS_PER_CHAR = 0.25
 """The paper's simulated typing speed (§4.1): seconds per character.  Every script's
 ``--typing_speed`` default and every typing function's default is this constant."""
 
-SCHEDULES = ("every", "latest")
 OPTIONS_ARRIVALS = ("typed", "instant")
 
 
@@ -148,24 +149,18 @@ class SimulatedClock:
     busy_at_complete: float | None = None
 
     def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}")
-
-    def _stops_at_complete(self) -> bool:
-        return self.cancel_on_complete or self.schedule == "latest"
+        check_schedule(self.schedule)
 
     def next_inference(self) -> tuple[int, float] | None:
         """``(visible segments, start time)`` of the next inference call, or ``None`` when
-        the inference stage is over."""
+        the inference stage is over: the call starts once the model is free and the next
+        segment has arrived, and sees what ``schedule.next_visible`` gives it then."""
         if self.consumed >= len(self.arrivals):
             return None
         start = max(self.free_at, self.arrivals[self.consumed])
-        if self._stops_at_complete() and start >= self.options_arrival:
-            return None
-        if self.schedule == "every":
-            return self.consumed + 1, start
-        visible = sum(1 for a in self.arrivals if a <= start)
-        return visible, start
+        arrived = sum(1 for a in self.arrivals if a <= start)
+        visible = next_visible(self.schedule, self.cancel_on_complete, self.consumed, arrived, start >= self.options_arrival)
+        return (visible, start) if visible else None
 
     def charge_inference(self, segments: int, start: float, seconds: float) -> CallTime:
         """Charge an inference call that began at ``start`` and took ``seconds``."""

@@ -39,9 +39,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, SCHEDULES, CallTime, RealTimeTypist, TimeInfo
-from .controller import CoTController, LiveMindController, StepResult
+from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, CallTime, RealTimeTypist, TimeInfo
+from .methods.cot import CoTController
+from .methods.livemind import LiveMindController
 from .models.base import BackendUnavailable, Completion, ModelError, error_line
+from .schedule import WAIT, check_schedule, next_visible
+from .steps import StepResult
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +133,7 @@ class LiveSession:
         stream: bool = True,
         cache_key: str = "live",
     ) -> None:
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}")
+        check_schedule(schedule)
         if controller.final_answer == "letter" and options_count < 1:
             raise ValueError("--final_answer letter needs options to choose from")
         self.controller = controller
@@ -188,12 +190,10 @@ class LiveSession:
         while True:
             if self._error is not None or self._closed:
                 return None
-            done = self._complete_at is not None
-            pending = len(self.tracker.segments) > self._consumed
-            if done and (self.schedule == "latest" or self.cancel_on_complete or not pending):
-                return None
-            if pending:
-                return len(self.tracker.segments) if self.schedule == "latest" else self._consumed + 1
+            visible = next_visible(self.schedule, self.cancel_on_complete, self._consumed, len(self.tracker.segments),
+                                   self._complete_at is not None)
+            if visible != WAIT:
+                return visible
             self._cond.wait()
 
     def _work(self) -> None:

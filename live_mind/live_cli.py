@@ -25,10 +25,11 @@ from typing import Any
 
 from . import cli, flags
 from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR
-from .controller import CoTController, LiveMindController
 from .data import DataError, format_options
 from .faults import EXIT_TEMPFAIL
 from .live import LiveEvent, LiveResult, LiveSession, replay, run_baseline
+from .methods.cot import CoTController
+from .methods.livemind import LiveMindController
 from .models.base import BackendUnavailable, error_line
 from .records import build_record
 from .tasks.resolve import replay_row

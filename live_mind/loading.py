@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .controller import CoTController, LiveMindController
-from .formats import make_format
+from .methods import registry as methods
+from .methods.base import Method, MethodContext
+from .methods.cot import CoTController
+from .methods.livemind import LiveMindController
 from .models import outage, registry
 from .models.aio import serializer
 from .models.base import Capabilities, native_async
@@ -61,26 +63,16 @@ def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, pref
     return loaded
 
 
-def build_controller(setup: Setup, loaded: dict[str, Any]) -> LiveMindController | CoTController:
-    """The controller for this run over already-loaded models."""
+def build_controller(setup: Setup, loaded: dict[str, Any]) -> Method:
+    """The run's method (``--method``, ``methods/registry.py``) over already-loaded models."""
     run = setup.run
     segmenter = lambda text: split(text, run.granularity, run.min_length)  # noqa: E731
-    if not run.use_lm:
-        return CoTController(loaded["model"], setup.prompts, segmenter, run.max_new_tokens, run.final_answer)
-    return LiveMindController(
-        inference_model=loaded["model"],
-        output_model=loaded.get("assist_model"),
-        action_set_name=run.action_set,
-        prompt_format=make_format(run.prompt_format, setup.prompts),
-        segmenter=segmenter,
-        prime_actions=run.prime_actions,
-        constrain_actions=run.constrain_actions,
-        max_new_tokens=run.inference_max_new_tokens,
-        final_max_new_tokens=run.max_new_tokens,
-        final_answer=run.final_answer,
-        parse=run.parse,
-        batched=run.batched,
-    )
+    return methods.build(run.method, MethodContext(run, setup.prompts, loaded, segmenter))
+
+
+def describe_method(run: RunConfig) -> str:
+    """The run's method in a few words, for the scripts' first line."""
+    return {"livemind": f"LiveMind {run.action_set}", "cot": "CoT baseline"}.get(run.method, f"method {run.method}")
 
 
 def timing_config(run: RunConfig) -> TimingConfig:

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 from .answer import read_answer
 from .cachemodel import ENGINE_KEY as ENGINE_CACHED
 from .clock import CallTime, TimeInfo
-from .controller import StepResult
+from .steps import StepResult
 from .tasks.scoring import predict
 
 MMLU_FIELDS = ("question_id", "question", "options", "answer", "answer_index", "cot_content", "category", "src")
@@ -79,6 +79,8 @@ def step_entry(step: StepResult, timing: CallTime | None = None) -> dict[str, An
         action=step.action_name,
         parse_rule=step.parse_rule,
     )
+    if step.note is not None:  # a method's word on the call (e.g. PredGen's reuse); absent for LiveMind and CoT
+        entry["note"] = step.note
     return entry
 
 

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 from .actions import DEFAULT_PARSE
 from .answer import PAPER_RULE
 from .clock import PAPER_SECONDS_PER_CHAR
+from .methods import registry as methods
 from .models import registry
 from .models.outage import DEFAULT_MAX_OUTAGE
 from .profiles import MEASURED, PER_MODEL, CostProfile, ProfileError
@@ -50,7 +51,8 @@ class RunConfig:
     """What runs: ``time_info`` (real-time solver), ``batched``, ``live`` or ``serve``."""
     model: str
     assist_model: str | None = None
-    use_lm: bool = False
+    method: str = "cot"
+    """The method (``methods/registry.py``): ``--method``, its alias, else the CoT baseline."""
     action_set: str = "CAS"
     prompt_format: str = "v1"
     granularity: str = "sentence"
@@ -104,7 +106,7 @@ class RunConfig:
         return self.script == "batched"
 
 
-_RESOLVED = {"script", "max_new_tokens", "inference_max_new_tokens", "parse", "prime_actions", "constrain_actions",
+_RESOLVED = {"script", "method", "max_new_tokens", "inference_max_new_tokens", "parse", "prime_actions", "constrain_actions",
              "profile", "answer_profile", "task", "config_id", "saved"}
 
 
@@ -166,9 +168,14 @@ def run_config(args: argparse.Namespace, kind: str, specs: dict[str, registry.Mo
     already resolved ``--timing`` profile (None: measured), ``answer_profile`` the answering
     model's when it has its own (``--timing model``)."""
     # The default task, answer rule and offset are left out, so MMLU-Pro runs keep the configuration (and config_id) they had.
+    # The paper's two methods are saved as the paper's flag (its alias), as every earlier run
+    # saved them, so their config_id is unchanged; any other method is saved by name.
+    method = methods.chosen(vars(args).get("method"), bool(vars(args).get(methods.ALIAS_FLAG)))
     flags = {k: v for k, v in sorted(vars(args).items())
              if k != "list_models" and not (k == "task" and v in (None, DEFAULT_TASK))
-             and k != "answer_rule" and not (k == "question_offset" and not v)}
+             and k != "answer_rule" and not (k == "question_offset" and not v)
+             and not (k == "method" and method in methods.PAPER_METHODS)}
+    flags = dict(sorted({**flags, methods.ALIAS_FLAG: method == "livemind"}.items()))
     config = {
         "script": kind,
         **flags,
@@ -199,11 +206,12 @@ def resolve(args: argparse.Namespace, kind: str, specs: dict[str, registry.Model
     default), the rest resolved as ``run_config`` saves them, with the ``--timing``
     profile loaded once (``ProfileError`` if unknown or unreadable)."""
     flags = vars(args)  # the one place flags are read by name: a script may lack some (their defaults hold)
+    method = methods.chosen(flags.get("method"), bool(flags.get(methods.ALIAS_FLAG)))
     profile, answer_profile = role_profiles(flags.get("timing"), flags.get("profiles"), specs)
     saved = run_config(args, kind, specs, prompts, profile, answer_profile)
     plain = {f.name: saved[f.name] for f in dataclasses.fields(RunConfig)
              if f.name not in _RESOLVED and f.name in saved}
-    return RunConfig(script=kind, **plain, profile=profile, answer_profile=answer_profile, task=task, saved=MappingProxyType(saved),
+    return RunConfig(script=kind, **plain, method=method, profile=profile, answer_profile=answer_profile, task=task, saved=MappingProxyType(saved),
                      **{k: saved[k] for k in ("max_new_tokens", "inference_max_new_tokens", "parse",
                                               "prime_actions", "constrain_actions", "config_id")})
 

@@ -360,7 +360,8 @@ def test_parallel_counting_gives_the_same_lengths(monkeypatch: pytest.MonkeyPatc
 
 def test_records_of_our_real_time_solver(tmp_path: Path) -> None:
     """End to end on records built by ``solve_question`` (guards against schema drift)."""
-    from live_mind.controller import CoTController, LiveMindController
+    from live_mind.methods.cot import CoTController
+    from live_mind.methods.livemind import LiveMindController
     from live_mind.models.scripted import ScriptedModel
     from live_mind.solver import TimingConfig, solve_question
 

@@ -115,7 +115,7 @@ def test_every_flag_takes_both_spellings():
 
 def test_the_controller_parses_as_the_scripts_do_by_default():
     from live_mind.actions import DEFAULT_PARSE
-    from live_mind.controller import LiveMindController
+    from live_mind.methods.livemind import LiveMindController
     from live_mind.models.scripted import ScriptedModel
 
     assert LiveMindController(ScriptedModel()).parse == DEFAULT_PARSE == "v1"

@@ -15,8 +15,8 @@ import pytest
 from live_mind.cachemodel import QuestionCache, modelled_cached
 from live_mind.cli import construction_options
 from live_mind.concurrency import solve_concurrently
-from live_mind.controller import LiveMindController
 from live_mind.formats import make_format
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.aio import serializer
 from live_mind.models.base import Capabilities, ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel

@@ -8,8 +8,10 @@ import pytest
 
 from live_mind.actions import ACTION_SETS, LENIENT, STRICT, Action
 from live_mind.answer import extract_answer
-from live_mind.controller import ACTION_PRIME, LETTER_PRIME, CoTController, LiveMindController
 from live_mind.formats import MemoryItem
+from live_mind.methods.base import LETTER_PRIME
+from live_mind.methods.cot import CoTController
+from live_mind.methods.livemind import ACTION_PRIME, LiveMindController
 from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
 from live_mind.prompts import PromptSet, cot_messages, inference_messages, output_messages

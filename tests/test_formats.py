@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 
 from live_mind.actions import ACTION_DESCRIPTIONS, ACTION_SETS, STRICT, Action
-from live_mind.controller import LiveMindController, StepResult
 from live_mind.formats import (
     FORMATS,
     MemoryItem,
@@ -16,9 +15,11 @@ from live_mind.formats import (
     completed_turns,
     make_format,
 )
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
 from live_mind.prompts import PromptSet, inference_messages
+from live_mind.steps import StepResult
 
 P = PromptSet()
 CAS = ACTION_SETS["CAS"]

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 from live_mind.actions import ACTION_SETS, LENIENT, STRICT, WAIT, parse_action
 from live_mind.answer import LETTERS, extract_answer, is_correct
-from live_mind.clock import OPTIONS_ARRIVALS, SCHEDULES, arrival_times, simulate, typing_delays
-from live_mind.controller import LiveMindController
+from live_mind.clock import OPTIONS_ARRIVALS, arrival_times, simulate, typing_delays
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.base import ChatRequest
 from live_mind.models.scripted import ScriptedModel
+from live_mind.schedule import SCHEDULES
 from live_mind.segment import GRANULARITIES, count_sentences, split, split_sentences
 from live_mind.solver import TimingConfig, solve_question
 

@@ -14,9 +14,9 @@ import pytest
 
 import live_session
 from live_mind import cli, live_cli
-from live_mind.controller import LiveMindController
 from live_mind.formats import make_format
 from live_mind.live import LiveEvent, LiveSession, SegmentTracker, replay
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models import registry
 from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel

@@ -12,8 +12,8 @@ import pytest
 from test_timing_profiles import PROFILE, ROW, TokenModel
 from test_validation import assert_rejected, run_script
 
-from live_mind.controller import LiveMindController
 from live_mind.formats import make_format
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.scripted import ScriptedModel
 from live_mind.prefill import OptionsPrefix, next_prefill, options_prefixes
 from live_mind.solver import TimingConfig, solve_question
@@ -85,6 +85,6 @@ def test_ua_spi_prefill_prompts_are_prefixes_of_the_final_prompt():
 
 def test_prefill_flag_checks(tmp_path):
     result, seconds = run_script("run_solver.py", ["--prefill_while_typing"], tmp_path)
-    assert_rejected(result, seconds, tmp_path, "--prefill_while_typing needs --use_lm")
+    assert_rejected(result, seconds, tmp_path, "--prefill_while_typing needs --method livemind")
     result, seconds = run_script("run_solver.py", ["--use_lm", "--prefill_while_typing", "--options_arrival", "instant"], tmp_path)
     assert_rejected(result, seconds, tmp_path, "typed options")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from live_mind.controller import LiveMindController
 from live_mind.data import format_options, load_sample_questions
 from live_mind.formats import make_format
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.scripted import ScriptedModel
 from live_mind.prompts import PromptSet
 from live_mind.solver import TimingConfig, solve_question

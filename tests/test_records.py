@@ -7,10 +7,10 @@ import json
 
 from live_mind.actions import Action
 from live_mind.clock import CallTime, TimeInfo
-from live_mind.controller import StepResult
 from live_mind.models.base import Completion
 from live_mind.records import MMLU_FIELDS, build_record, error_record, kept_actions
 from live_mind.runfiles import RunWriter
+from live_mind.steps import StepResult
 
 ROW = {"question_id": 7, "question": "Why?", "options": ["a", "b"], "answer": "B", "answer_index": 1,
        "cot_content": "", "category": "physics", "src": "test", "extra_column": "not copied"}

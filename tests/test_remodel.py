@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT, shared_path
 
 from live_mind.analysis.remodel import mean_modelled_latency, modelled_latency
-from live_mind.controller import CoTController, LiveMindController
+from live_mind.methods.cot import CoTController
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.scripted import ScriptedModel
 from live_mind.profiles import CostProfile, load_profiles
 from live_mind.solver import TimingConfig, solve_question

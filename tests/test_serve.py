@@ -18,8 +18,9 @@ from conftest import require_module, serve_client
 require_module("fastapi", "the serve extra is not installed: pip install -e '.[serve]'")
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
-from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
+from live_mind.methods.cot import CoTController  # noqa: E402
+from live_mind.methods.livemind import LiveMindController  # noqa: E402
 from live_mind.models.base import ChatRequest, Completion  # noqa: E402
 from live_mind.models.scripted import ScriptedModel  # noqa: E402
 from live_mind.runconfig import RunConfig  # noqa: E402

@@ -15,8 +15,9 @@ require_module("fastapi", "the serve extra is not installed: pip install -e '.[s
 
 from test_serve import until  # noqa: E402
 
-from live_mind.controller import CoTController, LiveMindController  # noqa: E402
 from live_mind.formats import make_format  # noqa: E402
+from live_mind.methods.cot import CoTController  # noqa: E402
+from live_mind.methods.livemind import LiveMindController  # noqa: E402
 from live_mind.models.base import ChatRequest, Completion  # noqa: E402
 from live_mind.models.outage import guard  # noqa: E402
 from live_mind.models.scripted import ConfiguredScriptedModel  # noqa: E402

@@ -15,7 +15,8 @@ import json
 
 import pytest
 
-from live_mind.controller import CoTController, LiveMindController
+from live_mind.methods.cot import CoTController
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.base import ChatRequest, ContextLengthExceeded
 from live_mind.models.scripted import ScriptedModel
 from live_mind.records import MMLU_FIELDS

@@ -101,9 +101,9 @@ def test_a_streamed_then_failed_call_is_not_resent_without_a_way_to_say_so(make)
 
 
 def test_the_live_session_shows_the_restart_between_the_two_streams():
-    from live_mind.controller import LiveMindController
     from live_mind.formats import make_format
     from live_mind.live import LiveSession
+    from live_mind.methods.livemind import LiveMindController
 
     model = llama_model()
     controller = LiveMindController(guard(model, **FAST), prompt_format=make_format("UA-SPI"), parse="lenient")

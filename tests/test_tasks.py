@@ -281,8 +281,8 @@ def test_the_worked_example_of_docs_tasks():
 
 @pytest.mark.parametrize("fmt", ["v1", "UA-SPI"])
 def test_free_form_prompts_show_no_options_and_ask_for_the_bare_answer(fmt):
-    from live_mind.controller import LiveMindController
     from live_mind.formats import make_format
+    from live_mind.methods.livemind import LiveMindController
     from live_mind.models.scripted import ScriptedModel
     from live_mind.solver import TimingConfig, solve_question
 

@@ -13,7 +13,8 @@ from typing import Sequence
 
 import pytest
 
-from live_mind.controller import CoTController, LiveMindController
+from live_mind.methods.cot import CoTController
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.base import ChatRequest, Completion
 from live_mind.models.scripted import ScriptedModel
 from live_mind.profiles import CostProfile, ProfileError, load_profiles, parse_profiles, read_profiles, resolve

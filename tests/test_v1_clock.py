@@ -14,8 +14,9 @@ import pytest
 from conftest import shared_path
 
 from live_mind.batch import solve_batch
-from live_mind.controller import CoTController, LiveMindController
 from live_mind.data import typed_options
+from live_mind.methods.cot import CoTController
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.scripted import ScriptedModel
 from live_mind.segment import punkt_tokenizer, split, typed_pieces
 from live_mind.solver import TimingConfig, baseline_input_complete, question_timeline, solve_question

@@ -12,7 +12,7 @@ import pytest
 
 from live_mind.actions import parse_reply
 from live_mind.batch import solve_batch
-from live_mind.controller import LiveMindController
+from live_mind.methods.livemind import LiveMindController
 from live_mind.models.base import Completion
 from live_mind.models.scripted import ScriptedModel
 

@@ -146,7 +146,7 @@ CASES: list[Case] = [
     ("--resume with --overwrite", _resume_and_overwrite, ("exclude each other",)),
     ("--resume with an unreadable saved configuration", _corrupt_saved_config, ("cannot resume", "unreadable")),
     ("--resume with a damaged journal", _corrupt_journal, ("line 2 is not valid JSON",)),
-    ("assist model without --use_lm", lambda t: ["--assist_model", "scripted-fast"], ("--assist_model needs --use_lm",)),
+    ("assist model without --use_lm", lambda t: ["--assist_model", "scripted-fast"], ("--assist_model needs --method livemind",)),
     ("zero questions", lambda t: ["--num_questions", "0"], ("--num_questions must be > 0",)),
     ("negative questions", lambda t: ["--num_questions", "-3"], ("--num_questions must be > 0",)),
     ("zero typing speed", lambda t: ["--typing_speed", "0"], ("--typing_speed must be > 0",)),

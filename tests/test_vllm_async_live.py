@@ -55,8 +55,8 @@ def test_requests_in_flight_together_keep_constraints_and_usage(engine_model):
 
 def test_two_questions_concurrently_get_the_modelled_cache(engine_model):
     from live_mind.concurrency import solve_concurrently
-    from live_mind.controller import LiveMindController
     from live_mind.data import load_sample_questions
+    from live_mind.methods.livemind import LiveMindController
     from live_mind.profiles import resolve
     from live_mind.solver import TimingConfig
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..profiles import CostProfile
+from ..schedule import next_visible, stops_at_complete
 
 Record = dict[str, Any]
 
@@ -89,14 +90,21 @@ def _replay(steps: list[dict[str, Any]], profile: CostProfile, cancel: bool | No
         cancel = any(_was_cut(s) for s in inference)
     latest = schedule == "latest" if schedule is not None else any(
         b["segments"] - a["segments"] > 1 for a, b in zip([{"segments": 0}, *inference], inference))
-    stops = cancel or latest
+    stops = stops_at_complete("latest" if latest else "every", cancel)
     complete_at, free, why = float(final["arrival"]), 0.0, []
+    consumed = 0
     for k, step in enumerate(steps[:-1]):
         start = max(free, float(step["arrival"]))
         prefill = step.get("kind") == "prefill"
-        if start >= complete_at and (stops or prefill):
+        # the schedule's rule (schedule.py) on the recorded call: at its replayed start,
+        # would the run still make it?  A prefill is never made once the input is complete.
+        made = next_visible("latest" if latest else "every", cancel, consumed, int(step["segments"]),
+                            start >= complete_at) if not prefill else (None if start >= complete_at else 1)
+        if not made:
             why.append(f"call {k + 1} would start after the input completed and is dropped")
             continue
+        if not prefill:
+            consumed = int(step["segments"])
         end = start + _cost(step, answer_profile if prefill else profile)
         cut = cancel and not prefill and start < complete_at < end
         if cut != _was_cut(step):

@@ -110,6 +110,16 @@ class ChatRequest:
     stop: StopSignal | None = None
     prefill_only: bool = False
     on_restart: Callable[[str], None] | None = None
+    draft: str | None = None
+    """A reply drafted earlier (speculation, ``methods/predgen.py``): a backend with
+    ``Capabilities.draft_verify`` checks it against this request in one pass, keeps the
+    longest prefix it would have generated itself and generates only the rest; the
+    completion's ``extra`` then holds ``DRAFT_TOKENS`` and ``DRAFT_ACCEPTED``."""
+
+
+DRAFT_TOKENS = "draft_tokens"
+DRAFT_ACCEPTED = "draft_accepted"
+"""``Completion.extra`` keys of a verified draft: its tokens, and how many were kept."""
 
 
 @dataclass
@@ -154,6 +164,8 @@ class Capabilities:
     an engine that batches the requests in flight continuously (``models/aio.py``)."""
     threads_option: str | None = None
     """The constructor option setting CPU threads (None: the backend has none)."""
+    draft_verify: bool = False
+    """A request's ``draft`` is verified in one pass and its kept prefix not generated again."""
 
 
 class ChatModel:

@@ -9,7 +9,7 @@ recomputed, and another answering model tried on it at the cost of its final cal
     backend = "live_mind.models.recorded:RecordedInference"
     run = "output/mmlu_pro/time_info/qwen2_5_coder_1_5b_lm/all.json"
 
-    python run_solver.py --use_lm --models my_models.toml --model qwen-1.5b-replayed \\
+    python run_solver.py --method livemind --models my_models.toml --model qwen-1.5b-replayed \\
         --assist_model qwen2.5-coder-0.5b ...same selection, typing and token limits as the run...
 
 Each request carries its question's key (``ChatRequest.cache_key``: the question id), and

@@ -29,7 +29,18 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Sequence
 
-from .base import BackendUnavailable, Capabilities, ChatModel, ChatRequest, Completion, ContextLengthExceeded, ModelError, stop_requested
+from .base import (
+    DRAFT_ACCEPTED,
+    DRAFT_TOKENS,
+    BackendUnavailable,
+    Capabilities,
+    ChatModel,
+    ChatRequest,
+    Completion,
+    ContextLengthExceeded,
+    ModelError,
+    stop_requested,
+)
 
 Responder = Callable[[ChatRequest], str]
 
@@ -48,6 +59,19 @@ def prompt_word_ids(request: ChatRequest) -> list[int]:
     return [zlib.crc32(w.encode("utf-8")) for w in words]
 
 
+def verify_draft(completion: Completion, draft: str) -> Completion:
+    """The scripted model's draft verification (``ChatRequest.draft``): the draft's words
+    that begin its own reply are kept -- read with the prompt in one pass -- and only the
+    rest of the reply counts as generated."""
+    reply, drafted = completion.text.split(), draft.split()
+    kept = 0
+    while kept < min(len(reply), len(drafted)) and reply[kept] == drafted[kept]:
+        kept += 1
+    return Completion(completion.text, completion.prompt_tokens + kept, len(reply) - kept, completion.seconds,
+                      completion.cached_tokens, completion.finish_reason,
+                      {**completion.extra, DRAFT_TOKENS: len(drafted), DRAFT_ACCEPTED: kept})
+
+
 @dataclass
 class ScriptedModel(ChatModel):
     """Replies from ``rules`` -- (regex on the last user message, reply) pairs, first
@@ -58,7 +82,7 @@ class ScriptedModel(ChatModel):
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities(
-        prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True)
+        prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True, draft_verify=True)
 
     name: str = "scripted"
     rules: list[tuple[str, str]] = field(default_factory=list)
@@ -101,15 +125,14 @@ class ScriptedModel(ChatModel):
             elif request.on_token is not None:  # streamed word by word
                 for piece in re.findall(r"\s*\S+\s*|\s+", text):
                     request.on_token(piece)
-            out.append(
-                Completion(
-                    text=text,
-                    prompt_tokens=render_prompt_words(request),
-                    completion_tokens=0 if request.prefill_only else max(1, len(text.split())),
-                    seconds=self._charge(),
-                    finish_reason="cancelled" if cancelled else "stop",
-                )
+            completion = Completion(
+                text=text,
+                prompt_tokens=render_prompt_words(request),
+                completion_tokens=0 if request.prefill_only else max(1, len(text.split())),
+                seconds=self._charge(),
+                finish_reason="cancelled" if cancelled else "stop",
             )
+            out.append(verify_draft(completion, request.draft) if request.draft is not None and not cancelled else completion)
         return out
 
 

@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..clock import RealTimeTypist
-from ..controller import CoTController, LiveMindController
 from ..data import format_options
 from ..live import LiveEvent, LiveResult, LiveSession, run_baseline
+from ..methods.cot import CoTController
+from ..methods.livemind import LiveMindController
 from ..models import aio
 from ..models.base import ChatRequest, Completion, ModelWrapper
 from ..models.outage import OutageGuard

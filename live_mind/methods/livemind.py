@@ -1,4 +1,6 @@
-"""The simultaneous-inference controllers (paper §3, Algorithm 1).
+"""LiveMind, the paper's method (§3, Algorithm 1), as a plug-in method.
+
+The simultaneous-inference controllers (paper §3, Algorithm 1).
 
 ``LiveMindController`` holds one question's memory -- the kept (non-wait) actions and
 how much of the input each saw -- and turns "these segments have arrived" (+ the
@@ -12,8 +14,8 @@ end-of-input signal) into the next model call:
 
 Each call is split into ``request`` (build it) and ``accept`` (digest its completion)
 so the batched solver can gather many questions' requests into one model call; ``step``
-does both for the real-time solver.  ``CoTController`` is the baseline: one call on the
-complete question.
+does both for the real-time solver.  The chain-of-thought baseline is
+``methods/cot.py``.
 
 Response priming: with ``prime_actions`` the inference-stage assistant turn
 starts with ``"action "`` and the model continues it; the stored response is prefix +
@@ -22,59 +24,40 @@ continuation, parsed as usual.  With ``constrain_actions`` as well, the turn sta
 names (``ChatRequest.lead_choices``), then freely: the reply is always in the format.
 ``final_answer="letter"`` primes the output stage with
 ``"The answer is ("`` and constrains the next token to the option letters.
+
+``run`` is LiveMind's procedure on one question's simulated timeline (paper §4.1): an
+inference call for the segments the schedule gives it (``schedule.py``: ``every`` or
+``latest``, cancellation at the complete input), optional prefill calls while the options
+are typed (``prefill.py``), then the final call once the options have arrived.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
-from .actions import DEFAULT_PARSE, PARSE_RULES, UNPARSED, Action, action_set, parse_reply
-from .answer import LETTERS
-from .formats import MemoryItem, PromptFormat, V1Format
-from .models.base import ChatModel, ChatRequest, Completion, Message
-from .prompts import PromptSet, cot_messages
-from .segment import split
+from ..actions import DEFAULT_PARSE, PARSE_RULES, UNPARSED, action_set, parse_reply
+from ..formats import MemoryItem, PromptFormat, V1Format
+from ..models.base import ChatModel, ChatRequest, Completion
+from ..prefill import next_prefill, options_prefixes
+from ..segment import split
+from ..steps import StepResult
+from ..timeline import QuestionInput
+from .base import MethodRun, answer_request, check_final_answer
 
 log = logging.getLogger(__name__)
 
 ACTION_PRIME = "action "
-LETTER_PRIME = "The answer is ("
-FINAL_ANSWERS = ("free", "letter")
-
-
-@dataclass
-class StepResult:
-    """One model call of one question."""
-
-    kind: str  # "inference", "prefill" (prompt read into the cache, nothing generated) or "final"
-    segments: int
-    messages: list[Message]
-    response: str
-    completion: Completion
-    action: Action | None = None
-    parse_rule: str | None = None
-
-    @property
-    def action_name(self) -> str | None:
-        if self.kind != "inference":
-            return None
-        if self.parse_rule == "cancelled":
-            return "cancelled"
-        return self.action.name if self.action is not None else UNPARSED
-
-
-def letter_choices(options_count: int) -> list[str]:
-    return list(LETTERS[:options_count])
 
 
 @dataclass
 class LiveMindController:
     """One question's LiveMind state machine over pluggable models and formats."""
 
+    name: ClassVar[str] = "livemind"
+    """The registry name and the record's ``mode``."""
     mode: ClassVar[str] = "livemind"
-    """The record's ``mode``."""
     inference_model: ChatModel
     output_model: ChatModel | None = None
     action_set_name: str = "CAS"
@@ -93,8 +76,7 @@ class LiveMindController:
 
     def __post_init__(self) -> None:
         self.allowed = action_set(self.action_set_name)
-        if self.final_answer not in FINAL_ANSWERS:
-            raise ValueError(f"final_answer must be one of {FINAL_ANSWERS}")
+        check_final_answer(self.final_answer)
         if self.parse not in PARSE_RULES:
             raise ValueError(f"parse must be one of {PARSE_RULES}")
 
@@ -121,9 +103,8 @@ class LiveMindController:
                 lead_choices=[f" {name}." for name in self.allowed] if constrain else None,
             )
         messages = self.prompt_format.output(segments, options, self.memory, allowed=self.allowed, steps=self.steps)
-        if self.final_answer == "letter":
-            return ChatRequest(messages, 1, LETTER_PRIME, self.cache_key, letter_choices(options_count))
-        return ChatRequest(messages, self.final_max_new_tokens or self.max_new_tokens, "", self.cache_key)
+        return answer_request(messages, self.final_answer, self.final_max_new_tokens or self.max_new_tokens, self.cache_key,
+                              options_count)
 
     def prefill_request(self, segments: Sequence[str], options_so_far: str, options_count: int = 10) -> ChatRequest:
         """A call that only reads the output-stage prompt built from the text typed so far
@@ -169,44 +150,32 @@ class LiveMindController:
         completion = self.model_for(complete).complete([request])[0]
         return self.accept(request, completion, len(segments), complete)
 
+    def record_fields(self) -> dict[str, Any]:
+        return {}
 
-@dataclass
-class CoTController:
-    """The chain-of-thought baseline: one call on the complete question."""
-
-    mode: ClassVar[str] = "cot"
-    model: ChatModel
-    prompts: PromptSet = field(default_factory=PromptSet)
-    segmenter: Callable[[str], list[str]] = split
-    max_new_tokens: int = 512
-    final_answer: str = "free"
-    cache_key: str | None = None
-    steps: list[StepResult] = field(default_factory=list)
-    memory: list[MemoryItem] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.final_answer not in FINAL_ANSWERS:
-            raise ValueError(f"final_answer must be one of {FINAL_ANSWERS}")
-
-    def reset(self, cache_key: str | None = None) -> None:
-        self.steps, self.cache_key = [], cache_key
-
-    def model_for(self, complete: bool) -> ChatModel:
-        return self.model
-
-    def request(self, segments: Sequence[str], complete: bool = True, options: str = "", options_count: int = 10) -> ChatRequest:
-        messages = cot_messages("".join(segments), options, self.prompts)
-        if self.final_answer == "letter":
-            return ChatRequest(messages, 1, LETTER_PRIME, self.cache_key, letter_choices(options_count))
-        return ChatRequest(messages, self.max_new_tokens, "", self.cache_key)
-
-    def accept(self, request: ChatRequest, completion: Completion, segments: int, complete: bool = True) -> StepResult:
-        response = request.assistant_prefix + completion.text + (")" if request.choices else "")
-        step = StepResult("final", segments, request.messages, response, completion)
-        self.steps.append(step)
-        return step
-
-    def step(self, segments: Sequence[str], complete: bool = True, options: str = "", options_count: int = 10) -> StepResult:
-        request = self.request(segments, True, options, options_count)
-        completion = self.model.complete([request])[0]
-        return self.accept(request, completion, len(segments))
+    def run(self, q: QuestionInput) -> MethodRun:
+        """LiveMind on one question's simulated timeline (see the module docstring)."""
+        timing, segments = q.timing, q.segments
+        clock = q.clock()
+        while (plan := clock.next_inference()) is not None:
+            seen, start = plan
+            request = self.request(segments[:seen], False)
+            completion = yield self.model_for(False), request
+            call = clock.charge_inference(seen, start, timing.charge(completion))
+            if call.cancelled:
+                self.discard(request, completion, seen)
+            else:
+                self.accept(request, completion, seen, False)
+        if timing.prefill_while_typing and timing.options_arrival == "typed":
+            prefixes = options_prefixes(q.typed, q.arrivals[-1] if q.arrivals else 0.0, q.complete_at)
+            done = 0
+            while (prefill := next_prefill(prefixes, done, clock.free_at, q.complete_at)) is not None:
+                done, start = prefill
+                request = self.prefill_request(segments, prefixes[done - 1].text, q.options_count)
+                completion = yield self.model_for(True), request
+                clock.charge_prefill(prefixes[done - 1].arrival, start, timing.charge(completion, answering=True))
+                self.accept_prefill(request, completion, len(segments))
+        request = self.request(segments, True, q.options_text, q.options_count)
+        step = self.accept(request, (yield self.model_for(True), request), len(segments), True)
+        clock.charge_final(timing.charge(step.completion, answering=True))
+        return clock.calls, clock.time_info()

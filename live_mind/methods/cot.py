@@ -1,0 +1,70 @@
+"""The chain-of-thought baseline as a method (paper §4.1): one call on the complete question.
+
+The v1 baseline's user types the whole question -- every character, spaces included --
+and then the options; the call starts when they have arrived, and its latency is its
+own time (``clock.baseline_time_info``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+from ..clock import CallTime, baseline_time_info
+from ..formats import MemoryItem
+from ..models.base import ChatModel, ChatRequest, Completion
+from ..prompts import PromptSet, cot_messages
+from ..segment import split
+from ..steps import StepResult
+from ..timeline import QuestionInput
+from .base import MethodRun, answer_request, answer_step, check_final_answer
+
+
+@dataclass
+class CoTController:
+    """The chain-of-thought baseline: one call on the complete question."""
+
+    name: ClassVar[str] = "cot"
+    mode: ClassVar[str] = "cot"
+    model: ChatModel
+    prompts: PromptSet = field(default_factory=PromptSet)
+    segmenter: Callable[[str], list[str]] = split
+    max_new_tokens: int = 512
+    final_answer: str = "free"
+    cache_key: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    memory: list[MemoryItem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_final_answer(self.final_answer)
+
+    def reset(self, cache_key: str | None = None) -> None:
+        self.steps, self.cache_key = [], cache_key
+
+    def model_for(self, complete: bool) -> ChatModel:
+        return self.model
+
+    def request(self, segments: Sequence[str], complete: bool = True, options: str = "", options_count: int = 10) -> ChatRequest:
+        messages = cot_messages("".join(segments), options, self.prompts)
+        return answer_request(messages, self.final_answer, self.max_new_tokens, self.cache_key, options_count)
+
+    def accept(self, request: ChatRequest, completion: Completion, segments: int, complete: bool = True) -> StepResult:
+        step = answer_step(request, completion, segments)
+        self.steps.append(step)
+        return step
+
+    def step(self, segments: Sequence[str], complete: bool = True, options: str = "", options_count: int = 10) -> StepResult:
+        request = self.request(segments, True, options, options_count)
+        completion = self.model.complete([request])[0]
+        return self.accept(request, completion, len(segments))
+
+    def record_fields(self) -> dict[str, Any]:
+        return {}
+
+    def run(self, q: QuestionInput) -> MethodRun:
+        """One call once the v1 baseline's input is complete; latency = its time."""
+        request = self.request(q.segments, True, q.options_text, q.options_count)
+        step = self.accept(request, (yield self.model, request), len(q.segments), True)
+        complete_at = q.baseline_complete_at
+        info = baseline_time_info(complete_at, q.timing.charge(step.completion, answering=True))
+        return [CallTime(len(q.segments), complete_at, complete_at, info.current_time)], info

@@ -1,0 +1,120 @@
+"""Speculative answering on the partial input (after PredGen's input-time speculation).
+
+PredGen (2025) generates a candidate response while the user is still speaking and, at
+the end of input, uses it directly when the final input equals the one it was generated
+on, or else as a draft that the model verifies (speculative decoding).  This toolkit's
+version, on the typed input of ``timeline.QuestionInput``:
+
+* **speculation** -- once the model is free and a new segment has arrived, the model
+  answers the whole question as typed so far, with the chain-of-thought prompt (the
+  options not yet typed: ``PENDING_OPTIONS``).  A newer segment supersedes it: a
+  speculation still running when the next segment (or the complete input) arrives is
+  cut there, charged up to that moment and dropped (``note="cancelled"``);
+* **at completion** the final call is the chain-of-thought call on the complete input.
+  When the backend verifies drafts (``Capabilities.draft_verify``) it carries the newest
+  finished speculation as its ``draft``: the model keeps the prefix it would have
+  generated itself, read in one pass, and generates only the rest.  The final step's
+  ``note`` (and the record's ``predgen`` field, with the token counts) says which
+  happened: ``reused`` -- every draft token kept and nothing generated after it, the
+  completed input did not change the answer; ``drafted`` -- a prefix kept, the rest
+  generated; ``afresh`` -- no finished speculation, or a backend that cannot verify
+  drafts (llama.cpp, vLLM and OpenAI-compatible servers here): a plain CoT call.
+
+Differences from PredGen: the input is typed text segmented by sentence, not ASR
+partials; on the paper's clock the complete input arrives with its last character, so no
+speculation ever sees the complete input and reuse always goes through verification;
+and the final prompt is the toolkit's chain-of-thought prompt, so the answer is read and
+scored as the baseline's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from ..clock import CallTime, TimeInfo
+from ..models.base import DRAFT_ACCEPTED, DRAFT_TOKENS, ChatModel, ChatRequest, Completion
+from ..models.capabilities import capabilities
+from ..prompts import PromptSet, cot_messages
+from ..segment import split
+from ..steps import StepResult
+from ..timeline import QuestionInput
+from .base import MethodRun, answer_request, answer_step, check_final_answer, visible
+
+PENDING_OPTIONS = "(the options are still being typed: work toward the answer from the question so far)"
+"""What a speculation's prompt shows in place of the options it has not seen."""
+OUTCOMES = ("reused", "drafted", "afresh")
+
+
+@dataclass
+class PredGen:
+    """Speculate on each partial input; at completion reuse, verify or answer afresh."""
+
+    name: ClassVar[str] = "predgen"
+    mode: ClassVar[str] = "predgen"
+    model: ChatModel
+    prompts: PromptSet = field(default_factory=PromptSet)
+    segmenter: Callable[[str], list[str]] = split
+    max_new_tokens: int = 512
+    final_answer: str = "free"
+    cache_key: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_final_answer(self.final_answer)
+
+    def reset(self, cache_key: str | None = None) -> None:
+        self.steps, self.cache_key, self.outcome = [], cache_key, {}
+
+    def record_fields(self) -> dict[str, Any]:
+        return {"predgen": dict(self.outcome)}
+
+    def speculation_request(self, q: QuestionInput, seen: int) -> ChatRequest:
+        """The whole answer on the first ``seen`` segments (options not typed yet)."""
+        messages = cot_messages(visible(q.segments, seen), PENDING_OPTIONS if q.options_text else "", self.prompts)
+        return ChatRequest(messages, self.max_new_tokens, "", self.cache_key)
+
+    def run(self, q: QuestionInput) -> MethodRun:
+        timing, free, calls = q.timing, 0.0, []
+        newest: StepResult | None = None
+        seen = 0
+        while seen < len(q.arrivals) and (start := max(free, q.arrivals[seen])) < q.complete_at:
+            seen = sum(1 for a in q.arrivals if a <= start)  # everything typed by then; older inputs are skipped
+            request = self.speculation_request(q, seen)
+            completion = yield self.model, request
+            end = start + timing.charge(completion, answering=True)
+            superseded_at = q.arrivals[seen] if seen < len(q.arrivals) else q.complete_at
+            cancelled = end > superseded_at
+            end = min(end, superseded_at)
+            step = StepResult("speculation", seen, request.messages, "" if cancelled else completion.text, completion,
+                              note="cancelled" if cancelled else "finished")
+            self.steps.append(step)
+            calls.append(CallTime(seen, q.arrivals[seen - 1], start, end, cancelled))
+            free = end
+            if not cancelled:
+                newest = step
+        final = answer_request(cot_messages(q.text, q.options_text, self.prompts), self.final_answer, self.max_new_tokens,
+                               self.cache_key, q.options_count)
+        start = max(free, q.complete_at)
+        if newest is not None and not final.choices and capabilities(self.model).draft_verify:
+            final.draft = newest.response
+        completion = yield self.model, final
+        outcome = self._outcome(completion)
+        step = answer_step(final, completion, len(q.segments), note=outcome["outcome"])
+        seconds = timing.charge(completion, answering=True)
+        self.steps.append(step)
+        self.outcome = outcome
+        calls.append(CallTime(len(q.segments), q.complete_at, start, start + seconds))
+        busy = max(0.0, free - q.complete_at)
+        end = start + seconds
+        return calls, TimeInfo(end, end - q.complete_at, sum(c.seconds for c in calls), busy)
+
+    @staticmethod
+    def _outcome(completion: Completion) -> dict[str, Any]:
+        """How the final call used the draft: all of it, a prefix, or none."""
+        if DRAFT_TOKENS not in completion.extra:
+            return {"outcome": "afresh"}
+        drafted, kept = int(completion.extra[DRAFT_TOKENS]), int(completion.extra[DRAFT_ACCEPTED])
+        whole = kept == drafted and completion.completion_tokens == 0
+        return {"outcome": "reused" if whole else "drafted", "draft_tokens": drafted, "kept_tokens": kept}

@@ -1,0 +1,166 @@
+"""The methods as plug-ins (live_mind/methods/): the registry, ``--method`` and its alias,
+PredGen on the scripted model, a method from outside the package, and the schedule rule
+every driver shares (live_mind/schedule.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+import run_solver
+from live_mind.methods import registry
+from live_mind.methods.predgen import PENDING_OPTIONS, PredGen
+from live_mind.models.base import Capabilities, ChatRequest
+from live_mind.models.scripted import ScriptedModel
+from live_mind.profiles import CostProfile
+from live_mind.schedule import WAIT, next_visible
+from live_mind.solver import TimingConfig, solve_question
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTED = str(ROOT / "tests" / "fixtures" / "scripted_models.toml")
+PROFILE = CostProfile("t", fixed=0.0, uncached=0.001, cached=0.0005, completion=0.1)
+ROW = {"question_id": 7, "question": "A cart rolls down a hill. It starts at rest. What is its speed after 3 s?",
+       "options": ["1 m/s", "29 m/s", "3 m/s", "9 m/s"], "answer": "B", "answer_index": 1, "category": "physics"}
+ANSWER = "Speed is g times t, about 29 m/s. The answer is (B)."
+
+
+def _run(tmp_path: Path, name: str, *flags: str) -> tuple[bytes, dict]:
+    out = tmp_path / name / "all.json"
+    code = run_solver.main(["--models", SCRIPTED, "--model", "scripted-fast", "--num_questions", "1",
+                            "--timing", "paper-llama-3-70b", "--output_file", str(out), *flags])
+    assert code == 0
+    config = json.loads(out.with_suffix(".config.json").read_text())
+    return out.read_bytes(), {k: v for k, v in config.items() if k not in ("output_file", "started_at")}
+
+
+@pytest.mark.parametrize(("alias", "method"), [(["--use_lm"], "livemind"), ([], "cot")])
+def test_method_flag_gives_the_same_records_and_config_as_the_paper_flag(tmp_path, alias, method):
+    records, config = _run(tmp_path, "alias", *alias)
+    named, named_config = _run(tmp_path, "named", "--method", method)
+    assert named == records and named_config == config
+    assert {r["mode"] for r in json.loads(records)} == {method}
+
+
+def test_other_methods_are_saved_by_name_with_their_own_config_id(tmp_path):
+    _, cot = _run(tmp_path, "cot")
+    _, predgen = _run(tmp_path, "predgen", "--method", "predgen")
+    assert predgen["method"] == "predgen" and predgen["use_lm"] is False and "method" not in cot
+    assert predgen["config_id"] != cot["config_id"]
+
+
+@pytest.mark.parametrize(("flags", "fragment"), [
+    (["--method", "nosuch"], "unknown method 'nosuch'"),
+    (["--method", "nosuch_module:Thing"], "cannot be loaded"),
+    (["--use_lm", "--method", "cot"], "cannot be combined"),
+    (["--method", "predgen", "--assist_model", "scripted-slow"], "--assist_model needs --method livemind"),
+])
+def test_bad_method_is_one_line_before_any_model_loads(tmp_path, flags, fragment):
+    marker = tmp_path / "marker"
+    env = {**os.environ, "LIVEMIND_TEST_MARKER": str(marker)}
+    result = subprocess.run([sys.executable, "run_solver.py", "--models", SCRIPTED, "--model", "scripted-fast",
+                             "--output_file", str(tmp_path / "o.json"), *flags], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
+    assert not marker.exists()
+
+
+def test_a_method_from_outside_the_package_runs_through_run_solver(tmp_path):
+    out = tmp_path / "toy.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "fixtures" / "toy_method")}
+    result = subprocess.run([sys.executable, "run_solver.py", "--models", SCRIPTED, "--model", "scripted-fast",
+                             "--num_questions", "1", "--method", "toy_guess:Guess", "--output_file", str(out)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(out.read_text())
+    assert records and all(r["mode"] == "toy-guess" and r["toy"] == "no model call" for r in records)
+    assert all(r["steps"][-1]["note"] == "guessed" and r["time_info"]["latency"] == 0.0 for r in records)
+
+
+def test_describe_lists_every_registered_method():
+    text = registry.describe()
+    assert all(name in text for name in ("livemind", "cot", "predgen"))
+
+
+# ------------------------------------------------------------------ PredGen
+
+
+def _predgen(model, **timing) -> dict:
+    return solve_question(PredGen(model), ROW, TimingConfig(profile=PROFILE, **timing))
+
+
+def _same_answer(request: ChatRequest) -> str:
+    return ANSWER  # the completed input does not change the answer
+
+
+def test_predgen_reuses_a_speculation_the_complete_input_does_not_change():
+    record = _predgen(ScriptedModel(responder=_same_answer))
+    kinds = [s["kind"] for s in record["steps"]]
+    assert kinds[-1] == "final" and "speculation" in kinds
+    assert record["predgen"]["outcome"] == "reused" and record["steps"][-1]["note"] == "reused"
+    assert record["predgen"]["kept_tokens"] == len(ANSWER.split()) and record["steps"][-1]["completion_tokens"] == 0
+    assert record["pred"] == "B" and record["solution"] == ANSWER
+    # the answer costs one verification pass (prompt tokens), not its generation
+    cot = solve_question(registry.REGISTRY["cot"].build(_ctx(ScriptedModel(responder=_same_answer))), ROW,
+                         TimingConfig(profile=PROFILE))
+    assert record["time_info"]["latency"] < cot["time_info"]["latency"] / 5
+
+
+def test_predgen_keeps_the_prefix_a_changed_answer_shares():
+    def changed(request: ChatRequest) -> str:
+        last = request.messages[-1]["content"]
+        return ANSWER if PENDING_OPTIONS in last else "Speed is g times t, about 29 m/s, option B. The answer is (B)."
+
+    record = _predgen(ScriptedModel(responder=changed))
+    assert record["predgen"]["outcome"] == "drafted"
+    assert record["predgen"]["kept_tokens"] == 7 and record["steps"][-1]["completion_tokens"] == 14 - 7
+
+
+def test_predgen_answers_afresh_without_a_verifier_or_a_finished_speculation():
+    class NoVerify(ScriptedModel):
+        capabilities: ClassVar[Capabilities] = replace(ScriptedModel.capabilities, draft_verify=False)
+
+    record = _predgen(NoVerify(responder=_same_answer))
+    assert record["predgen"] == {"outcome": "afresh"} and "draft" not in str(record["steps"][-1])
+    slow = solve_question(PredGen(ScriptedModel(responder=_same_answer, seconds=1000.0)), ROW, TimingConfig())
+    assert slow["predgen"] == {"outcome": "afresh"}
+    assert all(s["note"] == "cancelled" and s["cancelled"] for s in slow["steps"][:-1])
+
+
+def test_predgen_speculations_are_cut_by_the_next_segment_and_see_no_options():
+    model = ScriptedModel(responder=_same_answer, seconds=[5.0, 5.0, 5.0, 1.0])
+    record = solve_question(PredGen(model), ROW, TimingConfig())
+    specs = [s for s in record["steps"] if s["kind"] == "speculation"]
+    assert specs and all(s["end"] <= s["arrival"] + 1e-9 or s["end"] > s["start"] for s in specs)
+    for step, nxt in zip(specs, specs[1:]):
+        assert step["end"] <= nxt["start"] + 1e-9
+    assert all("1 m/s" not in m.messages[-1]["content"] for m in model.calls[:-1])
+    assert "1 m/s" in model.calls[-1].messages[-1]["content"]
+
+
+def _ctx(model):
+    from live_mind.methods.base import MethodContext
+    from live_mind.prompts import PromptSet
+    from live_mind.runconfig import RunConfig
+    from live_mind.segment import split
+
+    return MethodContext(RunConfig(script="time_info", model="m"), PromptSet(), {"model": model}, split)
+
+
+# ------------------------------------------------------------------ the schedule rule
+
+
+@pytest.mark.parametrize(("schedule", "cancel", "consumed", "arrived", "complete", "expected"), [
+    ("every", False, 0, 3, False, 1), ("latest", False, 0, 3, False, 3),
+    ("every", False, 1, 1, False, WAIT), ("latest", False, 2, 2, False, WAIT),
+    ("every", False, 1, 3, True, 2), ("every", False, 3, 3, True, None),
+    ("every", True, 1, 3, True, None), ("latest", False, 1, 3, True, None),
+])
+def test_one_schedule_rule(schedule, cancel, consumed, arrived, complete, expected):
+    assert next_visible(schedule, cancel, consumed, arrived, complete) == expected
