@@ -271,6 +271,9 @@ def check_run(run: RunConfig, specs: dict[str, registry.ModelSpec]) -> None:
         raise UsageError(f"--prefill_while_typing needs a backend with a prefix cache a prefill-only call can fill; "
                          f"{final.name} uses {final.backend}")
     check_constraint(run, specs)
+    for spec in specs.values():
+        if (need := methods.missing_capability(run.method, capabilities(spec))) is not None:
+            raise UsageError(f"--method {run.method} needs a backend with {need}; {spec.name} uses {spec.backend}")
     if run.task is not None and not run.task.has_options and run.final_answer != "free":
         raise UsageError(f"--final_answer {run.final_answer} needs options; task {run.task.name} has free-form answers")
 

@@ -164,3 +164,48 @@ def _ctx(model):
 ])
 def test_one_schedule_rule(schedule, cancel, consumed, arrived, complete, expected):
     assert next_visible(schedule, cancel, consumed, arrived, complete) == expected
+
+
+# ------------------------------------------------------------------ continuous
+
+
+def test_continuous_extends_one_conversation_segment_by_segment():
+    from live_mind.methods.continuous import Continuous
+
+    model = ScriptedModel(responder=lambda r: "Noting: speed from rest." if len(r.messages) < 8 else ANSWER, seconds=1.0)
+    record = solve_question(Continuous(model), ROW, TimingConfig())
+    calls = model.calls
+    assert len(calls) >= 3 and [s["kind"] for s in record["steps"]] == ["think"] * (len(calls) - 1) + ["final"]
+    for earlier, later in zip(calls, calls[1:]):
+        n = len(earlier.messages)
+        assert later.messages[:n] == earlier.messages  # the same context, extended in place
+        assert later.messages[n] == {"role": "assistant", "content": "Noting: speed from rest."}
+        assert later.messages[n + 1]["role"] == "user" and len(later.messages) == n + 2
+    assert "1 m/s" in calls[-1].messages[-1]["content"] and all("1 m/s" not in str(c.messages) for c in calls[:-1])
+    assert record["pred"] == "B" and record["mode"] == "continuous"
+
+
+def test_continuous_thinks_only_as_long_as_the_next_segment_leaves_time():
+    from live_mind.methods.continuous import Continuous
+    from live_mind.timeline import QuestionInput
+
+    model, timing = ScriptedModel(default="Noting."), TimingConfig(profile=PROFILE)
+    method = Continuous(model, think_tokens=10_000)
+    record = solve_question(method, ROW, timing)
+    q = QuestionInput.typed_by(ROW, method.segmenter(ROW["question"]), timing)
+    thinks = [s for s in record["steps"] if s["kind"] == "think"]
+    assert len(thinks) == len(q.segments)
+    for step, request in zip(thinks, model.calls):
+        until = q.arrivals[step["segments"]] if step["segments"] < len(q.arrivals) else q.complete_at
+        assert request.max_new_tokens == int((until - step["start"]) / PROFILE.completion) < 10_000
+
+
+def test_continuous_is_refused_on_a_backend_that_cannot_extend_a_context(tmp_path):
+    marker = tmp_path / "marker"
+    toy = ROOT / "tests" / "fixtures" / "toy_backend"
+    env = {**os.environ, "PYTHONPATH": str(toy), "LIVEMIND_TEST_MARKER": str(marker)}
+    result = subprocess.run([sys.executable, "run_solver.py", "--models", str(toy / "models.toml"), "--model", "toy-echo",
+                             "--method", "continuous", "--output_file", str(tmp_path / "o.json")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--method continuous needs a backend with extends_context" in result.stderr

@@ -16,6 +16,7 @@ from typing import Callable
 
 from ..formats import make_format
 from .base import Method, MethodContext
+from .continuous import Continuous
 from .cot import CoTController
 from .livemind import LiveMindController
 from .predgen import PredGen
@@ -28,13 +29,15 @@ class MethodError(ValueError):
 @dataclass(frozen=True)
 class MethodInfo:
     """A registered method: its name, a line on what it does and where it comes from,
-    whether the live session and the server run it, and its builder."""
+    whether the live session and the server run it, its builder, and the backend
+    capabilities (``models.base.Capabilities`` fields) its models must have."""
 
     name: str
     summary: str
     source: str
     build: Callable[[MethodContext], Method]
     live: bool = False
+    needs: tuple[str, ...] = ()
 
 
 def _livemind(ctx: MethodContext) -> LiveMindController:
@@ -63,6 +66,11 @@ def _predgen(ctx: MethodContext) -> PredGen:
     return PredGen(ctx.answer_model, ctx.prompts, ctx.segmenter, ctx.run.max_new_tokens, ctx.run.final_answer)
 
 
+def _continuous(ctx: MethodContext) -> Continuous:
+    return Continuous(ctx.answer_model, ctx.prompts, ctx.segmenter, ctx.run.max_new_tokens,
+                      ctx.run.inference_max_new_tokens, ctx.run.final_answer)
+
+
 REGISTRY: dict[str, MethodInfo] = {}
 
 
@@ -80,6 +88,9 @@ register(MethodInfo("cot", "one chain-of-thought call on the complete input (the
 register(MethodInfo("predgen", "speculates the whole answer on each partial input; at completion reuses it, verifies it "
                                "as a draft, or answers afresh",
                     "PredGen (input-time speculation, 2025); see docs/methods.md for what differs", _predgen))
+register(MethodInfo("continuous", "one conversation that keeps thinking as each segment is appended, then a short answer",
+                    "think-while-listening (AsyncReasoning, StreamingThinker); see docs/methods.md", _continuous,
+                    needs=("extends_context",)))
 
 DEFAULT_METHOD = "cot"
 PAPER_METHODS = ("livemind", "cot")
@@ -113,6 +124,11 @@ def info(name: str) -> MethodInfo:
 
 def build(name: str, ctx: MethodContext) -> Method:
     return info(name).build(ctx)
+
+
+def missing_capability(name: str, caps: object) -> str | None:
+    """The first capability method ``name`` needs that ``caps`` lacks (None: none)."""
+    return next((need for need in info(name).needs if not getattr(caps, need, False)), None)
 
 
 def describe() -> str:

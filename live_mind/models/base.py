@@ -166,6 +166,9 @@ class Capabilities:
     """The constructor option setting CPU threads (None: the backend has none)."""
     draft_verify: bool = False
     """A request's ``draft`` is verified in one pass and its kept prefix not generated again."""
+    extends_context: bool = False
+    """A request whose prompt extends the previous one (its prompt + reply + more) is read
+    into the KV cache in place: only the new tokens are computed (``methods/continuous.py``)."""
 
 
 class ChatModel:

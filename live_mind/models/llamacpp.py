@@ -104,7 +104,8 @@ def reused_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
 class LlamaCppChatModel(ChatModel):
     """A ``ChatModel`` over an in-process ``llama_cpp.Llama``."""
 
-    capabilities = base.Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads")
+    capabilities = base.Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads",
+                                     extends_context=True)
 
     def __init__(
         self,

@@ -82,7 +82,7 @@ class ScriptedModel(ChatModel):
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities(
-        prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True, draft_verify=True)
+        prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True, draft_verify=True, extends_context=True)
 
     name: str = "scripted"
     rules: list[tuple[str, str]] = field(default_factory=list)
