@@ -112,6 +112,7 @@ class LiveResult:
     streamed: bool
     input_complete: float
     error: str | None = None
+    method: str = "livemind"  # the method's registry name: the record's ``mode``
 
     @property
     def latency(self) -> float:
@@ -284,7 +285,8 @@ class LiveSession:
         self.on_event(LiveEvent("final", end, rest, step))
         calls = [*self.calls, CallTime(len(segments), complete_at, start, end)]
         info = TimeInfo(end, end - complete_at, sum(c.seconds for c in calls), overhead)
-        return LiveResult(segments, list(ctrl.steps), calls, info, step.response, bool(streamed), complete_at, error)
+        return LiveResult(segments, list(ctrl.steps), calls, info, step.response, bool(streamed), complete_at, error,
+                          ctrl.name)
 
 
 def run_baseline(controller: CoTController, question: str, options: str, options_count: int) -> tuple[StepResult, float]:

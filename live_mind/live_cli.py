@@ -273,7 +273,7 @@ def report(result: LiveResult, setup: cli.Setup, question: str, options: list[st
                "answer": (item or {}).get("answer"), "category": "live", "src": args.replay or "keyboard"}
         if setup.task is not None and setup.task.answer_kind is not None:  # scored as the task scores
             row = {**row, **(item or {}), "task": setup.task.name, "answer_kind": setup.task.answer_kind}
-        record = build_record(row, result.steps, "livemind", result.calls, info, extra)
+        record = build_record(row, result.steps, result.method, result.calls, info, extra)
         Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output_file).write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
         print(f"wrote {args.output_file}")

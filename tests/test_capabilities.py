@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
     "transformers": Capabilities(prefix_cache=True, prefill_only=True, choices=True, lead_choices=True, streaming=True,
                                  stop=True, batch_decode=True, threads_option="threads"),
-    "llamacpp": Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads"),
+    "llamacpp": Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads",
+                             extends_context=True),
     "openai": Capabilities(choices=True, streaming=True, stop=True),
     "vllm": Capabilities(choices=True, lead_choices=True, async_engine=True),
-    "scripted": Capabilities(prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True),
+    "scripted": Capabilities(prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True,
+                             draft_verify=True, extends_context=True),
 }
 
 

@@ -267,7 +267,9 @@ def test_live_record_saves_the_run_configuration_keys_of_run_solver(tmp_path, mo
     record = json.loads(out.read_text())
     live_config = record["config"]
     solver_flags = set(vars(run_solver.parse_args(["--use_lm"])))
-    live_flags = set(vars(live_cli.parse_args([])))
+    # the live session has --method, not the paper's alias flag, but saves the alias's value as every run does
+    live_flags = set(vars(live_cli.parse_args([]))) | {"use_lm"}
+    assert live_config["use_lm"] is True and "method" not in live_config
     resolved = set(solver_config) - solver_flags
     assert resolved == set(live_config) - live_flags
     assert {"script", "model_config", "versions", "config_id", "prompt_texts"} <= resolved

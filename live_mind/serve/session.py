@@ -282,7 +282,7 @@ class ServeSession:
         row = self._row()
         extra = {"config_id": self.engine.run.config_id, "live": True, "input_complete": result.input_complete,
                  "baseline": base}
-        record = build_record(row, result.steps, "livemind", result.calls, result.time_info, extra)
+        record = build_record(row, result.steps, result.method, result.calls, result.time_info, extra)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{row['question_id']}.json").write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
 
