@@ -233,6 +233,30 @@ def test_choices_and_healing(local_model):
     assert primed.completion_tokens == 6 and primed.finish_reason == "length"
 
 
+@pytest.mark.model
+def test_a_draft_is_verified_in_one_pass_and_only_its_greedy_prefix_kept(local_model):
+    """PredGen's draft path (``ChatRequest.draft``): the model's own reply as the draft is
+    kept (nothing or next to nothing generated after it); a draft that goes astray keeps
+    only a prefix, never the words it made up, and the answer goes on from there.  Exact
+    texts are not asserted: batched verification and one-token decoding may break a
+    near-tie differently on another CPU."""
+    request = ChatRequest(MESSAGES, max_new_tokens=24)
+    [plain] = local_model.complete([request])
+    [same] = local_model.complete([ChatRequest(MESSAGES, max_new_tokens=24, draft=plain.text)])
+    assert same.extra["draft_tokens"] > 3 and same.extra["draft_accepted"] > 0
+    assert same.completion_tokens < plain.completion_tokens
+    words = plain.text.split()
+    astray = " ".join(words[: len(words) // 2]) + " zebra quantum marmalade."
+    [changed] = local_model.complete([ChatRequest(MESSAGES, max_new_tokens=24, draft=astray)])
+    assert 0 < changed.extra["draft_accepted"] < changed.extra["draft_tokens"]
+    assert "zebra" not in changed.text and changed.text.startswith(words[0]) and changed.completion_tokens > 0
+    assert changed.prompt_tokens == plain.prompt_tokens + changed.extra["draft_tokens"]
+    # the cache holds the prompt, the kept prefix and what was generated: no rejected draft token
+    held, prompt = list(local_model.llm._input_ids), local_model.prompt_tokens(request)
+    assert held[:len(prompt)] == prompt
+    assert "zebra" not in local_model.llm.detokenize(held[len(prompt):]).decode("utf-8", errors="ignore")
+
+
 @pytest.mark.server
 @pytest.mark.model
 def test_in_process_and_server_agree(local_model, server, monkeypatch):

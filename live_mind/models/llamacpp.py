@@ -105,7 +105,7 @@ class LlamaCppChatModel(ChatModel):
     """A ``ChatModel`` over an in-process ``llama_cpp.Llama``."""
 
     capabilities = base.Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads",
-                                     extends_context=True)
+                                     extends_context=True, draft_verify=True)
 
     def __init__(
         self,
@@ -212,6 +212,51 @@ class LlamaCppChatModel(ChatModel):
         count = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
         return text, count, reason
 
+    def _verify(self, tokens: list[int], draft_text: str) -> tuple[list[int], list[int]]:
+        """Draft verification (``ChatRequest.draft``): read the prompt and the whole draft in
+        one pass with logits at every draft position, and keep the longest draft prefix
+        whose every token is the greedy choice after what precedes it.  Returns ``(draft
+        ids, kept ids)``; the KV cache then holds the prompt and the kept prefix."""
+        import numpy as np
+
+        llm = self.llm
+        draft = list(llm.tokenize(draft_text.encode("utf-8"), add_bos=False, special=False))
+        draft = draft[: max(0, self.n_ctx - len(tokens) - 2)]
+        common = reused_prefix(list(llm._input_ids), tokens)
+        rest, sequence = len(tokens) - common, tokens[common:] + draft
+        llm.n_tokens = common
+        llm._ctx.kv_cache_seq_rm(-1, common, -1)
+        greedy: list[int] = []  # greedy[k]: the model's token after the prompt and draft[:k]
+        for i in range(0, len(sequence), llm.n_batch):
+            batch = sequence[i:i + llm.n_batch]
+            llm._batch.set_batch(batch=batch, n_past=llm.n_tokens, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(batch), llm.n_vocab()))
+            greedy += [int(t) for j, t in enumerate(logits.argmax(axis=1)) if i + j >= rest - 1]
+            llm.input_ids[llm.n_tokens:llm.n_tokens + len(batch)] = batch
+            llm.n_tokens += len(batch)
+        kept = 0
+        while kept < len(draft) and greedy[kept] == draft[kept]:
+            kept += 1
+        llm.n_tokens = len(tokens) + kept  # forget the rejected draft tokens
+        llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+        llm._requires_eval = True  # the context's logits are the draft's last row: recompute before sampling
+        return draft, draft[:kept]
+
+    def _complete_drafted(self, request: ChatRequest, tokens: list[int], cached: int, max_tokens: int) -> Completion:
+        """A request with a ``draft``: verify it, then generate greedily after the kept prefix."""
+        start = time.perf_counter()
+        draft, kept = self._verify(tokens, request.draft or "")
+        kept_text = self.llm.detokenize(kept, prev_tokens=tokens).decode("utf-8", errors="ignore")
+        result = self.llm.create_completion(tokens + kept, max_tokens=max(1, max_tokens - len(kept)), temperature=0.0,
+                                            top_k=1, repeat_penalty=1.0)
+        choice = result["choices"][0]
+        seconds = time.perf_counter() - start
+        return Completion(text=kept_text + choice["text"], prompt_tokens=len(tokens) + len(draft),
+                          completion_tokens=int(result["usage"]["completion_tokens"]), seconds=seconds,
+                          cached_tokens=cached, finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+                          extra={"request_seconds": seconds, base.DRAFT_TOKENS: len(draft), base.DRAFT_ACCEPTED: len(kept)})
+
     def _complete_one(self, request: ChatRequest) -> Completion:
         tokens = self.prompt_tokens(request)
         _, held = healing_split(request, self.heal_prefix)
@@ -219,6 +264,8 @@ class LlamaCppChatModel(ChatModel):
             raise ContextLengthExceeded(f"prompt of {len(tokens)} tokens does not fit n_ctx {self.n_ctx}")
         max_tokens = max(1, min(request.max_new_tokens, self.n_ctx - len(tokens)))
         cached = reused_prefix(list(self.llm._input_ids), tokens)
+        if request.draft and not (request.choices or held or request.on_token or request.stop):
+            return self._complete_drafted(request, tokens, cached, max_tokens)
         start = time.perf_counter()
         try:
             text, completion_tokens, finish = self._generate(tokens, request, held, max_tokens)

@@ -61,13 +61,13 @@ def prompt_word_ids(request: ChatRequest) -> list[int]:
 
 def verify_draft(completion: Completion, draft: str) -> Completion:
     """The scripted model's draft verification (``ChatRequest.draft``): the draft's words
-    that begin its own reply are kept -- read with the prompt in one pass -- and only the
+    that begin its own reply are kept -- the whole draft is read with the prompt in one pass -- and only the
     rest of the reply counts as generated."""
     reply, drafted = completion.text.split(), draft.split()
     kept = 0
     while kept < min(len(reply), len(drafted)) and reply[kept] == drafted[kept]:
         kept += 1
-    return Completion(completion.text, completion.prompt_tokens + kept, len(reply) - kept, completion.seconds,
+    return Completion(completion.text, completion.prompt_tokens + len(drafted), len(reply) - kept, completion.seconds,
                       completion.cached_tokens, completion.finish_reason,
                       {**completion.extra, DRAFT_TOKENS: len(drafted), DRAFT_ACCEPTED: kept})
 
