@@ -35,11 +35,18 @@ WITH_SCRIPT = [name for name, command in commands.COMMANDS.items() if command.sc
 
 def _help(argv: list[str]) -> tuple[str, str]:
     """(usage block, the rest) of ``argv``'s ``--help`` in a fresh process, at a fixed width."""
-    done = subprocess.run([sys.executable, *argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, *argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     usage, _, rest = done.stdout.partition("\n\n")
     return usage, rest
+
+
+def _doc_of(name: str) -> str:
+    """The docstring the subcommand's parser shows (``live-mind analyze-batched`` keeps its own beside ``analyze``)."""
+    if name == "analyze-batched":
+        return analyze.BATCHED_DOC
+    return sys.modules[commands.COMMANDS[name].target.split(":")[0]].__doc__
 
 
 def test_the_listing_names_every_subcommand_on_one_line_each(capsys):
@@ -71,6 +78,9 @@ def test_each_subcommand_prints_its_scripts_flags(name):
     script_usage, script_rest = _help([script])
     assert usage.startswith(f"usage: live-mind {name} [-h]") and script_usage.startswith(f"usage: {script} [-h]")
     assert rest == script_rest  # description and every flag, word for word
+    if name != "serve":  # the server's parser has its own description, not serve.py's docstring
+        commands.resolve(name)
+        assert rest.startswith(_doc_of(name).splitlines()[0]), "the script's docstring is its help text"
     flags = lambda text: sorted(word.strip("[]|,") for word in text.split() if word.startswith(("--", "[--")))  # noqa: E731
     assert flags(usage) == flags(script_usage)
 
@@ -125,13 +135,6 @@ def test_a_broken_registry_is_reported_not_replaced_by_the_fallback(monkeypatch)
     _fake_registry(monkeypatch, types.ModuleType("live_mind.methods.registry"))  # no describe
     with pytest.raises(ImportError, match="describe"):
         commands.main(["methods"])
-
-
-def _doc_of(name: str) -> str:
-    """The docstring the subcommand's parser shows (``live-mind analyze-batched`` keeps its own beside ``analyze``)."""
-    if name == "analyze-batched":
-        return analyze.BATCHED_DOC
-    return sys.modules[commands.COMMANDS[name].target.split(":")[0]].__doc__
 
 
 @pytest.mark.parametrize("name", [n for n in WITH_SCRIPT if n != "serve"])  # serve.py's text is not the server's help
