@@ -110,7 +110,8 @@ def test_a_subcommands_exit_status_is_the_scripts(capsys):
 
 
 def test_methods_without_the_registry_lists_livemind_and_cot(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "live_mind.methods", None)  # as before the registry exists
+    for name in ("live_mind.methods", "live_mind.methods.registry"):  # as before the registry existed
+        monkeypatch.setitem(sys.modules, name, None)
     assert commands.main(["methods"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert names == ["livemind", "cot"]
