@@ -29,59 +29,9 @@ measurement.  Kept strings that do not start with a known ``action NAME`` count 
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
-from typing import Iterator
 
-from live_mind.analysis.actions import action_tables
-from live_mind.analysis.cli import add_common_arguments, describe, figure_prefix, output_dir, script_main
-from live_mind.analysis.tables import load_runs
-
-
-def analyze(args: argparse.Namespace) -> Iterator[Path]:
-    runs = load_runs(args.files)
-    out = output_dir(args.files, args.out_dir)
-    tables = action_tables(runs, assume_kept_last=args.assume_kept_last, wait_tokens=args.wait_tokens or None)
-    for run, unpositioned, missing, cancelled, by_rule in zip(runs, tables.unpositioned, tables.missing,
-                                                              tables.cancelled, tables.wait_rule):
-        line = describe(run)
-        if by_rule:
-            line += (f"; v1 wait rule applied to {by_rule} with kept actions only (a call with {args.wait_tokens}"
-                     " completion tokens counts as a wait; counts checked)")
-        if unpositioned:
-            line += (f"; {unpositioned} with kept actions only, left out of actions_per_step.csv"
-                     " (see --assume_kept_last)")
-        if missing:
-            line += f"; {missing} without action information, left out"
-        if cancelled:
-            line += f"; {cancelled} cancelled inference calls, left out"
-        print(line)
-    print(tables.per_step.format(1))
-    yield tables.per_step.write_csv(out / "actions_per_step.csv")
-    yield tables.per_len.write_csv(out / "actions_per_len.csv")
-    if args.no_figures:
-        return
-    if not any(row[0] != "All" for row in tables.per_step.rows):
-        print("no per-step information: actions_per_step.png not drawn")
-        return
-    from live_mind.analysis.figures import action_figure
-
-    yield from action_figure(tables.per_step, [r.name for r in runs], out / "actions_per_step.png",
-                             res_dir=args.res, prefix=figure_prefix(runs))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser)
-    parser.add_argument("--assume_kept_last", "--assume-kept-last", action="store_true",
-                        help="v1 kept-action files: place waits first, kept actions at the last steps")
-    parser.add_argument("--wait_tokens", "--wait-tokens", type=int, default=4, metavar="N",
-                        help="v1 kept-action files: a call with N completion tokens was a wait (default 4; 0: off)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    return script_main(argv, __doc__, analyze, add_arguments)
-
+from live_mind.commands.actions import main
 
 if __name__ == "__main__":
     sys.exit(main())

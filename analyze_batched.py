@@ -21,14 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from live_mind.analysis.cli import length_main
-from live_mind.analysis.tables import batched_tables
-
-
-def main(argv: list[str] | None = None) -> int:
-    return length_main(argv, __doc__, batched_tables, "tokens", "Tokens", "tokens_by_len.png",
-                       "final-call completion tokens")
-
+from live_mind.commands.analyze import main_batched as main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,13 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from live_mind.analysis.cli import length_main
-from live_mind.analysis.tables import time_info_tables
-
-
-def main(argv: list[str] | None = None) -> int:
-    return length_main(argv, __doc__, time_info_tables, "latency", "Latency", "latency_by_len.png", "latency (s)")
-
+from live_mind.commands.analyze import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 
-from live_mind.live_cli import main
+from live_mind.commands.live import main
 
 if __name__ == "__main__":
-    sys.exit(main(description=__doc__.splitlines()[0]))
+    sys.exit(main())

@@ -36,11 +36,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import run_solver  # noqa: E402
 from live_mind import (
     cli,  # noqa: E402
     flags,  # noqa: E402
 )
+from live_mind.commands import run as run_solver  # noqa: E402 - the solver's flags and checks
 from live_mind.concurrency import solve_concurrently  # noqa: E402
 from live_mind.loading import timing_config  # noqa: E402
 from live_mind.models.aio import native_async, serializer  # noqa: E402
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     args.output_file, args.overwrite, args.concurrency = str(Path(scratch) / "run.json"), True, max(own.levels)
     try:
-        setup = cli.validate(args, "time_info", run_solver._timing_checks)
+        setup = cli.validate(args, "time_info", run_solver.timing_checks)
         questions = cli.load_selected_questions(setup.run)[:own.limit]
     except cli.UsageError as exc:
         return cli.fail(str(exc))

@@ -14,6 +14,15 @@ the published v1 runs).
     live_mind/clock.py                 test_clock.py, test_v1_clock.py
     live_mind/cachemodel.py            test_concurrency.py
     live_mind/concurrency.py           test_concurrency.py
+    live_mind/commands/__init__.py     test_commands.py
+    live_mind/commands/actions.py      test_analysis.py, test_commands.py
+    live_mind/commands/analyze.py      test_analysis.py, test_commands.py
+    live_mind/commands/batch.py        test_resume.py, test_validation.py, test_commands.py
+    live_mind/commands/compare.py      test_analysis.py, test_commands.py
+    live_mind/commands/fit.py          test_fitting.py, test_commands.py
+    live_mind/commands/live.py         test_live_session.py, test_commands.py
+    live_mind/commands/run.py          test_cli.py, test_resume.py, test_validation.py, test_commands.py
+    live_mind/commands/summarize.py    test_effect.py, test_commands.py
     live_mind/controller.py            test_controller.py
     live_mind/data.py                  test_data.py
     live_mind/faults.py                test_faults.py, test_runfiles.py
