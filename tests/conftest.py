@@ -14,6 +14,13 @@ the published v1 runs).
     live_mind/clock.py                 test_clock.py, test_v1_clock.py
     live_mind/cachemodel.py            test_concurrency.py
     live_mind/concurrency.py           test_concurrency.py
+    live_mind/methods/__init__.py      test_methods.py
+    live_mind/methods/base.py          test_methods.py, test_controller.py
+    live_mind/methods/continuous.py    test_methods.py
+    live_mind/methods/cot.py           test_controller.py, test_methods.py
+    live_mind/methods/livemind.py      test_controller.py, test_methods.py, test_v1_clock.py
+    live_mind/methods/predgen.py       test_methods.py, test_llamacpp_server.py
+    live_mind/methods/registry.py      test_methods.py, test_commands.py
     live_mind/commands/__init__.py     test_commands.py
     live_mind/commands/actions.py      test_analysis.py, test_commands.py
     live_mind/commands/analyze.py      test_analysis.py, test_commands.py
@@ -23,7 +30,6 @@ the published v1 runs).
     live_mind/commands/live.py         test_live_session.py, test_commands.py
     live_mind/commands/run.py          test_cli.py, test_resume.py, test_validation.py, test_commands.py
     live_mind/commands/summarize.py    test_effect.py, test_commands.py
-    live_mind/controller.py            test_controller.py
     live_mind/data.py                  test_data.py
     live_mind/faults.py                test_faults.py, test_runfiles.py
     live_mind/flags.py                 test_cli.py
@@ -37,9 +43,11 @@ the published v1 runs).
     live_mind/profiles.py              test_timing_profiles.py, test_timing_cli.py, test_model_timing.py
     live_mind/prompts.py               test_prompts.py
     live_mind/records.py               test_records.py, test_solver.py
+    live_mind/schedule.py              test_methods.py, test_clock.py, test_live_session.py, test_remodel.py
     live_mind/runconfig.py             test_cli.py, test_v1_config.py
     live_mind/runfiles.py              test_runfiles.py, test_records.py, test_resume.py
     live_mind/segment.py               test_segment.py
+    live_mind/steps.py                 test_records.py, test_methods.py
     live_mind/solver.py                test_solver.py, test_prefix_reuse_solver.py
     live_mind/serve/__init__.py        test_serve.py
     live_mind/serve/app.py             test_serve.py, test_serve_browser.py, test_serve_guard.py, test_serve_schema.py
@@ -49,6 +57,7 @@ the published v1 runs).
     live_mind/serve/protocol.py        test_serve.py, test_serve_inputs.py, test_serve_fuzz.py
     live_mind/serve/session.py         test_serve.py, test_serve_browser.py
     live_mind/summary.py               test_summary.py, test_concurrency.py
+    live_mind/timeline.py              test_solver.py, test_v1_clock.py, test_methods.py
     live_mind/tomlfile.py              test_registry.py, test_timing_profiles.py
     live_mind/tasks/__init__.py        test_tasks.py
     live_mind/tasks/base.py            test_tasks.py
@@ -63,6 +72,7 @@ the published v1 runs).
     live_mind/analysis/effect.py       test_effect.py
     live_mind/analysis/figures.py      test_analysis.py
     live_mind/analysis/fit.py          test_fitting.py
+    live_mind/analysis/methods.py      test_methods.py
     live_mind/analysis/remodel.py      test_remodel.py
     live_mind/analysis/tables.py       test_analysis.py
     live_mind/models/__init__.py       test_registry.py

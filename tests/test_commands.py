@@ -1,6 +1,6 @@
 """``live-mind`` (``live_mind/commands/``): the listing, the one-line error for an unknown
 subcommand, each subcommand's help against its script's, the same records from ``live-mind
-run`` as from ``run_solver.py``, the method listing with and without the method registry,
+run`` as from ``run_solver.py``, the method listing,
 the scripts as thin wrappers, and the console script declared (and installed, when it is)."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -109,33 +108,12 @@ def test_a_subcommands_exit_status_is_the_scripts(capsys):
     assert stopped.value.code == 2
 
 
-def test_methods_without_the_registry_lists_livemind_and_cot(monkeypatch, capsys):
-    for name in ("live_mind.methods", "live_mind.methods.registry"):  # as before the registry existed
-        monkeypatch.setitem(sys.modules, name, None)
+def test_methods_lists_every_registered_method(capsys):
+    from live_mind.methods.registry import REGISTRY
+
     assert commands.main(["methods"]) == 0
-    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["livemind", "cot"]
-
-
-def _fake_registry(monkeypatch, registry: types.ModuleType) -> None:
-    package = types.ModuleType("live_mind.methods")
-    package.__path__ = []
-    monkeypatch.setitem(sys.modules, "live_mind.methods", package)
-    monkeypatch.setitem(sys.modules, "live_mind.methods.registry", registry)
-
-
-def test_methods_prints_what_the_registry_describes(monkeypatch, capsys):
-    registry = types.ModuleType("live_mind.methods.registry")
-    registry.describe = lambda: "livemind  LiveMind\npredgen   PredGen\n"
-    _fake_registry(monkeypatch, registry)
-    assert commands.main(["methods"]) == 0
-    assert capsys.readouterr().out == "livemind  LiveMind\npredgen   PredGen\n"
-
-
-def test_a_broken_registry_is_reported_not_replaced_by_the_fallback(monkeypatch):
-    _fake_registry(monkeypatch, types.ModuleType("live_mind.methods.registry"))  # no describe
-    with pytest.raises(ImportError, match="describe"):
-        commands.main(["methods"])
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines() if line and not line[0].isspace()] == list(REGISTRY)
 
 
 @pytest.mark.parametrize("name", [n for n in WITH_SCRIPT if n != "serve"])  # serve.py's text is not the server's help

@@ -209,3 +209,49 @@ def test_continuous_is_refused_on_a_backend_that_cannot_extend_a_context(tmp_pat
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "--method continuous needs a backend with extends_context" in result.stderr
+
+
+# ------------------------------------------------------------------ the comparison
+
+
+def test_the_benchmark_gives_one_row_per_method_on_the_same_questions(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import methods as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    out = tmp_path / "methods.json"
+    code = bench.main(["--methods", "livemind,cot,predgen,continuous", "--json", str(out), "--out_dir", str(tmp_path / "runs"),
+                       "--models", SCRIPTED, "--model", "scripted-fast", "--task", str(ROOT / "tests/fixtures/quiz_task.toml"),
+                       "--data_path", str(ROOT / "tests/fixtures/quiz.jsonl"), "--timing", "paper-llama-3-8b"])
+    assert code == 0
+    table = json.loads(out.read_text())
+    assert [row[0] for row in table["rows"]] == ["livemind", "cot", "predgen", "continuous"]
+    header = table["header"]
+    for row in table["rows"]:
+        cells = dict(zip(header, row))
+        assert cells["questions"] == 5 and cells["95% CI low"] <= cells["accuracy %"] <= cells["95% CI high"]
+        assert cells["p50 s"] <= cells["p95 s"] and cells["generated tok/q"] >= cells["final tok/q"] >= 0 < cells["generated tok/q"]
+    calls = {row[0]: dict(zip(header, row))["calls/q"] for row in table["rows"]}
+    assert calls["cot"] == 1 and calls["livemind"] > 1 and calls["predgen"] > 1 and calls["continuous"] > 1
+    assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_the_benchmark_checks_every_method_before_any_model_loads(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import methods as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    code = bench.main(["--methods", "cot,nosuch", "--out_dir", str(tmp_path), "--models", SCRIPTED, "--model", "scripted-fast"])
+    assert code == 2 and "unknown method 'nosuch'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_method_rows_refuse_runs_on_different_questions():
+    from live_mind.analysis.methods import methods_table
+
+    record = {"question_id": 1, "correct": True, "time_info": {"latency": 1.0}, "usage": {"completion_tokens": [3]},
+              "steps": [{}], "error": None}
+    with pytest.raises(ValueError, match="same questions"):
+        methods_table([("a", [record]), ("b", [{**record, "question_id": 2}])])

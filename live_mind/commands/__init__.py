@@ -53,13 +53,6 @@ COMMANDS: dict[str, Command] = {
                        "the registered simultaneous-inference methods"),
 }
 
-FALLBACK_METHODS = """\
-livemind  LiveMind (paper §3): the model acts on each sentence while the user types (--use_lm)
-cot       chain-of-thought baseline: the model answers the complete question (no --use_lm)"""
-"""What ``live-mind methods`` prints where the method registry (``live_mind.methods.registry``)
-is not there: the two methods the solvers have always had."""
-
-
 def listing() -> str:
     """The usage line and one line per subcommand (``live-mind`` alone and ``--help``)."""
     width = max(map(len, COMMANDS))
@@ -107,16 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def methods(argv: list[str] | None = None) -> int:
     """``live-mind methods``: the registered simultaneous-inference methods, from the method
-    registry when there is one, else the two the toolkit has had from the start."""
+    registry (``live_mind/methods/registry.py``)."""
     from live_mind import flags
+    from live_mind.methods.registry import describe
 
     flags.ArgumentParser(description="List the registered simultaneous-inference methods.").parse_args(argv)
-    try:
-        from live_mind.methods.registry import describe
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("live_mind.methods", "live_mind.methods.registry"):
-            raise  # the registry is there but something it needs is not: show that, not a stale list
-        print(FALLBACK_METHODS)
-    else:
-        print(describe().rstrip("\n"))
+    print(describe().rstrip("\n"))
     return 0

@@ -1,7 +1,7 @@
 """Real-time LiveMind solver on MMLU-Pro (paper §4.1; v1 ``run_solver.py`` protocol).
 
 Each question is typed by a simulated user (0.25 s per character); with ``--method
-livemind`` (or the paper's ``--use_lm``) the model acts on every arrived sentence and
+livemind`` (or the paper's flag, its alias) the model acts on every arrived sentence and
 answers once the options are typed, with ``--method cot`` (the default) the
 chain-of-thought baseline answers the complete question, and any other registered method
 (``--method predgen``, docs/methods.md) runs on the same typed input and clock.  Writes the v1 record
