@@ -48,6 +48,16 @@ class TimingConfig:
         return profile.completion_seconds(completion)
 
 
+def tokens_before(timing: TimingConfig, start: float, until: float, answering: bool = True) -> int | None:
+    """How many tokens a call starting at ``start`` can generate before ``until`` under the
+    run's profile (at least 1; the prompt's cost is not known yet, so it is left out), or
+    ``None`` under measured timing, where it cannot be known in advance."""
+    profile = (timing.answer_profile or timing.profile) if answering else timing.profile
+    if profile is None or profile.completion <= 0:
+        return None
+    return max(1, int((until - start - profile.fixed) / profile.completion))
+
+
 def question_timeline(question: str, options_text: str, segments: list[str], timing: TimingConfig, salt: int = 0) -> tuple[list[float], float, list[float]]:
     """Segment arrivals, options arrival and the typing delays (segments, then options):
     the one typed timeline, for the real-time solver and the batched mode's timestamps.

@@ -255,3 +255,24 @@ def test_method_rows_refuse_runs_on_different_questions():
               "steps": [{}], "error": None}
     with pytest.raises(ValueError, match="same questions"):
         methods_table([("a", [record]), ("b", [{**record, "question_id": 2}])])
+
+
+def test_predgen_generates_a_speculation_only_as_far_as_the_next_segment_allows():
+    class Truncating(ScriptedModel):  # honours max_new_tokens as an engine does
+        def complete(self, requests):
+            out = super().complete(requests)
+            for request, completion in zip(requests, out):
+                words = completion.text.split()
+                if len(words) > request.max_new_tokens:
+                    completion.text = " ".join(words[:request.max_new_tokens])
+                    completion.completion_tokens, completion.finish_reason = request.max_new_tokens, "length"
+            return out
+
+    long_answer = " ".join(["step"] * 400) + " The answer is (B)."
+    model = Truncating(responder=lambda r: long_answer)
+    record = solve_question(PredGen(model), ROW, TimingConfig(profile=PROFILE))
+    specs = [s for s in record["steps"] if s["kind"] == "speculation"]
+    assert specs and all(s["note"] == "cancelled" for s in specs)  # none could finish before the next segment
+    for step, request in zip(specs, model.calls):
+        assert request.max_new_tokens < 400 and step["end"] <= step["start"] + request.max_new_tokens * PROFILE.completion + 1
+    assert record["predgen"] == {"outcome": "afresh"}

@@ -36,7 +36,7 @@ from ..models.base import ChatModel, ChatRequest, Message
 from ..prompts import PromptSet, cot_messages
 from ..segment import split
 from ..steps import StepResult
-from ..timeline import QuestionInput
+from ..timeline import QuestionInput, tokens_before
 from .base import MethodRun, answer_request, answer_step, check_final_answer, visible
 
 THINK_SYSTEM = ("A user is typing a question and you see it piece by piece while it is typed. Think about it as it "
@@ -73,10 +73,8 @@ class Continuous:
 
     def _budget(self, q: QuestionInput, start: float, until: float) -> int:
         """Tokens of thinking that fit before ``until`` (the next arrival), at most ``think_tokens``."""
-        profile = q.timing.answer_profile or q.timing.profile
-        if profile is None or profile.completion <= 0:
-            return self.think_tokens
-        return max(1, min(self.think_tokens, int((until - start - profile.fixed) / profile.completion)))
+        fits = tokens_before(q.timing, start, until)
+        return self.think_tokens if fits is None else min(self.think_tokens, fits)
 
     def run(self, q: QuestionInput) -> MethodRun:
         timing, free, calls, seen = q.timing, 0.0, [], 0

@@ -9,7 +9,9 @@ version, on the typed input of ``timeline.QuestionInput``:
   answers the whole question as typed so far, with the chain-of-thought prompt (the
   options not yet typed: ``PENDING_OPTIONS``).  A newer segment supersedes it: a
   speculation still running when the next segment (or the complete input) arrives is
-  cut there, charged up to that moment and dropped (``note="cancelled"``);
+  cut there, charged up to that moment and dropped (``note="cancelled"``).  Under a cost
+  profile it is generated only as far as it could get before then (the tokens that fit),
+  so no compute is spent on text the clock would drop;
 * **at completion** the final call is the chain-of-thought call on the complete input.
   When the backend verifies drafts (``Capabilities.draft_verify``) it carries the newest
   finished speculation as its ``draft``: the model keeps the prefix it would have
@@ -38,7 +40,7 @@ from ..models.capabilities import capabilities
 from ..prompts import PromptSet, cot_messages
 from ..segment import split
 from ..steps import StepResult
-from ..timeline import QuestionInput
+from ..timeline import QuestionInput, tokens_before
 from .base import MethodRun, answer_request, answer_step, check_final_answer, visible
 
 PENDING_OPTIONS = "(the options are still being typed: work toward the answer from the question so far)"
@@ -81,11 +83,17 @@ class PredGen:
         seen = 0
         while seen < len(q.arrivals) and (start := max(free, q.arrivals[seen])) < q.complete_at:
             seen = sum(1 for a in q.arrivals if a <= start)  # everything typed by then; older inputs are skipped
+            superseded_at = q.arrivals[seen] if seen < len(q.arrivals) else q.complete_at
             request = self.speculation_request(q, seen)
+            # Under a profile a speculation is generated only as far as it can get before the next
+            # segment supersedes it: one cut by that limit is cancelled as if it had run on.
+            fits = tokens_before(timing, start, superseded_at)
+            capped = fits is not None and fits < request.max_new_tokens
+            if capped:
+                request.max_new_tokens = fits
             completion = yield self.model, request
             end = start + timing.charge(completion, answering=True)
-            superseded_at = q.arrivals[seen] if seen < len(q.arrivals) else q.complete_at
-            cancelled = end > superseded_at
+            cancelled = end > superseded_at or (capped and completion.finish_reason == "length")
             end = min(end, superseded_at)
             step = StepResult("speculation", seen, request.messages, "" if cancelled else completion.text, completion,
                               note="cancelled" if cancelled else "finished")
