@@ -229,7 +229,7 @@ def validate(args: argparse.Namespace, kind: str, extra_checks: Callable[[argpar
         raise UsageError(str(exc)) from None
     check_run(run, specs)
     if session and not methods.info(run.method).live:
-        raise UsageError(f"--method {run.method} runs in the solvers only; the live session and the server run livemind")
+        raise UsageError(f"--method {run.method} runs in the solvers only (it has no two-stage form for the wall clock)")
     if kind == "batched" and run.method not in methods.PAPER_METHODS:
         raise UsageError(f"--method {run.method} runs in run_solver.py; the lockstep batched protocol is LiveMind's and CoT's")
     if session:

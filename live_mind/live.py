@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .clock import OPTIONS_ARRIVALS, PAPER_SECONDS_PER_CHAR, CallTime, RealTimeTypist, TimeInfo
+from .methods.base import StagedMethod
 from .methods.cot import CoTController
-from .methods.livemind import LiveMindController
 from .models.base import BackendUnavailable, Completion, ModelError, error_line
 from .schedule import WAIT, check_schedule, next_visible
 from .steps import StepResult
@@ -120,11 +120,11 @@ class LiveResult:
 
 
 class LiveSession:
-    """Runs the LiveMind controller on text while it is typed (see the module docstring)."""
+    """Runs a two-stage method on text while it is typed (see the module docstring)."""
 
     def __init__(
         self,
-        controller: LiveMindController,
+        controller: StagedMethod,
         options: str = "",
         options_count: int = 0,
         *,
@@ -135,11 +135,14 @@ class LiveSession:
         cache_key: str = "live",
     ) -> None:
         check_schedule(schedule)
-        if controller.final_answer == "letter" and options_count < 1:
+        if getattr(controller, "final_answer", "free") == "letter" and options_count < 1:
             raise ValueError("--final_answer letter needs options to choose from")
         self.controller = controller
         self.options, self.options_count = options, options_count
-        self.schedule, self.cancel_on_complete = schedule, cancel_on_complete
+        # a method whose newer segment stops the running call always calls on everything typed
+        self.schedule = "latest" if controller.supersede else schedule
+        self.cancel_on_complete = cancel_on_complete
+        self._superseded = False  # the running call was stopped by a newer segment
         self.on_event = on_event or (lambda event: None)
         self.stream = stream
         self.tracker = SegmentTracker(controller.segmenter)
@@ -149,6 +152,7 @@ class LiveSession:
         self._cond = threading.Condition()
         self._complete_at: float | None = None
         self._closed = False
+        self._running = False
         self._consumed = 0
         self._error: BaseException | None = None
         self._t0 = time.perf_counter()
@@ -180,6 +184,9 @@ class LiveSession:
                 self._complete_at = at
                 if self.cancel_on_complete:
                     self.stop.set()
+            elif pieces and self.controller.supersede and self._running:
+                self._superseded = True
+                self.stop.set()
             self._cond.notify_all()
         for piece in pieces:
             self.on_event(LiveEvent("segment", at, piece))
@@ -206,22 +213,31 @@ class LiveSession:
                     if visible is None:
                         return
                     self.stop.clear()
+                    self._superseded = False
+                    self._running = True  # from here a newer segment stops the call (supersede)
                     segments = list(self.tracker.segments[:visible])
                     arrival = self.arrivals[visible - 1]
-                request = ctrl.request(segments, False)
+                request = ctrl.typing_request(segments)
+                if request is None:  # nothing to do on these segments (the CoT baseline)
+                    with self._cond:
+                        self._consumed, self._running = visible, False
+                    continue
                 request.stop = self.stop
                 start = self.now()
-                completion = ctrl.model_for(False).complete([request])[0]
+                try:
+                    completion = ctrl.model_for(False).complete([request])[0]
+                finally:
+                    with self._cond:
+                        self._running = False
                 end = self.now()
                 with self._cond:
-                    cancelled = self.cancel_on_complete and self._complete_at is not None and self._complete_at < end
-                    if cancelled:
-                        step = ctrl.discard(request, completion, visible)
-                    else:
-                        step = ctrl.accept(request, completion, visible, False)
+                    cancelled = ((self.cancel_on_complete and self._complete_at is not None and self._complete_at < end)
+                                 or self._superseded)
+                    step = ctrl.typing_result(request, completion, visible, cancelled)
                     self.calls.append(CallTime(visible, arrival, start, end, cancelled))
                     self._consumed = visible
-                self.on_event(LiveEvent("cancelled" if cancelled else "action", end, step.response, step))
+                dropped = cancelled and not ctrl.keep_cut
+                self.on_event(LiveEvent("cancelled" if dropped else "action", end, step.response, step))
         except ModelError as exc:
             log.warning("inference call failed: %s", exc)
             self.on_event(LiveEvent("error", self.now(), f"{type(exc).__name__}: {exc}"))
@@ -257,7 +273,7 @@ class LiveSession:
         ctrl = self.controller
         segments = list(self.tracker.segments)
         model = ctrl.model_for(True)
-        request = ctrl.request(segments, True, self.options, self.options_count)
+        request = ctrl.final_request(segments, self.options, self.options_count)
         streamed: list[str] = []
 
         def on_token(text: str) -> None:
@@ -279,7 +295,7 @@ class LiveSession:
             error = f"{type(exc).__name__}: {exc}"
             completion = Completion("", 0, 0, self.now() - start, finish_reason="error")
         end = self.now()
-        step = ctrl.accept(request, completion, len(segments), True)
+        step = ctrl.final_result(request, completion, len(segments))
         shown = request.assistant_prefix + "".join(streamed)
         rest = step.response[len(shown):] if step.response.startswith(shown) else "\n" + step.response
         self.on_event(LiveEvent("final", end, rest, step))

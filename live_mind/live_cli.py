@@ -134,7 +134,11 @@ class Terminal:
             sys.stdout.flush()
 
     def event(self, event: LiveEvent) -> None:
-        if event.kind in ("action", "cancelled"):
+        if event.kind in ("action", "cancelled") and event.step is not None and event.step.kind != "inference":
+            step = event.step  # another method's call while typing: a speculation, a thought...
+            what = f"{step.kind}" + (f" ({step.note})" if step.note else "") + (f": {event.text[:80]!r}" if event.text else "")
+            self.note(f"  {event.time:7.2f}s  model, {step.segments} segment(s): {what}")
+        elif event.kind in ("action", "cancelled"):
             step = event.step
             what = "cancelled (input complete)" if event.kind == "cancelled" else (
                 f"[{step.action_name}] {step.action.content}" if step.action and not step.action.is_wait

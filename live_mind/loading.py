@@ -13,7 +13,6 @@ from typing import Any
 from .methods import registry as methods
 from .methods.base import Method, MethodContext
 from .methods.cot import CoTController
-from .methods.livemind import LiveMindController
 from .models import outage, registry
 from .models.aio import serializer
 from .models.base import Capabilities, native_async
@@ -65,9 +64,7 @@ def load_models(setup: Setup, *, concurrency: int = 1, batch: bool = False, pref
 
 def build_controller(setup: Setup, loaded: dict[str, Any]) -> Method:
     """The run's method (``--method``, ``methods/registry.py``) over already-loaded models."""
-    run = setup.run
-    segmenter = lambda text: split(text, run.granularity, run.min_length)  # noqa: E731
-    return methods.build(run.method, MethodContext(run, setup.prompts, loaded, segmenter))
+    return methods.build(setup.run.method, method_context(setup, loaded))
 
 
 def describe_method(run: RunConfig) -> str:
@@ -83,21 +80,33 @@ def timing_config(run: RunConfig) -> TimingConfig:
                         prefill_while_typing=run.prefill_while_typing, answer_profile=run.answer_profile)
 
 
-def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True, baseline: bool = False,
-                  latch: bool = True) -> tuple[LiveMindController, CoTController | None]:
-    """Load the model(s) and build the controllers of a live session (the terminal's or
-    the server's), as the solvers do; ``concurrency`` (the server's session limit) starts
-    engines that batch the requests in flight in that mode (``load_models``).
-
-    ``prefix_cache`` applies when every model's backend has that switch
-    (``Capabilities.prefix_cache``); otherwise each entry's own setting holds.  The
-    baseline answers with the answering model under the resolved token limit
-    (``--max_new_tokens``, else the model entry's, else the default)."""
+def load_session_models(setup: Setup, concurrency: int = 1, prefix_cache: bool = True, latch: bool = True) -> dict[str, Any]:
+    """Load the model(s) of a live session (the terminal's or the server's), as the solvers
+    do; ``concurrency`` (the server's session limit) starts engines that batch the requests
+    in flight in that mode (``load_models``).  ``prefix_cache`` applies when every model's
+    backend has that switch (``Capabilities.prefix_cache``); otherwise each entry's own
+    setting holds."""
     switchable = all(capabilities(spec).prefix_cache for spec in setup.specs.values())
-    loaded = load_models(setup, concurrency=concurrency, latch=latch, **({"prefix_cache": prefix_cache} if switchable else {}))
-    controller = build_controller(setup, loaded)
-    cot = None
-    if baseline:
-        cot = CoTController(answering(loaded), setup.prompts, controller.segmenter, setup.run.max_new_tokens,
-                            setup.run.final_answer)
-    return controller, cot
+    return load_models(setup, concurrency=concurrency, latch=latch, **({"prefix_cache": prefix_cache} if switchable else {}))
+
+
+def method_context(setup: Setup, loaded: dict[str, Any]) -> MethodContext:
+    """What the run's methods are built from (``methods/registry.py``) over loaded models."""
+    run = setup.run
+    return MethodContext(run, setup.prompts, loaded, lambda text: split(text, run.granularity, run.min_length))
+
+
+def build_session(setup: Setup, concurrency: int = 1, prefix_cache: bool = True, baseline: bool = False,
+                  latch: bool = True) -> tuple[Method, CoTController | None]:
+    """Load the model(s) (``load_session_models``) and build the method and the CoT baseline
+    of a live session.  The baseline answers with the answering model under the resolved
+    token limit (``--max_new_tokens``, else the model entry's, else the default)."""
+    loaded = load_session_models(setup, concurrency, prefix_cache, latch)
+    return build_controller(setup, loaded), baseline_controller(setup, loaded) if baseline else None
+
+
+def baseline_controller(setup: Setup, loaded: dict[str, Any]) -> CoTController:
+    """The CoT baseline a live session offers beside its method, on the answering model."""
+    run = setup.run
+    return CoTController(answering(loaded), setup.prompts, lambda text: split(text, run.granularity, run.min_length),
+                         run.max_new_tokens, run.final_answer)

@@ -394,3 +394,42 @@ unavailable_while = "{down}"
     assert "Traceback" not in err
     assert live_cli.parse_args(["--max_outage", "5"]).max_outage == 5.0
     assert "selection" not in vars(live_cli.parse_args([])), "--selection means nothing in a live session"
+
+
+# --------------------------------------------------------------------------- other methods, live
+
+
+def test_predgen_live_a_newer_sentence_stops_the_running_speculation():
+    from live_mind.methods.predgen import PredGen
+
+    model = SleepyModel(seconds=0.4, final_seconds=0.05, inner=ScriptedModel(default="Scattering. The answer is (B)."))
+    events: list[LiveEvent] = []
+    session = LiveSession(PredGen(model), OPTIONS, 2, schedule="every", on_event=events.append)
+    result = replay(session, "The sky is blue. It is noon now. It is clear. Why is the sky blue?", OPTIONS,
+                    typing_speed=0.01)
+    specs = [s for s in result.steps if s.kind == "speculation"]
+    assert specs and model.stopped >= 1 and any(s.note == "cancelled" for s in specs)
+    assert all(s.segments == c.segments for s, c in zip(specs, result.calls))
+    assert all(e.kind == "cancelled" for e in events if e.step is not None and e.step.note == "cancelled")
+    assert session.schedule == "latest" and result.steps[-1].kind == "final" and result.method == "predgen"
+    assert result.steps[-1].note == "afresh"  # this wrapper declares no draft verification: it is never sent a draft
+    assert result.steps[-1].messages and "draft" not in repr(model.inner.calls[-1].draft or "")
+
+
+def test_continuous_live_keeps_one_conversation_and_the_thinking_a_new_sentence_cut():
+    from live_mind.methods.continuous import Continuous
+
+    inner = ScriptedModel(responder=lambda r: "Scattering. The answer is (B)." if "Options are" in str(r.messages)
+                          else "Thinking about the sky.")
+    model = SleepyModel(seconds=0.3, final_seconds=0.05, inner=inner)
+    session = LiveSession(Continuous(model), OPTIONS, 2)
+    result = replay(session, "The sky is blue. It is noon now. It is clear. Why is the sky blue?", OPTIONS,
+                    typing_speed=0.01)
+    requests = inner.calls
+    for earlier, later in zip(requests, requests[1:]):
+        assert later.messages[:len(earlier.messages)] == earlier.messages  # extended, never rebuilt
+    thinks = [s for s in result.steps if s.kind == "think"]
+    assert thinks and result.steps[-1].kind == "final" and "(B)" in result.response
+    assert any(s.note == "cut" for s in thinks) and model.stopped >= 1  # a new sentence stopped the thinking...
+    cut = next(i for i, s in enumerate(thinks) if s.note == "cut")
+    assert {"role": "assistant", "content": thinks[cut].response} in requests[cut + 1].messages  # ...which was kept

@@ -547,3 +547,58 @@ def test_the_servers_engine_does_not_latch_after_an_outage_past_max_outage(tmp_p
         down.unlink()
         again = client.post("/v1/answer", json={"question": QUESTION, "options": OPTIONS})
         assert again.status_code == 200 and again.json()["answer"] == ANSWER
+
+
+# --------------------------------------------------------------------------- the method, per session
+
+
+def test_each_connection_chooses_its_method_and_sees_its_events(models_file):
+    engine = engine_from_flags(models_file)
+    with TestClient(create_app(engine)) as client:
+        with client.websocket_connect("/v1/session") as ws:
+            ready = ws.receive_json()
+            assert ready["method"] == "livemind" and set(ready["methods"]) == {"livemind", "cot", "predgen", "continuous"}
+            ws.send_json({"type": "start", "options": OPTIONS, "baseline": False, "method": "predgen"})
+            type_slowly(ws, QUESTION)
+            before = until(ws, "step")
+            ws.send_json({"type": "submit"})
+            events = before + until(ws, "done")
+        step = next(e for e in events if e["type"] == "step")
+        assert step["name"] == "speculation" and step["note"] in ("finished", "cancelled")
+        final = next(e for e in events if e["type"] == "final")
+        assert final["method"] == "predgen" and final["note"] in ("reused", "drafted", "afresh")
+        assert not any(e["type"] == "action" for e in events)
+        with client.websocket_connect("/v1/session") as ws:  # another connection: the server's own method
+            ws.receive_json()
+            events = ask(ws, baseline=False)
+            assert next(e for e in events if e["type"] == "final")["method"] == "livemind"
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ({"type": "start", "method": "nosuch"}, "bad_message"),
+    ({"type": "start", "method": 3}, "bad_message"),
+])
+def test_an_unknown_method_is_one_error_event_and_the_session_goes_on(models_file, message, code):
+    with TestClient(create_app(engine_from_flags(models_file))) as client, client.websocket_connect("/v1/session") as ws:
+        ws.receive_json()
+        ws.send_json(message)
+        error = ws.receive_json()
+        assert error["type"] == "error" and error["code"] == code
+        events = ask(ws, baseline=False)
+        assert next(e for e in events if e["type"] == "final")["method"] == "livemind"
+
+
+def test_the_method_is_chosen_before_typing(models_file):
+    with TestClient(create_app(engine_from_flags(models_file))) as client, client.websocket_connect("/v1/session") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "text", "text": "The sky"})
+        ws.send_json({"type": "start", "method": "cot"})
+        error = until(ws, "error")[-1]
+        assert error["code"] == "bad_state" and "before typing" in error["message"]
+        ws.send_json({"type": "reset"})
+        ws.send_json({"type": "start", "method": "cot", "options": OPTIONS, "baseline": False})
+        type_slowly(ws, QUESTION)
+        ws.send_json({"type": "submit"})
+        events = until(ws, "done")
+        final = next(e for e in events if e["type"] == "final")
+        assert final["method"] == "cot" and final["usage"]["typing_calls"] == 0

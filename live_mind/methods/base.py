@@ -58,6 +58,35 @@ class Method(Protocol):
     def record_fields(self) -> dict[str, Any]: ...
 
 
+class StagedMethod(Method, Protocol):
+    """A method in two stages -- calls while the user types, one answer once the input is
+    complete -- that any clock can drive: the simulated one (``staged.simulate``, its
+    ``run``) and the wall clock (the live session and the server, ``live.py``).
+
+    * ``typing_request(segments)`` -- the call to make on the completed segments, or None;
+    * ``typing_result(request, completion, segments, cut)`` -- digest it; ``cut``: it was
+      stopped (a newer segment under ``supersede``, or the complete input under
+      ``--cancel_on_complete``);
+    * ``final_request`` / ``final_result`` -- the answering call and its scored step;
+    * ``supersede`` -- a newer segment stops the running typing call (its tokens are then
+      capped, under a profile, at what fits before that segment arrives);
+    * ``keep_cut`` -- a stopped call's text is still used (thinking so far) rather than dropped.
+    """
+
+    supersede: bool
+    keep_cut: bool
+
+    def model_for(self, complete: bool) -> ChatModel: ...
+
+    def typing_request(self, segments: Sequence[str]) -> ChatRequest | None: ...
+
+    def typing_result(self, request: ChatRequest, completion: Completion, segments: int, cut: bool) -> StepResult: ...
+
+    def final_request(self, segments: Sequence[str], options: str, options_count: int) -> ChatRequest: ...
+
+    def final_result(self, request: ChatRequest, completion: Completion, segments: int) -> StepResult: ...
+
+
 @dataclass(frozen=True)
 class MethodContext:
     """What a method is built from: the run's settings, prompts, models by role

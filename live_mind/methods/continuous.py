@@ -5,8 +5,9 @@ of LiveMind's separate calls with a rebuilt prompt, the model holds *one* conver
 for the question, and each new piece of input is appended to it:
 
 * the first segment opens the conversation (``THINK_SYSTEM``, ``FIRST_TURN``); the model
-  thinks aloud until the next segment arrives -- its turn is capped at the tokens that
-  fit before that arrival under the run's cost profile (``think_tokens`` without one);
+  thinks aloud until the next segment arrives and stops it (``supersede``; on the
+  simulated clock its turn is capped at the tokens that fit before that arrival under
+  the run's cost profile, at most ``think_tokens``); what it thought stays (``keep_cut``);
 * each later segment (all those arrived by the time the model is free) is appended as a
   user turn (``NEXT_TURN``) after the model's own words, and the model thinks on;
 * once the input is complete, the complete question with its options is appended in the
@@ -29,15 +30,15 @@ rather than by a token stream; vLLM's streaming-input sessions are not wired her
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
-from ..clock import CallTime, TimeInfo
-from ..models.base import ChatModel, ChatRequest, Message
+from ..models.base import ChatModel, ChatRequest, Completion, Message
 from ..prompts import PromptSet, cot_messages
 from ..segment import split
 from ..steps import StepResult
-from ..timeline import QuestionInput, tokens_before
-from .base import MethodRun, answer_request, answer_step, check_final_answer, visible
+from ..timeline import QuestionInput
+from .base import MethodRun, answer_request, answer_step, check_final_answer
+from .staged import simulate
 
 THINK_SYSTEM = ("A user is typing a question and you see it piece by piece while it is typed. Think about it as it "
                 "arrives: work out what you can already, note what is still unknown, and keep your notes short. Do not "
@@ -71,33 +72,43 @@ class Continuous:
     def record_fields(self) -> dict[str, Any]:
         return {}
 
-    def _budget(self, q: QuestionInput, start: float, until: float) -> int:
-        """Tokens of thinking that fit before ``until`` (the next arrival), at most ``think_tokens``."""
-        fits = tokens_before(q.timing, start, until)
-        return self.think_tokens if fits is None else min(self.think_tokens, fits)
+    supersede: ClassVar[bool] = True  # a newer segment stops the thinking turn...
+    keep_cut: ClassVar[bool] = True  # ...and what it thought so far stays in the conversation
+
+    def model_for(self, complete: bool) -> ChatModel:
+        return self.model
+
+    def _conversation(self) -> list[Message]:
+        """The conversation so far: the previous request and the model's reply to it."""
+        if not self.steps:
+            return [{"role": "system", "content": THINK_SYSTEM}]
+        last = self.steps[-1]
+        return [*last.messages, {"role": "assistant", "content": last.response}]
+
+    def typing_request(self, segments: Sequence[str]) -> ChatRequest:
+        """The conversation, extended by the segments the model has not seen yet."""
+        seen = self.steps[-1].segments if self.steps else 0
+        text = "".join(segments[seen:]).strip()
+        turn = {"role": "user", "content": (NEXT_TURN if seen else FIRST_TURN).format(text=text)}
+        return ChatRequest([*self._conversation(), turn], self.think_tokens, "", self.cache_key)
+
+    def typing_result(self, request: ChatRequest, completion: Completion, segments: int, cut: bool) -> StepResult:
+        step = StepResult("think", segments, request.messages, completion.text, completion, note="cut" if cut else None)
+        self.steps.append(step)
+        return step
+
+    def final_request(self, segments: Sequence[str], options: str, options_count: int) -> ChatRequest:
+        """The conversation plus the complete question, in the task's own chain-of-thought
+        wording (with its answer format), and the note to answer now."""
+        cot = cot_messages("".join(segments), options, self.prompts)
+        turn = {"role": "user", "content": "\n\n".join(m["content"] for m in cot) + FINAL_NOTE}
+        return answer_request([*self._conversation(), turn], self.final_answer, self.max_new_tokens, self.cache_key,
+                              options_count)
+
+    def final_result(self, request: ChatRequest, completion: Completion, segments: int) -> StepResult:
+        step = answer_step(request, completion, segments)
+        self.steps.append(step)
+        return step
 
     def run(self, q: QuestionInput) -> MethodRun:
-        timing, free, calls, seen = q.timing, 0.0, [], 0
-        conversation: list[Message] = [{"role": "system", "content": THINK_SYSTEM}]
-        while seen < len(q.arrivals) and (start := max(free, q.arrivals[seen])) < q.complete_at:
-            arrived = sum(1 for a in q.arrivals if a <= start)
-            text = "".join(q.segments[seen:arrived]).strip()
-            conversation.append({"role": "user", "content": (NEXT_TURN if seen else FIRST_TURN).format(text=text)})
-            until = q.arrivals[arrived] if arrived < len(q.arrivals) else q.complete_at
-            request = ChatRequest(list(conversation), self._budget(q, start, until), "", self.cache_key)
-            completion = yield self.model, request
-            seen = arrived
-            conversation.append({"role": "assistant", "content": completion.text})
-            self.steps.append(StepResult("think", seen, request.messages, completion.text, completion))
-            free = start + timing.charge(completion, answering=True)
-            calls.append(CallTime(seen, q.arrivals[seen - 1], start, free))
-        # the complete question in the task's own chain-of-thought wording (with its answer format)
-        cot = cot_messages(visible(q.segments, len(q.segments)), q.options_text, self.prompts)
-        conversation.append({"role": "user", "content": "\n\n".join(m["content"] for m in cot) + FINAL_NOTE})
-        request = answer_request(list(conversation), self.final_answer, self.max_new_tokens, self.cache_key, q.options_count)
-        step = answer_step(request, (yield self.model, request), len(q.segments))
-        self.steps.append(step)
-        start = max(free, q.complete_at)
-        end = start + timing.charge(step.completion, answering=True)
-        calls.append(CallTime(len(q.segments), q.complete_at, start, end))
-        return calls, TimeInfo(end, end - q.complete_at, sum(c.seconds for c in calls), max(0.0, free - q.complete_at))
+        return (yield from simulate(self, q))

@@ -61,6 +61,22 @@ class CoTController:
     def record_fields(self) -> dict[str, Any]:
         return {}
 
+    # the two-stage form (base.StagedMethod), for the live session and the server
+    supersede: ClassVar[bool] = False
+    keep_cut: ClassVar[bool] = False
+
+    def typing_request(self, segments: Sequence[str]) -> None:
+        return None  # nothing while the user types
+
+    def typing_result(self, request: ChatRequest, completion: Completion, segments: int, cut: bool) -> StepResult:
+        raise RuntimeError("the CoT baseline makes no call while the user types")
+
+    def final_request(self, segments: Sequence[str], options: str, options_count: int) -> ChatRequest:
+        return self.request(segments, True, options, options_count)
+
+    def final_result(self, request: ChatRequest, completion: Completion, segments: int) -> StepResult:
+        return self.accept(request, completion, segments)
+
     def run(self, q: QuestionInput) -> MethodRun:
         """One call once the v1 baseline's input is complete; latency = its time."""
         request = self.request(q.segments, True, q.options_text, q.options_count)

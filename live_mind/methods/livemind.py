@@ -153,6 +153,22 @@ class LiveMindController:
     def record_fields(self) -> dict[str, Any]:
         return {}
 
+    # the two-stage form (base.StagedMethod), for the live session and the server
+    supersede: ClassVar[bool] = False
+    keep_cut: ClassVar[bool] = False
+
+    def typing_request(self, segments: Sequence[str]) -> ChatRequest:
+        return self.request(segments, False)
+
+    def typing_result(self, request: ChatRequest, completion: Completion, segments: int, cut: bool) -> StepResult:
+        return self.discard(request, completion, segments) if cut else self.accept(request, completion, segments, False)
+
+    def final_request(self, segments: Sequence[str], options: str, options_count: int) -> ChatRequest:
+        return self.request(segments, True, options, options_count)
+
+    def final_result(self, request: ChatRequest, completion: Completion, segments: int) -> StepResult:
+        return self.accept(request, completion, segments, True)
+
     def run(self, q: QuestionInput) -> MethodRun:
         """LiveMind on one question's simulated timeline (see the module docstring)."""
         timing, segments = q.timing, q.segments

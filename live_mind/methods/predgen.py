@@ -32,18 +32,18 @@ scored as the baseline's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
-from ..clock import CallTime, TimeInfo
 from ..models.base import DRAFT_ACCEPTED, DRAFT_TOKENS, ChatModel, ChatRequest, Completion
 from ..models.capabilities import capabilities
 from ..prompts import PromptSet, cot_messages
 from ..segment import split
 from ..steps import StepResult
-from ..timeline import QuestionInput, tokens_before
-from .base import MethodRun, answer_request, answer_step, check_final_answer, visible
+from ..timeline import QuestionInput
+from .base import MethodRun, answer_request, answer_step, check_final_answer
+from .staged import simulate
 
-PENDING_OPTIONS = "(the options are still being typed: work toward the answer from the question so far)"
+PENDING_OPTIONS = "(any answer options are still being typed: work toward the answer from the question so far)"
 """What a speculation's prompt shows in place of the options it has not seen."""
 OUTCOMES = ("reused", "drafted", "afresh")
 
@@ -72,51 +72,41 @@ class PredGen:
     def record_fields(self) -> dict[str, Any]:
         return {"predgen": dict(self.outcome)}
 
-    def speculation_request(self, q: QuestionInput, seen: int) -> ChatRequest:
-        """The whole answer on the first ``seen`` segments (options not typed yet)."""
-        messages = cot_messages(visible(q.segments, seen), PENDING_OPTIONS if q.options_text else "", self.prompts)
+    supersede: ClassVar[bool] = True  # a newer segment stops the running speculation
+    keep_cut: ClassVar[bool] = False  # and its text is dropped
+
+    def model_for(self, complete: bool) -> ChatModel:
+        return self.model
+
+    def typing_request(self, segments: Sequence[str]) -> ChatRequest:
+        """The whole answer on the segments typed so far (options not typed yet)."""
+        messages = cot_messages("".join(segments), PENDING_OPTIONS, self.prompts)
         return ChatRequest(messages, self.max_new_tokens, "", self.cache_key)
 
-    def run(self, q: QuestionInput) -> MethodRun:
-        timing, free, calls = q.timing, 0.0, []
-        newest: StepResult | None = None
-        seen = 0
-        while seen < len(q.arrivals) and (start := max(free, q.arrivals[seen])) < q.complete_at:
-            seen = sum(1 for a in q.arrivals if a <= start)  # everything typed by then; older inputs are skipped
-            superseded_at = q.arrivals[seen] if seen < len(q.arrivals) else q.complete_at
-            request = self.speculation_request(q, seen)
-            # Under a profile a speculation is generated only as far as it can get before the next
-            # segment supersedes it: one cut by that limit is cancelled as if it had run on.
-            fits = tokens_before(timing, start, superseded_at)
-            capped = fits is not None and fits < request.max_new_tokens
-            if capped:
-                request.max_new_tokens = fits
-            completion = yield self.model, request
-            end = start + timing.charge(completion, answering=True)
-            cancelled = end > superseded_at or (capped and completion.finish_reason == "length")
-            end = min(end, superseded_at)
-            step = StepResult("speculation", seen, request.messages, "" if cancelled else completion.text, completion,
-                              note="cancelled" if cancelled else "finished")
-            self.steps.append(step)
-            calls.append(CallTime(seen, q.arrivals[seen - 1], start, end, cancelled))
-            free = end
-            if not cancelled:
-                newest = step
-        final = answer_request(cot_messages(q.text, q.options_text, self.prompts), self.final_answer, self.max_new_tokens,
-                               self.cache_key, q.options_count)
-        start = max(free, q.complete_at)
-        if newest is not None and not final.choices and capabilities(self.model).draft_verify:
-            final.draft = newest.response
-        completion = yield self.model, final
-        outcome = self._outcome(completion)
-        step = answer_step(final, completion, len(q.segments), note=outcome["outcome"])
-        seconds = timing.charge(completion, answering=True)
+    def typing_result(self, request: ChatRequest, completion: Completion, segments: int, cut: bool) -> StepResult:
+        step = StepResult("speculation", segments, request.messages, "" if cut else completion.text, completion,
+                          note="cancelled" if cut else "finished")
         self.steps.append(step)
-        self.outcome = outcome
-        calls.append(CallTime(len(q.segments), q.complete_at, start, start + seconds))
-        busy = max(0.0, free - q.complete_at)
-        end = start + seconds
-        return calls, TimeInfo(end, end - q.complete_at, sum(c.seconds for c in calls), busy)
+        return step
+
+    def final_request(self, segments: Sequence[str], options: str, options_count: int) -> ChatRequest:
+        """The chain-of-thought call on the complete input, carrying the newest finished
+        speculation as its draft where the backend verifies drafts."""
+        request = answer_request(cot_messages("".join(segments), options, self.prompts), self.final_answer,
+                                 self.max_new_tokens, self.cache_key, options_count)
+        finished = [s for s in self.steps if s.kind == "speculation" and s.note == "finished"]
+        if finished and not request.choices and capabilities(self.model).draft_verify:
+            request.draft = finished[-1].response
+        return request
+
+    def final_result(self, request: ChatRequest, completion: Completion, segments: int) -> StepResult:
+        self.outcome = self._outcome(completion)
+        step = answer_step(request, completion, segments, note=self.outcome["outcome"])
+        self.steps.append(step)
+        return step
+
+    def run(self, q: QuestionInput) -> MethodRun:
+        return (yield from simulate(self, q))
 
     @staticmethod
     def _outcome(completion: Completion) -> dict[str, Any]:

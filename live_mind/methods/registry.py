@@ -29,7 +29,7 @@ class MethodError(ValueError):
 @dataclass(frozen=True)
 class MethodInfo:
     """A registered method: its name, a line on what it does and where it comes from,
-    whether the live session and the server run it, its builder, and the backend
+    whether the live session and the server run it (a two-stage method, ``base.StagedMethod``), its builder, and the backend
     capabilities (``models.base.Capabilities`` fields) its models must have."""
 
     name: str
@@ -84,13 +84,13 @@ def register(info: MethodInfo) -> None:
 register(MethodInfo("livemind", "reasons on each typed segment, answers from its inferences once the input is complete",
                     "LiveMind (Chen et al. 2024, arXiv 2406.14319), paper §3", _livemind, live=True))
 register(MethodInfo("cot", "one chain-of-thought call on the complete input (the paper's baseline)",
-                    "LiveMind paper §4.1 baseline", _cot))
+                    "LiveMind paper §4.1 baseline", _cot, live=True))
 register(MethodInfo("predgen", "speculates the whole answer on each partial input; at completion reuses it, verifies it "
                                "as a draft, or answers afresh",
-                    "PredGen (input-time speculation, 2025); see docs/methods.md for what differs", _predgen))
+                    "PredGen (input-time speculation, 2025); see docs/methods.md for what differs", _predgen, live=True))
 register(MethodInfo("continuous", "one conversation that keeps thinking as each segment is appended, then a short answer",
                     "think-while-listening (AsyncReasoning, StreamingThinker); see docs/methods.md", _continuous,
-                    needs=("extends_context",)))
+                    live=True, needs=("extends_context",)))
 
 DEFAULT_METHOD = "cot"
 PAPER_METHODS = ("livemind", "cot")

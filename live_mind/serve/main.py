@@ -92,11 +92,13 @@ def validate(args: argparse.Namespace) -> tuple[cli.Setup, Limits, str | None]:
 def build_engine(args: argparse.Namespace, setup: cli.Setup, limits: Limits) -> "Engine":
     """Load the models and build the engine the sessions share.  Its outage guards do
     not latch: a server recovers by itself once its backend is back."""
+    from ..loading import baseline_controller, build_controller, load_session_models, method_context
     from .session import Engine
 
-    controller, baseline = cli.build_session(setup, concurrency=limits.max_sessions, prefix_cache=args.prefix_cache,
-                                             baseline=args.baseline, latch=False)
-    return Engine(controller, baseline, setup.run, limits, Path(args.log_sessions) if args.log_sessions else None)
+    loaded = load_session_models(setup, limits.max_sessions, args.prefix_cache, latch=False)
+    baseline = baseline_controller(setup, loaded) if args.baseline else None
+    return Engine(build_controller(setup, loaded), baseline, setup.run, limits,
+                  Path(args.log_sessions) if args.log_sessions else None, method_context(setup, loaded))
 
 
 def printable_config(config: dict) -> str:

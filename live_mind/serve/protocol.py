@@ -6,7 +6,9 @@ A client message is a JSON object with a ``type``:
   model after the question), ``baseline`` (also run the CoT baseline after the answer),
   ``api_key`` (for browsers, which cannot set an ``Authorization`` header), ``reference``
   (the right answer: an option letter, or the free-form answer without options; the
-  ``final`` event then carries ``pred`` and ``correct``, scored as ``tasks/scoring.py`` does);
+  ``final`` event then carries ``pred`` and ``correct``, scored as ``tasks/scoring.py`` does),
+  ``method`` (the method of this connection's questions, chosen before typing: one the
+  ``ready`` event lists in ``methods``; default the server's ``--method``);
 * ``text`` -- ``text``: the whole question typed so far (the robust form: a lost or
   dropped message is repaired by the next one);
 * ``append`` -- ``text``: a chunk appended to the question (keystrokes, words, pastes);
@@ -29,7 +31,7 @@ from typing import Any
 from ..live import LiveEvent
 
 MESSAGE_FIELDS: dict[str, frozenset[str]] = {
-    "start": frozenset({"options", "baseline", "api_key", "reference"}),
+    "start": frozenset({"options", "baseline", "api_key", "reference", "method"}),
     "text": frozenset({"text"}),
     "append": frozenset({"text"}),
     "submit": frozenset({"text", "options", "baseline", "reference"}),
@@ -71,6 +73,7 @@ class Message:
     baseline: bool | None = None
     api_key: str | None = None
     reference: str | None = None  # the right answer (a letter, or free-form text): the final event scores it
+    method: str | None = None  # the method of this connection's questions (a live method the server offers)
 
 
 def parse_message(raw: str | bytes) -> Message:
@@ -107,7 +110,10 @@ def parse_message(raw: str | bytes) -> Message:
     reference = data.get("reference")
     if reference is not None and not isinstance(reference, str):
         raise ProtocolError(BAD_MESSAGE, "'reference' must be a string")
-    return Message(kind, text, options, baseline, key, reference)
+    method = data.get("method")
+    if method is not None and not isinstance(method, str):
+        raise ProtocolError(BAD_MESSAGE, "'method' must be a string")
+    return Message(kind, text, options, baseline, key, reference, method)
 
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:
@@ -125,6 +131,12 @@ def live_event(ev: LiveEvent) -> dict[str, Any] | None:
     t = round(ev.time, 4)
     if ev.kind == "segment":
         return event("segment", text=ev.text, time=t)
+    if ev.kind in ("action", "cancelled") and ev.step is not None and ev.step.kind != "inference":
+        step = ev.step  # another method's call while typing: a speculation, a thought...
+        completion = step.completion
+        return event("step", name=step.kind, note=step.note, response=step.response, segments=step.segments, time=t,
+                     seconds=round(completion.seconds, 4), kept=ev.kind != "cancelled",
+                     usage={"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens})
     if ev.kind in ("action", "cancelled"):
         step = ev.step
         completion = step.completion

@@ -36,10 +36,12 @@ from typing import Any, Callable, Sequence
 from ..clock import RealTimeTypist
 from ..data import format_options
 from ..live import LiveEvent, LiveResult, LiveSession, run_baseline
+from ..methods import registry as methods
+from ..methods.base import MethodContext, StagedMethod
 from ..methods.cot import CoTController
-from ..methods.livemind import LiveMindController
 from ..models import aio
 from ..models.base import ChatRequest, Completion, ModelWrapper
+from ..models.capabilities import capabilities
 from ..models.outage import OutageGuard
 from ..records import build_record
 from ..runconfig import RunConfig
@@ -85,24 +87,38 @@ class SharedModel(ModelWrapper):
 
 @dataclasses.dataclass
 class Engine:
-    """The loaded models, the controllers built on them and the run's settings."""
+    """The loaded models, the method and baseline built on them, and the run's settings.
+    With ``context`` (the models by role, ``loading.method_context``) a session may ask for
+    another live method than the run's (the ``start`` message's ``method``)."""
 
-    controller: LiveMindController
+    controller: StagedMethod
     baseline: CoTController | None
     run: RunConfig
     limits: Limits = dataclasses.field(default_factory=Limits)
     log_dir: Path | None = None
+    context: MethodContext | None = None
 
-    def controllers(self, gone: threading.Event) -> tuple[LiveMindController, CoTController | None]:
-        """Fresh per-session controllers over ``SharedModel`` handles."""
-        c = self.controller
-        live = dataclasses.replace(
-            c, inference_model=SharedModel(c.inference_model, gone),
-            output_model=SharedModel(c.output_model, gone) if c.output_model is not None else None,
-            memory=[], steps=[])
-        base = None
-        if self.baseline is not None:
-            base = dataclasses.replace(self.baseline, model=SharedModel(self.baseline.model, gone), steps=[], memory=[])
+    def methods(self) -> list[str]:
+        """The methods a session may ask for: the run's, and with a context every live method
+        the loaded models can run."""
+        if self.context is None:
+            return [self.controller.name]
+        models = self.context.models.values()
+        return [name for name, info in methods.REGISTRY.items()
+                if info.live and all(methods.missing_capability(name, capabilities(m)) is None for m in models)]
+
+    def controllers(self, gone: threading.Event, method: str | None = None) -> tuple[StagedMethod, CoTController | None]:
+        """Fresh per-session method (``method``, default the run's) and baseline over
+        ``SharedModel`` handles."""
+        if method is None or method == self.controller.name:
+            live = _shared_copy(self.controller, gone)
+        elif self.context is not None and method in self.methods():
+            shared = {role: SharedModel(model, gone) for role, model in self.context.models.items()}
+            live = methods.build(method, dataclasses.replace(self.context, models=shared))
+        else:
+            raise protocol.ProtocolError(protocol.BAD_MESSAGE, f"method {method!r} is not served here; "
+                                                               f"choose from {', '.join(self.methods())}")
+        base = _shared_copy(self.baseline, gone) if self.baseline is not None else None
         return live, base
 
     def info(self) -> dict[str, Any]:
@@ -110,13 +126,14 @@ class Engine:
         return {"model": run.model, "assist_model": run.assist_model, "action_set": run.action_set,
                 "prompt_format": run.prompt_format, "schedule": run.schedule,
                 "typing_speed": run.typing_speed, "baseline": self.baseline is not None,
-                "config_id": run.config_id, "limits": self.limits.as_dict()}
+                "config_id": run.config_id, "limits": self.limits.as_dict(),
+                "method": self.controller.name, "methods": self.methods()}
 
     def health(self) -> str | None:
         """``None`` while every model's backend serves, else why not (one line); a backend
         that is away is probed when its next probe is due (``OutageGuard.probe``)."""
-        models = [self.controller.inference_model, self.controller.output_model,
-                  self.baseline.model if self.baseline is not None else None]
+        models = [getattr(self.controller, name, None) for name in MODEL_FIELDS]
+        models.append(self.baseline.model if self.baseline is not None else None)
         seen: set[int] = set()
         for model in models:
             if model is None or id(model) in seen or not isinstance(model, OutageGuard):
@@ -126,6 +143,19 @@ class Engine:
             if reason is not None:
                 return reason
         return None
+
+
+MODEL_FIELDS = ("model", "inference_model", "output_model")
+"""The fields of the toolkit's methods that hold a model (a session gets shared handles)."""
+
+
+def _shared_copy(method: Any, gone: threading.Event) -> Any:
+    """A fresh copy of a method (no steps, no memory) whose models are session handles."""
+    names = {f.name for f in dataclasses.fields(method)}
+    models = {name: SharedModel(getattr(method, name), gone) for name in MODEL_FIELDS
+              if name in names and getattr(method, name) is not None}
+    state = {name: [] for name in ("steps", "memory") if name in names}
+    return dataclasses.replace(method, **models, **state)
 
 
 class ServeSession:
@@ -141,6 +171,7 @@ class ServeSession:
         self.options: list[str] = []
         self.reference: str | None = None
         self.baseline = False
+        self.method: str | None = None  # the start message's method; None: the run's
         self.questions = 0
         self.live: LiveSession | None = None
         self.told_unavailable = False  # the typing stage's backend_unavailable was sent
@@ -164,6 +195,8 @@ class ServeSession:
                 self._set_options(msg.options)
             if msg.baseline is not None:
                 self.baseline = msg.baseline and self.engine.baseline is not None
+            if msg.method is not None:
+                self._set_method(msg.method)
             if msg.reference is not None:
                 self.reference = msg.reference
             if msg.type == "start":
@@ -173,11 +206,20 @@ class ServeSession:
             if msg.type == "submit":
                 if not self.text.strip():
                     raise protocol.ProtocolError(protocol.BAD_STATE, "nothing to submit: the question is empty")
-                if self.engine.controller.final_answer == "letter" and not self.options:
+                if getattr(self.engine.controller, "final_answer", "free") == "letter" and not self.options:
                     raise protocol.ProtocolError(protocol.BAD_STATE, "this server answers with an option letter: send options")
                 self.state = "answering"
                 return True
             return False
+
+    def _set_method(self, name: str) -> None:
+        """Choose this connection's method (before the question's first character)."""
+        if self.live is not None or self.text:
+            raise protocol.ProtocolError(protocol.BAD_STATE, "choose the method before typing (or after 'reset')")
+        if name not in self.engine.methods():
+            raise protocol.ProtocolError(protocol.BAD_MESSAGE, f"method {name!r} is not served here; "
+                                                               f"choose from {', '.join(self.engine.methods())}")
+        self.method = name
 
     def _set_options(self, options: list[str]) -> None:
         if sum(len(o) for o in options) > self.engine.limits.max_options_text:
@@ -198,9 +240,9 @@ class ServeSession:
 
     def _ensure_live(self) -> LiveSession:
         if self.live is None:
-            controller, _ = self.engine.controllers(self.gone)
+            controller, _ = self.engine.controllers(self.gone, self.method)
             run = self.engine.run
-            count = len(self.options) or (1 if controller.final_answer == "letter" else 0)
+            count = len(self.options) or (1 if getattr(controller, "final_answer", "free") == "letter" else 0)
             live = LiveSession(controller, "", count, schedule=run.schedule,
                                cancel_on_complete=run.cancel_on_complete, on_event=None,
                                stream=True, cache_key=f"serve-{self.id}-{self.questions}")
@@ -266,11 +308,13 @@ class ServeSession:
                  "cached_tokens": sum(s.completion.cached_tokens for s in result.steps),
                  "answer_tokens": result.steps[-1].completion.completion_tokens,
                  "inference_calls": len(inference),
-                 "cancelled_calls": sum(1 for s in inference if s.parse_rule == "cancelled")}
+                 "cancelled_calls": sum(1 for s in inference if s.parse_rule == "cancelled"),
+                 "typing_calls": len(result.steps) - 1}
         return protocol.event(
             "final", text=self._final_text, answer=result.response, time=round(end, 4),
             latency=round(end - submitted_at, 4), busy_at_submit=round(result.time_info.overhead_time, 4),
-            streamed=result.streamed, usage=usage, error=result.error,
+            streamed=result.streamed, usage=usage, error=result.error, method=result.method,
+            note=result.steps[-1].note,
             actions=[{"name": s.action_name, "content": s.action.content if s.action else "", "segments": s.segments}
                      for s in inference])
 

@@ -20,6 +20,7 @@ function connect() {
   ws = new WebSocket(url);
   ws.onopen = () => {
     const start = { type: "start", baseline: $("baseline").checked };
+    if ($("method").value) start.method = $("method").value;
     if (authRequired) start.api_key = $("apikey").value;
     send(start);
   };
@@ -72,6 +73,28 @@ function addAction(ev) {
   $("actions").scrollTop = $("actions").scrollHeight;
 }
 
+// Another method's call while typing (PredGen's speculation, continuous thinking...).
+function addStep(ev) {
+  const li = document.createElement("li");
+  li.className = "action";
+  li.innerHTML = '<span class="t"></span><span class="name"></span><span class="content"></span>';
+  li.querySelector(".t").textContent = ev.time.toFixed(2) + " s";
+  li.querySelector(".name").textContent = ev.name + (ev.note ? " (" + ev.note + ")" : "");
+  li.querySelector(".name").classList.add(ev.kept ? "kept" : "dropped");
+  li.querySelector(".content").textContent = ev.response.slice(0, 160);
+  li.title = ev.segments + " segment(s), " + ev.seconds.toFixed(2) + " s call";
+  $("actions").appendChild(li);
+  $("actions").scrollTop = $("actions").scrollHeight;
+}
+
+// The method is chosen before typing: a change starts a new question with it.
+function chooseMethod() {
+  if (state === "answering") return;
+  reset();
+  send({ type: "start", method: $("method").value });
+  $("method-name").textContent = $("method").value;
+}
+
 function onEvent(ev) {
   switch (ev.type) {
     case "ready":
@@ -79,10 +102,15 @@ function onEvent(ev) {
       $("info").textContent = `model ${ev.model}` + (ev.assist_model ? ` (answers: ${ev.assist_model})` : "") +
         ` · ${ev.action_set} · ${ev.prompt_format} · schedule ${ev.schedule}` + (ev.baseline ? "" : " · no baseline");
       if (!params.get("speed") && ev.typing_speed) $("speed").value = ev.typing_speed;
+      if (!$("method").options.length) {
+        for (const name of ev.methods || [ev.method]) $("method").add(new Option(name, name, false, name === ev.method));
+        $("method-name").textContent = $("method").value || "LiveMind";
+      }
       status("connected: type a question");
       break;
     case "segment": status(`sentence complete (${ev.time.toFixed(2)} s): the model is working on it`); break;
     case "action": addAction(ev); break;
+    case "step": addStep(ev); break;
     case "restart": {
       const li = document.createElement("li"); li.className = "restart"; li.textContent = "edit inside a finished sentence: starting over";
       $("actions").appendChild(li); break;
@@ -95,7 +123,8 @@ function onEvent(ev) {
       liveLatency = ev.latency;
       $("latency-livemind").textContent = ev.latency.toFixed(2) + " s";
       $("busy-livemind").textContent = ev.busy_at_submit.toFixed(2) + " s";
-      $("tokens-livemind").textContent = `${ev.usage.completion_tokens} out / ${ev.usage.inference_calls} inference calls`;
+      $("tokens-livemind").textContent = `${ev.usage.completion_tokens} out / ${ev.usage.typing_calls} calls while typing` +
+        (ev.note ? ` · answer ${ev.note}` : "");
       status(ev.error ? "answer failed: " + ev.error : ($("baseline").checked ? "answered; running the baseline…" : "answered"), !!ev.error);
       break;
     case "baseline": {
@@ -106,7 +135,7 @@ function onEvent(ev) {
       if (liveLatency !== null && ev.latency > 0) {
         const span = document.createElement("span");
         span.className = liveLatency < ev.latency ? "faster" : "";
-        span.textContent = ` (LiveMind ×${(liveLatency / ev.latency).toFixed(2)})`;
+        span.textContent = ` (${$("method-name").textContent} ×${(liveLatency / ev.latency).toFixed(2)})`;
         cell.appendChild(span);
       }
       break;
@@ -152,5 +181,6 @@ $("submit").onclick = submit;
 $("reset").onclick = reset;
 $("replay").onclick = replay;
 $("connect").onclick = connect;
+$("method").onchange = chooseMethod;
 if (params.get("speed")) $("speed").value = params.get("speed");
 if (authRequired) { $("keybox").hidden = false; status("this server needs an API key"); } else connect();
