@@ -21,6 +21,7 @@ the published v1 runs).
     live_mind/methods/livemind.py      test_controller.py, test_methods.py, test_v1_clock.py
     live_mind/methods/predgen.py       test_methods.py, test_llamacpp_server.py
     live_mind/methods/registry.py      test_methods.py, test_commands.py
+    live_mind/methods/staged.py        test_methods.py, test_live_session.py
     live_mind/commands/__init__.py     test_commands.py
     live_mind/commands/actions.py      test_analysis.py, test_commands.py
     live_mind/commands/analyze.py      test_analysis.py, test_commands.py
