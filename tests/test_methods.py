@@ -276,3 +276,16 @@ def test_predgen_generates_a_speculation_only_as_far_as_the_next_segment_allows(
     for step, request in zip(specs, model.calls):
         assert request.max_new_tokens < 400 and step["end"] <= step["start"] + request.max_new_tokens * PROFILE.completion + 1
     assert record["predgen"] == {"outcome": "afresh"}
+
+
+def test_the_re_modeller_recharges_another_methods_answer_and_says_it_is_approximate():
+    from live_mind.analysis.remodel import replay
+
+    record = _predgen(ScriptedModel(responder=lambda r: ANSWER if "1 m/s" in str(r.messages) else "Thinking."))
+    doubled = CostProfile("x2", fixed=0.0, uncached=0.002, cached=0.001, completion=0.2)
+    result = replay(record, doubled)
+    final = record["steps"][-1]
+    expected = doubled.seconds(final["prompt_tokens"], final["cached_tokens"], final["completion_tokens"])
+    assert not result.exact and "predgen run" in result.reason
+    assert result.latency == pytest.approx(record["time_info"]["overhead_time"] + expected)
+    assert replay(record, PROFILE).latency == pytest.approx(record["time_info"]["latency"])

@@ -22,6 +22,12 @@ reason (``Replay.exact``).  The schedule is read from the record (a cancelled st
 ``cancel_on_complete``; an inference step that skips segments means ``latest``) unless
 the caller passes the run's configuration.
 
+Records of the other methods (PredGen, continuous thinking: ``methods/``) are not replayed
+call by call: their typing-stage calls were capped and cut at segment arrivals under the
+run's own timing, so under another profile other calls would have been made.  Their
+answering call is re-charged and the model's wait at the complete input kept, marked
+approximate.
+
 The authors' v1 files keep no per-step times: their modelled latency is the measured
 ``overhead_time`` plus the modelled final call (exact when the overhead is 0, as in all
 1,400 records of the published 70B LiveMind run).
@@ -37,6 +43,8 @@ from ..profiles import CostProfile
 from ..schedule import next_visible, stops_at_complete
 
 Record = dict[str, Any]
+PAPER_MODES = ("livemind", "cot")
+"""The records whose timeline this module replays call by call (the paper's schedules)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,14 @@ def replay(record: Record, profile: CostProfile, cancel_on_complete: bool | None
     if record.get("error"):
         return None
     steps = record.get("steps")
+    mode = record.get("mode") or "livemind"
+    if mode not in PAPER_MODES and isinstance(steps, list) and steps and steps[-1].get("kind") == "final":
+        # Another method's typing stage was capped and cut at segment arrivals under the run's own
+        # timing: only its answering call is re-charged; the wait for the model at the complete
+        # input is kept as the run timed it.
+        busy = float((record.get("time_info") or {}).get("overhead_time") or 0.0)
+        return Replay(busy + _cost(steps[-1], answer_profile), False,
+                      f"{mode} run: the answering call re-charged, the typing stage as the run timed it")
     if isinstance(steps, list) and steps and all("arrival" in s for s in steps):
         return _replay(steps, profile, cancel_on_complete, schedule, answer_profile)
     usage, info = record.get("usage") or {}, record.get("time_info") or {}
