@@ -1,15 +1,7 @@
 """Fit a token-cost timing profile from run files (docs/timing.md).
 
-Usage: ``python fit_profile.py RUN.json [RUN.json ...] --name NAME``
-
-Reads every call with usage and seconds -- each step of this toolkit's records, or the
-final call of each record with ``overhead_time`` 0 in the authors' v1 files (there the
-latency is that call's time) -- fits ``seconds = fixed + uncached·(prompt - cached) +
-cached·cached_tokens + completion·completion_tokens`` by least squares, and prints the
-coefficients, R², the median and p90 relative error, and the ``[profiles.NAME]`` entry to
-paste into a profiles file (``--profiles FILE``).  Exit status 2 on bad input, and on
-runs whose step seconds are batch wall times (batched solver, ``--concurrency`` > 1)
-unless ``--allow_batch_times``.
+A thin wrapper: the code and the whole description are in ``live_mind/commands/fit.py``
+(``live-mind fit-profile``, the same flags; ``--help`` prints them).
 """
 
 from __future__ import annotations

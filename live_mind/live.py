@@ -135,7 +135,7 @@ class LiveSession:
         cache_key: str = "live",
     ) -> None:
         check_schedule(schedule)
-        if getattr(controller, "final_answer", "free") == "letter" and options_count < 1:
+        if controller.final_answer == "letter" and options_count < 1:
             raise ValueError("--final_answer letter needs options to choose from")
         self.controller = controller
         self.options, self.options_count = options, options_count

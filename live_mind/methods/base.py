@@ -27,12 +27,14 @@ by role (``MethodContext``).  A method from outside the package is named
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Protocol, Sequence
 
 from ..answer import LETTERS
 from ..clock import CallTime, TimeInfo
 from ..models.base import ChatModel, ChatRequest, Completion
+from ..prompts import PromptSet
+from ..segment import split
 from ..steps import StepResult
 from ..timeline import QuestionInput
 
@@ -75,6 +77,7 @@ class StagedMethod(Method, Protocol):
 
     supersede: bool
     keep_cut: bool
+    final_answer: str  # "free", or "letter": one option letter (``FINAL_ANSWERS``)
 
     def model_for(self, complete: bool) -> ChatModel: ...
 
@@ -101,6 +104,33 @@ class MethodContext:
     @property
     def answer_model(self) -> ChatModel:
         return self.models.get("assist_model") or self.models["model"]
+
+
+@dataclass
+class OneModelMethod:
+    """The fields and plumbing every one-model method shares (the CoT baseline, PredGen,
+    continuous thinking): its model and prompts, the run's segmenter and token limit, the
+    answer form, and this question's steps."""
+
+    model: ChatModel
+    prompts: PromptSet = field(default_factory=PromptSet)
+    segmenter: Callable[[str], list[str]] = split
+    max_new_tokens: int = 512
+    final_answer: str = "free"
+    cache_key: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_final_answer(self.final_answer)
+
+    def reset(self, cache_key: str | None = None) -> None:
+        self.steps, self.cache_key = [], cache_key
+
+    def model_for(self, complete: bool) -> ChatModel:
+        return self.model
+
+    def record_fields(self) -> dict[str, Any]:
+        return {}
 
 
 def letter_choices(options_count: int) -> list[str]:

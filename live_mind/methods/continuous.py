@@ -29,15 +29,14 @@ rather than by a token stream; vLLM's streaming-input sessions are not wired her
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
 
-from ..models.base import ChatModel, ChatRequest, Completion, Message
-from ..prompts import PromptSet, cot_messages
-from ..segment import split
+from ..models.base import ChatRequest, Completion, Message
+from ..prompts import cot_messages
 from ..steps import StepResult
 from ..timeline import QuestionInput
-from .base import MethodRun, answer_request, answer_step, check_final_answer
+from .base import MethodRun, OneModelMethod, answer_request, answer_step
 from .staged import simulate
 
 THINK_SYSTEM = ("A user is typing a question and you see it piece by piece while it is typed. Think about it as it "
@@ -49,34 +48,15 @@ FINAL_NOTE = "\n\nThe question is complete (above). Answer now, using your think
 
 
 @dataclass
-class Continuous:
+class Continuous(OneModelMethod):
     """One conversation per question, extended by each new segment (see the module notes)."""
 
     name: ClassVar[str] = "continuous"
     mode: ClassVar[str] = "continuous"
-    model: ChatModel
-    prompts: PromptSet = field(default_factory=PromptSet)
-    segmenter: Callable[[str], list[str]] = split
-    max_new_tokens: int = 512
     think_tokens: int = 128
-    final_answer: str = "free"
-    cache_key: str | None = None
-    steps: list[StepResult] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        check_final_answer(self.final_answer)
-
-    def reset(self, cache_key: str | None = None) -> None:
-        self.steps, self.cache_key = [], cache_key
-
-    def record_fields(self) -> dict[str, Any]:
-        return {}
 
     supersede: ClassVar[bool] = True  # a newer segment stops the thinking turn...
     keep_cut: ClassVar[bool] = True  # ...and what it thought so far stays in the conversation
-
-    def model_for(self, complete: bool) -> ChatModel:
-        return self.model
 
     def _conversation(self) -> list[Message]:
         """The conversation so far: the previous request and the model's reply to it."""

@@ -8,41 +8,24 @@ own time (``clock.baseline_time_info``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 from ..clock import CallTime, baseline_time_info
 from ..formats import MemoryItem
-from ..models.base import ChatModel, ChatRequest, Completion
-from ..prompts import PromptSet, cot_messages
-from ..segment import split
+from ..models.base import ChatRequest, Completion
+from ..prompts import cot_messages
 from ..steps import StepResult
 from ..timeline import QuestionInput
-from .base import MethodRun, answer_request, answer_step, check_final_answer
+from .base import MethodRun, OneModelMethod, answer_request, answer_step
 
 
 @dataclass
-class CoTController:
+class CoTController(OneModelMethod):
     """The chain-of-thought baseline: one call on the complete question."""
 
     name: ClassVar[str] = "cot"
     mode: ClassVar[str] = "cot"
-    model: ChatModel
-    prompts: PromptSet = field(default_factory=PromptSet)
-    segmenter: Callable[[str], list[str]] = split
-    max_new_tokens: int = 512
-    final_answer: str = "free"
-    cache_key: str | None = None
-    steps: list[StepResult] = field(default_factory=list)
-    memory: list[MemoryItem] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        check_final_answer(self.final_answer)
-
-    def reset(self, cache_key: str | None = None) -> None:
-        self.steps, self.cache_key = [], cache_key
-
-    def model_for(self, complete: bool) -> ChatModel:
-        return self.model
+    memory: list[MemoryItem] = field(default_factory=list)  # always empty: the baseline keeps no actions
 
     def request(self, segments: Sequence[str], complete: bool = True, options: str = "", options_count: int = 10) -> ChatRequest:
         messages = cot_messages("".join(segments), options, self.prompts)
@@ -57,9 +40,6 @@ class CoTController:
         request = self.request(segments, True, options, options_count)
         completion = self.model.complete([request])[0]
         return self.accept(request, completion, len(segments))
-
-    def record_fields(self) -> dict[str, Any]:
-        return {}
 
     # the two-stage form (base.StagedMethod), for the live session and the server
     supersede: ClassVar[bool] = False

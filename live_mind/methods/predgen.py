@@ -32,15 +32,14 @@ scored as the baseline's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
-from ..models.base import DRAFT_ACCEPTED, DRAFT_TOKENS, ChatModel, ChatRequest, Completion
+from ..models.base import DRAFT_ACCEPTED, DRAFT_TOKENS, ChatRequest, Completion
 from ..models.capabilities import capabilities
-from ..prompts import PromptSet, cot_messages
-from ..segment import split
+from ..prompts import cot_messages
 from ..steps import StepResult
 from ..timeline import QuestionInput
-from .base import MethodRun, answer_request, answer_step, check_final_answer
+from .base import MethodRun, OneModelMethod, answer_request, answer_step
 from .staged import simulate
 
 PENDING_OPTIONS = "(any answer options are still being typed: work toward the answer from the question so far)"
@@ -49,34 +48,22 @@ OUTCOMES = ("reused", "drafted", "afresh")
 
 
 @dataclass
-class PredGen:
+class PredGen(OneModelMethod):
     """Speculate on each partial input; at completion reuse, verify or answer afresh."""
 
     name: ClassVar[str] = "predgen"
     mode: ClassVar[str] = "predgen"
-    model: ChatModel
-    prompts: PromptSet = field(default_factory=PromptSet)
-    segmenter: Callable[[str], list[str]] = split
-    max_new_tokens: int = 512
-    final_answer: str = "free"
-    cache_key: str | None = None
-    steps: list[StepResult] = field(default_factory=list)
     outcome: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        check_final_answer(self.final_answer)
-
     def reset(self, cache_key: str | None = None) -> None:
-        self.steps, self.cache_key, self.outcome = [], cache_key, {}
+        super().reset(cache_key)
+        self.outcome = {}
 
     def record_fields(self) -> dict[str, Any]:
         return {"predgen": dict(self.outcome)}
 
     supersede: ClassVar[bool] = True  # a newer segment stops the running speculation
     keep_cut: ClassVar[bool] = False  # and its text is dropped
-
-    def model_for(self, complete: bool) -> ChatModel:
-        return self.model
 
     def typing_request(self, segments: Sequence[str]) -> ChatRequest:
         """The whole answer on the segments typed so far (options not typed yet)."""

@@ -67,8 +67,8 @@ def _predgen(ctx: MethodContext) -> PredGen:
 
 
 def _continuous(ctx: MethodContext) -> Continuous:
-    return Continuous(ctx.answer_model, ctx.prompts, ctx.segmenter, ctx.run.max_new_tokens,
-                      ctx.run.inference_max_new_tokens, ctx.run.final_answer)
+    return Continuous(ctx.answer_model, ctx.prompts, ctx.segmenter, ctx.run.max_new_tokens, ctx.run.final_answer,
+                      think_tokens=ctx.run.inference_max_new_tokens)
 
 
 REGISTRY: dict[str, MethodInfo] = {}

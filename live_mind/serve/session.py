@@ -206,7 +206,7 @@ class ServeSession:
             if msg.type == "submit":
                 if not self.text.strip():
                     raise protocol.ProtocolError(protocol.BAD_STATE, "nothing to submit: the question is empty")
-                if getattr(self.engine.controller, "final_answer", "free") == "letter" and not self.options:
+                if self.engine.controller.final_answer == "letter" and not self.options:
                     raise protocol.ProtocolError(protocol.BAD_STATE, "this server answers with an option letter: send options")
                 self.state = "answering"
                 return True
@@ -242,7 +242,7 @@ class ServeSession:
         if self.live is None:
             controller, _ = self.engine.controllers(self.gone, self.method)
             run = self.engine.run
-            count = len(self.options) or (1 if getattr(controller, "final_answer", "free") == "letter" else 0)
+            count = len(self.options) or (1 if controller.final_answer == "letter" else 0)
             live = LiveSession(controller, "", count, schedule=run.schedule,
                                cancel_on_complete=run.cancel_on_complete, on_event=None,
                                stream=True, cache_key=f"serve-{self.id}-{self.questions}")
