@@ -155,8 +155,3 @@ def answer_step(request: ChatRequest, completion: Completion, segments: int, not
 def check_final_answer(final_answer: str) -> None:
     if final_answer not in FINAL_ANSWERS:
         raise ValueError(f"final_answer must be one of {FINAL_ANSWERS}")
-
-
-def visible(segments: Sequence[str], count: int) -> str:
-    """The question text the first ``count`` segments make."""
-    return "".join(segments[:count])
