@@ -21,7 +21,7 @@ EXPECTED = {
     "transformers": Capabilities(prefix_cache=True, prefill_only=True, choices=True, lead_choices=True, streaming=True,
                                  stop=True, batch_decode=True, threads_option="threads"),
     "llamacpp": Capabilities(prefill_only=True, choices=True, streaming=True, stop=True, threads_option="n_threads",
-                             extends_context=True),
+                             extends_context=True, draft_verify=True),
     "openai": Capabilities(choices=True, streaming=True, stop=True),
     "vllm": Capabilities(choices=True, lead_choices=True, async_engine=True),
     "scripted": Capabilities(prefill_only=True, choices=True, lead_choices=True, streaming=True, stop=True,

@@ -16,10 +16,8 @@ from conftest import missing, require_module
 
 require_module("fastapi", "the serve extra is not installed: pip install -e '.[serve]'")
 
-from live_mind import cli  # noqa: E402
 from live_mind.serve import main as serve_main  # noqa: E402
 from live_mind.serve.app import create_app  # noqa: E402
-from live_mind.serve.session import Engine  # noqa: E402
 
 QUESTION = "The sky is blue. It is noon. Why is the sky blue?"
 ANSWER = "Light scatters. The answer is (B)."
@@ -70,8 +68,7 @@ def scripted_app(tmp_path: Path):
     models.write_text(ENTRY)
     args = serve_main.parse_args(["--models", str(models), "--model", "browser-scripted"])
     setup, limits, _ = serve_main.validate(args)
-    controller, baseline = cli.build_session(setup, baseline=args.baseline)
-    return create_app(Engine(controller, baseline, setup.run, limits))
+    return create_app(serve_main.build_engine(args, setup, limits))
 
 
 def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path, live_server):
@@ -120,3 +117,25 @@ def test_browser_replay_button_runs_a_sample_question(tmp_path, live_server):
         assert page.find_elements(By.CSS_SELECTOR, "#actions li.action")
         assert page.find_element(By.ID, "options").get_attribute("value")  # the sample's options
         assert page.find_element(By.ID, "answer").text
+
+
+def test_browser_chooses_a_method_and_sees_its_calls(tmp_path, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    binary, driver_path = browser()
+    url = live_server(scripted_app(tmp_path))
+    with chrome(binary, driver_path) as page:
+        page.get(url + "/?speed=0.005")
+        wait = WebDriverWait(page, 60)
+        wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
+        choice = Select(page.find_element(By.ID, "method"))
+        assert {o.get_attribute("value") for o in choice.options} >= {"livemind", "cot", "predgen"}
+        choice.select_by_value("predgen")
+        assert page.find_element(By.ID, "method-name").text == "PredGen"
+        page.find_element(By.ID, "replay").click()
+        wait.until(lambda d: d.find_element(By.ID, "latency-baseline").text.endswith(")"))
+        items = page.find_elements(By.CSS_SELECTOR, "#actions li.action")
+        assert items and all("speculation" in item.text for item in items)
+        assert "PredGen ×" in page.find_element(By.ID, "latency-baseline").text
+        assert "error" not in page.find_element(By.ID, "status").get_attribute("class")

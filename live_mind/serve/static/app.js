@@ -8,6 +8,8 @@ const authRequired = document.body.dataset.auth === "required";
 let ws = null, ready = false, sendTimer = null, lastSent = null, state = "typing", replaying = false;
 let samples = null, sampleIndex = 0, answer = "", liveLatency = null;
 
+const LABELS = { livemind: "LiveMind", cot: "CoT", predgen: "PredGen", continuous: "continuous thinking" };
+function label(name) { return LABELS[name] || name; }
 function status(text, error) { $("status").textContent = text; $("status").className = error ? "error" : ""; }
 function headers() { return authRequired ? { Authorization: "Bearer " + $("apikey").value } : {}; }
 function options() { return $("options").value.split("\n").map((s) => s.trim()).filter((s) => s); }
@@ -92,7 +94,7 @@ function chooseMethod() {
   if (state === "answering") return;
   reset();
   send({ type: "start", method: $("method").value });
-  $("method-name").textContent = $("method").value;
+  $("method-name").textContent = label($("method").value);
 }
 
 function onEvent(ev) {
@@ -103,8 +105,8 @@ function onEvent(ev) {
         ` · ${ev.action_set} · ${ev.prompt_format} · schedule ${ev.schedule}` + (ev.baseline ? "" : " · no baseline");
       if (!params.get("speed") && ev.typing_speed) $("speed").value = ev.typing_speed;
       if (!$("method").options.length) {
-        for (const name of ev.methods || [ev.method]) $("method").add(new Option(name, name, false, name === ev.method));
-        $("method-name").textContent = $("method").value || "LiveMind";
+        for (const name of ev.methods || [ev.method]) $("method").add(new Option(label(name), name, false, name === ev.method));
+        $("method-name").textContent = label($("method").value || "livemind");
       }
       status("connected: type a question");
       break;
