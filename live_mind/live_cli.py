@@ -262,14 +262,15 @@ def report(result: LiveResult, setup: cli.Setup, question: str, options: list[st
     how = "streamed" if result.streamed else "printed when done"
     print(f"latency: {info.latency:.2f} s from input complete to the end of the answer ({how}); "
           f"model still busy at input complete: {info.overhead_time:.2f} s; "
-          f"{len(result.steps) - 1} inference call(s), total generation {info.total_gen_time:.2f} s")
+          f"{len(result.steps) - 1} {'inference ' if result.method == 'livemind' else ''}call(s) while typing, "
+          f"total generation {info.total_gen_time:.2f} s")
     if result.error:
         print(f"final call failed: {result.error}", file=sys.stderr)
     extra: dict[str, Any] = {"config_id": setup.run.config_id, "live": True,
                              "input_complete": result.input_complete, "config": setup.config}
     if baseline is not None:
         step, seconds = run_baseline(baseline, question, options_text, len(options))
-        print(f"baseline (CoT) latency: {seconds:.2f} s; LiveMind / baseline = {info.latency / seconds:.2f}")
+        print(f"baseline (CoT) latency: {seconds:.2f} s; {result.method} / baseline = {info.latency / seconds:.2f}")
         extra["baseline"] = {"latency": seconds, "solution": step.response, "prompt_tokens": step.completion.prompt_tokens,
                              "completion_tokens": step.completion.completion_tokens}
     if args.output_file:
