@@ -18,7 +18,7 @@ Usage (280 questions: 20 per category of the paper's 1,400):
     python benchmarks/throughput.py --model smollm2-135m-vllm --timing local-smollm2-135m \\
         --concurrency 1,8,28,64 --num_questions 20 --data_path ../shared/data/mmlu-pro-1400
 
-Every other flag is ``run_solver.py``'s (``--use_lm`` is implied); ``--dtype`` overrides
+Every other flag is ``run_solver.py``'s (``--method livemind`` unless a method is given); ``--dtype`` overrides
 the vLLM entry's dtype (e.g. float32), ``--records DIR`` keeps each N's records,
 ``--limit K`` keeps the first K selected questions (smoke runs).
 Wall-clock figures mean something only on an otherwise idle machine.
@@ -67,7 +67,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespac
         own.levels = [int(n) for n in own.concurrency.split(",") if n.strip()]
     except ValueError:
         own.levels = []
-    solver_args = run_solver.parse_args([*rest, "--use_lm"] if "--use_lm" not in rest else rest)
+    chosen = any(flag in rest for flag in ("--use_lm", "--use-lm", "--method"))
+    solver_args = run_solver.parse_args(rest if chosen else [*rest, "--method", "livemind"])
     return own, solver_args
 
 
