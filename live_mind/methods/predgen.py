@@ -20,7 +20,7 @@ version, on the typed input of ``timeline.QuestionInput``:
   happened: ``reused`` -- every draft token kept and nothing generated after it, the
   completed input did not change the answer; ``drafted`` -- a prefix kept, the rest
   generated; ``afresh`` -- no finished speculation, or a backend that cannot verify
-  drafts (llama.cpp, vLLM and OpenAI-compatible servers here): a plain CoT call.
+  drafts (transformers, vLLM and OpenAI-compatible servers here): a plain CoT call.
 
 Differences from PredGen: the input is typed text segmented by sentence, not ASR
 partials; on the paper's clock the complete input arrives with its last character, so no
