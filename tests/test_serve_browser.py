@@ -71,17 +71,26 @@ def scripted_app(tmp_path: Path):
     return create_app(serve_main.build_engine(args, setup, limits))
 
 
-def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path, live_server):
+@contextmanager
+def connected_page(tmp_path: Path, live_server, query: str = "", timeout: float = 30):
+    """The page of a scripted server in Chromium, once it says it is connected: ``(page, wait)``."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     binary, driver_path = browser()
     url = live_server(scripted_app(tmp_path))
     with chrome(binary, driver_path) as page:
-        page.get(url + "/")
-        wait = WebDriverWait(page, 30)
+        page.get(url + "/" + query)
+        wait = WebDriverWait(page, timeout)
         wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
+        yield page, wait
+
+
+def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with connected_page(tmp_path, live_server) as (page, wait):
         page.find_element(By.ID, "options").send_keys("red\nscattering")
         box = page.find_element(By.ID, "question")
         for ch in QUESTION:  # one key at a time, as a user types
@@ -103,14 +112,8 @@ def test_browser_types_sees_actions_then_the_answer_and_latency(tmp_path, live_s
 
 def test_browser_replay_button_runs_a_sample_question(tmp_path, live_server):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    binary, driver_path = browser()
-    url = live_server(scripted_app(tmp_path))
-    with chrome(binary, driver_path) as page:
-        page.get(url + "/?speed=0.005")
-        wait = WebDriverWait(page, 60)
-        wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
+    with connected_page(tmp_path, live_server, "?speed=0.005", timeout=60) as (page, wait):
         assert page.find_element(By.ID, "speed").get_attribute("value") == "0.005"
         page.find_element(By.ID, "replay").click()
         wait.until(lambda d: d.find_element(By.ID, "latency-baseline").text.endswith(")"))
@@ -121,14 +124,9 @@ def test_browser_replay_button_runs_a_sample_question(tmp_path, live_server):
 
 def test_browser_chooses_a_method_and_sees_its_calls(tmp_path, live_server):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
-    binary, driver_path = browser()
-    url = live_server(scripted_app(tmp_path))
-    with chrome(binary, driver_path) as page:
-        page.get(url + "/?speed=0.005")
-        wait = WebDriverWait(page, 60)
-        wait.until(lambda d: "browser-scripted" in d.find_element(By.ID, "info").text)
+    with connected_page(tmp_path, live_server, "?speed=0.005", timeout=60) as (page, wait):
         choice = Select(page.find_element(By.ID, "method"))
         assert {o.get_attribute("value") for o in choice.options} >= {"livemind", "cot", "predgen"}
         choice.select_by_value("predgen")
