@@ -107,6 +107,7 @@ the published v1 runs).
     live_mind/models/vllm/async_engine.py  test_vllm_async_live.py, test_vllm_mapping.py, test_outage.py, test_vllm_engine_death.py
     live_mind/models/vllm/mapping.py       test_vllm_mapping.py
     live_mind/models/vllm/sessions.py      test_vllm_live.py
+    live_mind/models/vllm/watchdog.py      test_vllm_engine_death.py, test_vllm_live.py, test_vllm_async_live.py
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import pytest
 
@@ -187,6 +188,42 @@ def skip_without_live_vllm() -> None:
         embedded_gguf_path()
     except EmbeddedModelMissing as exc:
         missing(f"embedded model not installed: {exc}", allow_module_level=True)
+
+
+def engine_core_pids() -> set[int]:
+    """vLLM's engine-core processes under this one (by the name vLLM gives them)."""
+    import psutil  # a dependency of vLLM
+
+    return {p.pid for p in psutil.Process().children(recursive=True) if p.name().startswith("VLLM::EngineCore")}
+
+
+def kill_engine_core_mid_call(call: Callable[[], Any], *, after: float = 0.5, within: float = 400.0) -> tuple[Any, set[int], set[int]]:
+    """Run ``call()`` on a thread, SIGKILL every vLLM engine-core process ``after`` seconds
+    later while the call still runs, and wait up to ``within`` seconds for it to end (a
+    call still running then fails the test: it hangs).  Returns what the call returned
+    or raised, and the engine-core pids before and after."""
+    import signal
+    import threading
+    import time
+
+    before, outcome = engine_core_pids(), []
+    assert before, "no vLLM engine-core process to kill"
+    thread = threading.Thread(target=lambda: outcome.append(_outcome(call)), daemon=True)
+    thread.start()
+    time.sleep(after)
+    assert thread.is_alive(), "the call ended before the engine was killed: nothing was tested"
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    thread.join(within)
+    assert not thread.is_alive(), f"the call still waits {within:.0f} s after its engine process was killed"
+    return outcome[0], before, engine_core_pids()
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - handed to the test to assert on
+        return exc
 
 
 def shared_path(rel: str) -> Path:

@@ -113,6 +113,18 @@ def test_header_rules():
     assert auth.origin_allowed("HTTP://LocalHost:8000", "localhost:8000") and not auth.origin_allowed("http://xxxx", None)
 
 
+
+def test_host_names_and_allowed_origins_are_compared_exactly():
+    """A port is cut only when it is all digits after one colon or after ``[addr]``; an
+    allowed origin matches up to a trailing slash and case, nothing else."""
+    assert auth._hostname(" LocalHost:80 ") == "localhost" and auth._hostname("[::1]:80") == "::1"
+    assert auth._hostname("[::1]") == "::1" and auth._hostname("::1") == "::1"
+    for whole in ("[::1]x]", "[::1]x80", "[::1]:x80", "[::1]:", "localhost:abc", "localhost:", "a:1:2"):
+        assert auth._hostname(whole) == whole
+    assert not auth.origin_allowed("http://app.exampleX", "x", ("http://app.example",))
+    assert not auth.origin_allowed("http://app.example", "x", ("http://app.exampleX",))
+    assert auth.key_matches("k\u00e9y" * 4, "k\u00e9y" * 4) and not auth.key_matches("k\u00e9y" * 4, "key" * 4)
+
 # --------------------------------------------------------------------------- an outage
 
 

@@ -90,6 +90,14 @@ def test_letter_past_the_options_is_a_miss_and_mmlu_pro_keeps_the_paper_rule():
     assert predict(free, "Four times 250. The answer is $1000.") == ("$1000", True)
 
 
+
+def test_a_record_is_scored_under_its_own_answer_rule():
+    """A record run with ``--answer_rule extended`` keeps the rule in ``answer_rule``:
+    re-scoring reads ``\\boxed{B}`` under it, and only under it."""
+    row = {"options": ["a", "b", "c", "d"], "answer": "B"}
+    assert predict({**row, "answer_rule": "extended"}, "So \\(\\boxed{B}\\).") == ("B", True)
+    assert predict(row, "So \\(\\boxed{B}\\).") == (None, False)
+
 def test_records_of_mmlu_pro_rows_have_no_task_fields():
     from live_mind.data import load_sample_questions
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import skip_without_live_vllm
+from conftest import kill_engine_core_mid_call, skip_without_live_vllm
 
 skip_without_live_vllm()
 
 from live_mind.models import registry  # noqa: E402
-from live_mind.models.base import ChatRequest  # noqa: E402
+from live_mind.models.base import ChatRequest, Completion  # noqa: E402
+from live_mind.models.outage import guard  # noqa: E402
 
 pytestmark = pytest.mark.model
 LEADS = [" background.", " inference.", " hypothesize.", " wait."]
@@ -68,3 +69,16 @@ def test_two_questions_concurrently_get_the_modelled_cache(engine_model):
     for record in records:
         cached = record["usage"]["cached_tokens"]
         assert "engine_cached_tokens" in record["usage"] and cached[0] == 0 and max(cached[1:]) > 0
+
+
+def test_the_async_engine_killed_mid_call_is_rebuilt_and_the_call_answered(engine_model):
+    """Last in the module (it leaves the fixture's engine rebuilt): the ``--concurrency``
+    path, awaited through the solver's outage guard while the engine process is SIGKILLed."""
+    statuses: list = []
+    guarded = guard(engine_model, max_outage=600, on_status=statuses.append)
+    request = ChatRequest([{"role": "user", "content": "Count from 1 to 1000, one number per line."}], max_new_tokens=512)
+    outcome, before, after = kill_engine_core_mid_call(lambda: asyncio.run(guarded.acomplete(request)))
+    assert isinstance(outcome, Completion), outcome
+    assert outcome.completion_tokens > 0 and outcome.finish_reason != "cancelled"
+    assert statuses and statuses[0] is not None and statuses[-1] is None, statuses
+    assert after and after.isdisjoint(before)

