@@ -64,6 +64,55 @@ def test_the_config_id_ignores_where_the_run_is_written():
     assert one["config_id"] == two["config_id"] != other["config_id"]
 
 
+
+def _config(*argv: str, answer_profile=None, profile=None):
+    """The default run's configuration (the packaged default entry) under ``argv``."""
+    args = run_solver.parse_args(list(argv))
+    return args, cli.run_config(args, "time_info", {"model": registry.resolve("smollm2-135m")}, PromptSet(),
+                                profile, answer_profile)
+
+
+def test_a_configuration_has_the_same_config_id_on_every_machine_and_version():
+    """``config_id`` names a configuration across machines and toolkit versions, so that a
+    resumed or compared run is the same one: these values change only when the default
+    configuration, the prompts or the hashing change -- on purpose, with the reason."""
+    _, plain = _config()
+    _, livemind = _config("--use_lm")
+    _, extended = _config("--answer_rule", "extended")
+    assert (plain["config_id"], livemind["config_id"], extended["config_id"]) == ("2f3adc150227", "67ac063dc0f1", "450b17da3773")
+    assert "answer_rule" not in plain and extended["answer_rule"] == "extended"
+    assert {"prompt_texts", "versions", "timing_profile", "model_config", "script"} <= set(plain)
+    assert plain["use_lm"] is False and livemind["use_lm"] is True and "method" not in plain  # the paper's flag
+    args, _ = _config()
+    args.data_path = Path("questions.jsonl")  # a value JSON cannot write is hashed as its text
+    assert cli.run_config(args, "time_info", {"model": registry.resolve("smollm2-135m")},
+                          PromptSet())["config_id"] == _config("--data_path", "questions.jsonl")[1]["config_id"]
+    assert _config("--question_offset", "0")[1]["config_id"] == plain["config_id"] != _config("--question_offset", "2")[1]["config_id"]
+
+
+def test_the_answering_profile_is_saved_only_when_it_differs():
+    from live_mind.profiles import resolve as resolve_profile
+
+    big, small = resolve_profile("paper-llama-3-70b", None), resolve_profile("paper-llama-3-8b", None)
+    _, both = _config(profile=big, answer_profile=small)
+    _, same = _config(profile=big, answer_profile=big)
+    _, one = _config(profile=big)
+    assert both["answer_timing_profile"] == small.as_dict() and both["timing_profile"] == big.as_dict()
+    assert "answer_timing_profile" not in same and "answer_timing_profile" not in one
+    assert same["config_id"] == one["config_id"] != both["config_id"]
+
+
+def test_an_entry_chooses_its_answer_rule_and_settings_and_a_flag_overrides_them():
+    qwen = {"model": registry.resolve("qwen2.5-coder-1.5b")}
+    plain = {"model": registry.resolve("scripted-fast", SCRIPTED)}
+    assert runconfig.resolved_answer_rule(_args(), qwen) == "extended"
+    assert runconfig.resolved_answer_rule(_args("--answer_rule", "paper"), qwen) == "paper"
+    assert runconfig.resolved_answer_rule(_args(), plain) == "paper"
+    assert runconfig.resolved_answer_rule(_args("--answer_rule", "extended"), plain) == "extended"
+    assert runconfig.resolved_setting(_args(), qwen, "action_set") == "SAS"
+    assert runconfig.resolved_setting(_args("--action_set", "CAS"), qwen, "action_set") == "CAS"
+    assert runconfig.resolved_setting(_args(), plain, "action_set") == "CAS"
+
 def test_options_a_backend_cannot_serve_are_refused_by_capability(tmp_path):
     require_module("openai", "openai is not installed (pip install '.[openai]')")
     models = tmp_path / "models.toml"

@@ -128,3 +128,19 @@ def test_packaged_reasoning_entries_name_packaged_profiles():
     specs, known = registry.load_specs(), load_profiles()
     for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b-vllm"):
         assert specs[name].timing in known, name
+
+
+def test_the_run_config_carries_both_profiles(tmp_path, files):
+    """Validated in process (``cli.validate``, as the scripts do): the run charges the
+    inference model's profile and the answering model's, and saves both."""
+    import run_solver
+    from live_mind import cli
+
+    models, profiles = files
+    setup = cli.validate(run_solver.parse_args(["--models", str(models), "--profiles", str(profiles), "--use_lm", "--model", "big",
+                                                "--assist_model", "small", "--timing", "model",
+                                                "--output_file", str(tmp_path / "x.json")]), "time_info")
+    known = load_profiles(profiles)
+    assert setup.run.profile == known["big"] and setup.run.answer_profile == known["small"]
+    assert setup.config["timing_profile"] == known["big"].as_dict()
+    assert setup.config["answer_timing_profile"] == known["small"].as_dict()

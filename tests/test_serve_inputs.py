@@ -131,3 +131,21 @@ def test_an_outage_while_typing_is_reported_when_it_happens(tmp_path):
         ws.send_json({"type": "reset"})
         assert ws.receive_json()["type"] == "reset"
         assert [e["answer"] for e in ask(ws) if e["type"] == "final"] == [ANSWER]
+
+
+@pytest.mark.parametrize("frame, message", [
+    ("[" * 6000, "not JSON this server reads: nested too deeply"),
+    ("[1]", "a message must be a JSON object"),
+    ('{"type": "typed"}', "unknown message type 'typed'; expected one of start, text, append, submit, reset"),
+    ('{"type": "text", "text": "x", "txet": 1, "b": 2}', "unknown field(s) for 'text': b, txet"),
+    ('{"type": "append"}', "'append' needs field(s): text"),
+    ('{"type": "start", "options": ["a", 1]}', "'options' must be a list of strings"),
+    ('{"type": "start", "options": ' + str(["o"] * 11).replace("'", '"') + "}", "at most 10 options (A-J)"),
+    ('{"type": "start", "baseline": 1}', "'baseline' must be true or false"),
+    ('{"type": "start", "method": 1}', "'method' must be a string"),
+])
+def test_a_bad_frame_is_named_in_the_words_the_client_sees(frame, message):
+    """The ``error`` event's message is the client's only clue: each one exactly."""
+    with pytest.raises(protocol.ProtocolError) as info:
+        protocol.parse_message(frame)
+    assert (info.value.code, str(info.value)) == (protocol.BAD_MESSAGE, message)

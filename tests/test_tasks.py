@@ -91,13 +91,6 @@ def test_letter_past_the_options_is_a_miss_and_mmlu_pro_keeps_the_paper_rule():
 
 
 
-def test_a_record_is_scored_under_its_own_answer_rule():
-    """A record run with ``--answer_rule extended`` keeps the rule in ``answer_rule``:
-    re-scoring reads ``\\boxed{B}`` under it, and only under it."""
-    row = {"options": ["a", "b", "c", "d"], "answer": "B"}
-    assert predict({**row, "answer_rule": "extended"}, "So \\(\\boxed{B}\\).") == ("B", True)
-    assert predict(row, "So \\(\\boxed{B}\\).") == (None, False)
-
 def test_records_of_mmlu_pro_rows_have_no_task_fields():
     from live_mind.data import load_sample_questions
 
@@ -211,6 +204,84 @@ def test_task_file_errors(tmp_path):
         assert fragment in str(info.value)
 
 
+
+COLUMNS = '[columns]\nquestion = "q"\noptions = ["a", "b"]\nanswer = "r"\n'
+"""A letter task's columns: question, two option columns, the answer."""
+
+
+@pytest.mark.parametrize("text, message", [
+    ('answer_kind = "free"\n[columns]\nquestion = "q"\noptions = "o"\nanswer = "a"\n', "answer_kind free takes no options column"),
+    ('[columns]\nquestion = "q"\noptions = []\nanswer = "a"\n', "columns.options must be a column name or a list of column names"),
+    ('[columns]\nquestion = "q"\noptions = [' + ", ".join(f'"o{k}"' for k in range(11)) + ']\nanswer = "a"\n', "at most 10 option columns"),
+    ('[columns]\nquestion = 5\noptions = "o"\nanswer = "a"\n', "columns.question must name a column"),
+    ('[columns]\nquestion = "q"\noptions = "o"\nanswer = ""\n', "columns.answer must name a column"),
+    ('answer_kind = "guess"\n' + COLUMNS, "answer_kind must be one of letter, index, text, free, not 'guess'"),
+    ('colums = 1\nnmae = 2\n' + COLUMNS, "unknown key(s) colums, nmae"),
+    ('[columns]\nquestion = "q"\nanwser = "a"\n', "unknown key(s) columns.anwser"),
+    ('name = "t"\n', "a [columns] table is required (question, options, answer; optional id, category)"),
+])
+def test_task_file_mistakes_are_named_in_one_exact_line(tmp_path, text, message):
+    task = tmp_path / "t.toml"
+    task.write_text(text)
+    with pytest.raises(TaskError) as info:
+        resolve_task(str(task), str(FIXTURES / "quiz.csv"))
+    assert str(info.value) == f"task file {task}: {message}"
+
+
+def test_task_file_and_data_file_problems_name_the_file(tmp_path):
+    from live_mind.tasks import userfile
+
+    task = tmp_path / "t.toml"
+    task.write_text("[columns\n")
+    with pytest.raises(TaskError, match=f"^{task}: cannot read task file: invalid TOML"):
+        resolve_task(str(task), None)
+    task.write_text(COLUMNS)
+    with pytest.raises(TaskError, match="names no data file"):
+        userfile.task(task, None)  # data is needed unless the caller says otherwise
+    with pytest.raises(TaskError) as info:
+        resolve_task(str(task), str(tmp_path / "none.csv"))
+    assert str(info.value) == f"data file does not exist: {tmp_path / 'none.csv'}"
+    (tmp_path / "d.XLSX").write_text("q,a,b,r\n")
+    with pytest.raises(TaskError) as info:
+        resolve_task(str(task), str(tmp_path / "d.XLSX"))
+    assert str(info.value) == (f"task file {task}: data format must be one of jsonl, csv, parquet "
+                               "(from format = or the file's extension), not 'xlsx'")
+    for name, data in (("bad\nname.csv", b"q,a,b,r\n\xff\xfe,1,2,A\n"), ("bad\nname.parquet", b"PAR1garbagePAR1")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(TaskError) as info:
+            resolve_task(str(task), str(tmp_path / name))
+        assert str(info.value).startswith("cannot read ") and "\n" not in str(info.value)  # one line, a newline in the name too
+
+
+def test_the_data_format_comes_from_the_task_file_or_the_extension(tmp_path):
+    task = tmp_path / "t.toml"
+    task.write_text(COLUMNS)
+    (tmp_path / "d.json").write_text(json.dumps({"q": "Q?", "a": "x", "b": "y", "r": "B"}) + "\n")
+    (tmp_path / "d.txt").write_text("q,a,b,r\nQ?,x,y,A\n")
+    assert resolve_task(str(task), str(tmp_path / "d.json")).questions(None)[0]["answer"] == "B"  # .json read as JSONL
+    with pytest.raises(TaskError, match="not 'txt'"):
+        resolve_task(str(task), str(tmp_path / "d.txt"))
+    task.write_text('format = "csv"\n' + COLUMNS)
+    assert resolve_task(str(task), str(tmp_path / "d.txt")).questions(None)[0]["answer"] == "A"
+
+
+def test_a_task_files_shape_with_and_without_its_data(tmp_path):
+    from live_mind.tasks.userfile import FREE_SWAP
+
+    letter, free = tmp_path / "letter.toml", tmp_path / "free.toml"
+    letter.write_text('name = "quiz"\n' + COLUMNS)
+    free.write_text('answer_kind = "free"\n[columns]\nquestion = "q"\nanswer = "r"\ncategory = "topic"\n')
+    (tmp_path / "d.jsonl").write_text(json.dumps({"q": "Q?", "a": "x", "b": "y", "r": "A", "topic": "t"}) + "\n")
+    for need_data in (True, False):
+        shape = resolve_task(str(letter), str(tmp_path / "d.jsonl") if need_data else None, need_data=need_data)
+        assert (shape.name, shape.answer_kind, shape.swap, shape.category_column) == ("quiz", "letter", {}, "category")
+        other = resolve_task(str(free), str(tmp_path / "d.jsonl") if need_data else None, need_data=need_data)
+        assert (other.name, other.answer_kind, other.swap, other.category_column) == ("free", "free", dict(FREE_SWAP), "topic")
+        assert shape.select is not None and other.select is not None
+    assert resolve_task(str(letter), str(tmp_path / "d.jsonl")).questions(1)[0]["question"] == "Q?"  # per category
+    with pytest.raises(TaskError, match="has no data here"):
+        resolve_task(str(letter), None, need_data=False).questions(None)
+
 def test_per_category_selection_is_seeded_and_all_rows_keep_file_order():
     task = resolve_task(str(QUIZ), str(FIXTURES / "quiz.csv"))
     assert [r["question_id"] for r in task.questions(None)] == ["q1", "q2", "q3", "q4", "q5"]
@@ -310,3 +381,11 @@ def test_free_form_prompts_show_no_options_and_ask_for_the_bare_answer(fmt):
     assert (record["pred"], record["correct"]) == ("7", True)
     question_chars = sum(len(s) for s in ["Tom has 3 apples.", "He buys 4 more.", "How many apples does he have now?"])
     assert record["steps"][-1]["arrival"] == pytest.approx(0.25 * question_chars)  # nothing typed after the question
+
+
+def test_ten_option_columns_are_allowed(tmp_path):
+    task = tmp_path / "t.toml"
+    names = [f"o{k}" for k in range(10)]
+    task.write_text('[columns]\nquestion = "q"\noptions = [' + ", ".join(f'"{n}"' for n in names) + ']\nanswer = "r"\n')
+    (tmp_path / "d.csv").write_text("q," + ",".join(names) + ",r\nQ?," + ",".join(names) + ",J\n")
+    assert resolve_task(str(task), str(tmp_path / "d.csv")).questions(None)[0]["answer"] == "J"

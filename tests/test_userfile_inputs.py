@@ -162,3 +162,54 @@ def test_bad_user_files_exit_2_in_one_line_before_any_model(tmp_path, case):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and fragment in lines[0], result.stderr
     assert not (tmp_path / "marker").exists(), "a model was built before the input was checked"
+
+
+LISTED = ('name = "t"\nanswer_kind = "letter"\n[columns]\nquestion = "q"\noptions = "opts"\nanswer = "a"\nid = "id"\n')
+"""A task whose options are one column holding a list (a JSON list in a CSV cell)."""
+
+
+@pytest.mark.parametrize("cell, fragment", [
+    ('"[""a"", ""b"""', "column 'opts': not a list of options"),
+    ('"[]"', "column 'opts': expected a list of 1-10 options"),
+    ("5", "column 'opts': expected a list of 1-10 options"),
+    ('"[' + ", ".join(['""x""'] * 11) + ']"', "column 'opts': expected a list of 1-10 options"),
+    ('"[""a"", """"]"', "column 'opts': empty option"),
+])
+def test_an_options_cell_that_is_no_list_of_options_is_refused_naming_it(tmp_path, cell, fragment):
+    message = refused(tmp_path, "d.csv", f"id,q,opts,a\n1,Q?,{cell},A\n", LISTED)
+    assert message.endswith(f"row 1 {fragment}")
+
+
+@pytest.mark.parametrize("count", [1, 10])
+def test_an_options_cell_with_one_to_ten_options_is_read(tmp_path, count):
+    options = [f"o{k}" for k in range(count)]
+    cell = '"[' + ", ".join(f'""{o}""' for o in options) + ']"'
+    rows = rows_of(tmp_path, "d.csv", f"id,q,opts,a\n1,Q?,{cell},A\n", LISTED)
+    assert rows[0]["options"] == options and rows[0]["answer"] == "A"
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (HEADER + "  ,Q?,a,b,c,d,B,x\n", "row 1 column 'qid': empty id"),
+    (HEADER + "q1,Q?,a,,c,d,B,x\n", "row 1 column 'opt_b': empty option"),
+    (HEADER + "q1,Q?,a,b,c,d,AB,x\n", "row 1 column 'correct': answer 'AB' is not among the 4 options (letter)"),
+    ("", "row 0 (header) column 'prompt': missing column"),
+])
+def test_an_empty_cell_an_empty_file_or_a_two_letter_answer_is_refused_naming_it(tmp_path, data, fragment):
+    assert refused(tmp_path, "d.csv", data).endswith(fragment)
+
+
+def test_a_category_that_is_no_text_is_named_by_its_type(tmp_path):
+    assert refused(tmp_path, "d.jsonl", jsonl(quiz_row(topic=["x"]))).endswith("column 'topic': the category is a list, not text")
+
+
+def test_index_answers_have_at_most_three_digits_and_ids_up_to_the_limit_are_numbers(tmp_path):
+    message = refused(tmp_path, "d.csv", HEADER + "q1,Q?,a,b,c,d,0001,x\n", LETTER.format(kind="index"))
+    assert message.endswith("answer '0001' is not among the 4 options (index)")
+    assert rows_of(tmp_path, "e.csv", HEADER + "q1,Q?,a,b,c,d,001,x\n", LETTER.format(kind="index"))[0]["answer"] == "B"
+    longest = "1" + "0" * 3999  # MAX_INT_DIGITS digits: still a number
+    assert rows_of(tmp_path, "f.csv", HEADER + f"{longest},Q?,a,b,c,d,B,x\n")[0]["question_id"] == int(longest)
+
+
+def test_rows_after_a_blank_line_are_read(tmp_path):
+    rows = rows_of(tmp_path, "d.csv", HEADER + "q1,Q?,a,b,c,d,B,x\n\nq2,R?,a,b,c,d,C,x\n")
+    assert [r["question_id"] for r in rows] == ["q1", "q2"]
