@@ -247,3 +247,79 @@ def test_a_stub_server_killed_and_restarted_under_concurrency_one_schedule_end_t
     assert [c.text for c in completions] == ["Thinking done. The answer is (A)."] * 6
     failed_probes = model.probes - 12  # sent: the six that failed, the failed probes, the six answered
     assert model.outages == 1 and 1 <= failed_probes <= expected_probes(down_for + 0.5) + 1, (model.probes, expected_probes(down_for))
+
+
+# --------------------------------------------------------------------------- on a clock the test moves
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recording(AsyncBackend):
+    """Records every request; away while ``away`` is set (with a long error message)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away, self.requests = False, []
+
+    def answer(self, request: ChatRequest) -> Completion:
+        self.requests.append(request)
+        if self.away:
+            raise BackendUnavailable("refused " + "x" * 400)
+        return Completion("ok", 1, 1, 0.0)
+
+
+def test_health_and_probes_say_exactly_what_happened_on_a_moved_clock():
+    """The wording of ``/healthz`` (seconds down, the budget, the error cut at 300
+    characters), when a probe is due (at the scheduled instant, not after it), what a probe
+    sends (one short user message), and the status callback set after construction."""
+    clock, backend, statuses = Clock(), Recording(), []
+    model = guard(backend, max_outage=50, first_delay=2.0, max_delay=2.0, latch=False, idle_probe=5.0, clock=clock,
+                  rng=random.Random(0))
+    model.report_status(statuses.append)
+    assert model.probe() is None and backend.requests == []  # up, called just now: nothing sent
+    clock.now += 5.0  # idle exactly idle_probe seconds: a probe goes out
+    assert model.probe() is None and len(backend.requests) == 1
+    probe = backend.requests[0]
+    assert (probe.messages, probe.max_new_tokens) == ([{"role": "user", "content": "ping"}], 1)
+    backend.away = True
+    clock.now += 5.0
+    expected = "refused " + "x" * 292  # error_line(..., 300)
+    assert model.probe() == f"backend flaky unavailable for 0 s (waiting up to 50 s): {expected}"
+    assert statuses and statuses[-1].startswith("waiting for backend flaky")
+    down_at, next_probe = clock.now, model._next_probe
+    clock.now = next_probe - 0.001
+    model.probe()
+    assert len(backend.requests) == 2, "no probe before it is due"
+    clock.now = next_probe  # due at that very instant
+    assert model.probe() == f"backend flaky unavailable for {next_probe - down_at:.0f} s (waiting up to 50 s): {expected}"
+    assert len(backend.requests) == 3
+    clock.now = down_at + 60  # past the budget: the next failed probe spends it
+    model.probe()
+    spent = f"backend flaky unavailable for 60 s, longer than --max_outage 50: {expected}"
+    assert model.health() == f"backend flaky unavailable: {spent[:300]}"  # that line, cut at 300 characters too
+    backend.away = False
+    clock.now += 10
+    assert model.probe() is None and statuses[-1] is None
+
+
+def test_a_guard_with_idle_probes_off_never_probes_a_backend_that_is_up():
+    clock, backend = Clock(), Recording()
+    model = guard(backend, idle_probe=0.0, clock=clock)
+    clock.now += 1000
+    assert model.probe() is None and backend.requests == []
+
+
+def test_a_request_stopped_before_its_retry_gets_an_empty_cancelled_completion():
+    backend = Backend(down_for=60)
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=5.0)
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    [completion] = model.complete([req(stop=stop)])
+    assert (completion.text, completion.prompt_tokens, completion.completion_tokens, completion.seconds,
+            completion.finish_reason) == ("", 0, 0, 0.0, "cancelled")

@@ -250,7 +250,8 @@ def test_task_file_and_data_file_problems_name_the_file(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(TaskError) as info:
             resolve_task(str(task), str(tmp_path / name))
-        assert str(info.value).startswith("cannot read ") and "\n" not in str(info.value)  # one line, a newline in the name too
+        fmt = name.rsplit(".", 1)[1]  # one line: a newline in the file's name too becomes a space
+        assert str(info.value).startswith(f"cannot read {tmp_path / name.replace(chr(10), ' ')} as {fmt}: ") and "\n" not in str(info.value)
 
 
 def test_the_data_format_comes_from_the_task_file_or_the_extension(tmp_path):

@@ -37,6 +37,8 @@ KEYS = {"name", "answer_kind", "data", "format", "columns"}
 COLUMN_KEYS = {"question", "options", "answer", "id", "category"}
 MAX_INT_DIGITS = 4000
 """Longer digit strings stay text (Python converts at most 4,300 digits)."""
+TEXT_ENCODING = "utf-8-sig"
+"""CSV and JSONL files: UTF-8, with or without the byte-order mark spreadsheets write."""
 
 
 def read_table(path: Path, fmt: str) -> tuple[list[str] | None, Rows]:
@@ -51,18 +53,16 @@ def read_table(path: Path, fmt: str) -> tuple[list[str] | None, Rows]:
             table = pq.read_table(path)
             return table.column_names, table.to_pylist()
         return None, _read_jsonl(path)
-    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
-        if isinstance(exc, TaskError):
-            raise
-        raise TaskError(f"cannot read {path} as {fmt}: {exc}".replace("\n", " ")) from None
-    except Exception as exc:  # pyarrow's errors for a damaged parquet file
+    except TaskError:
+        raise
+    except Exception as exc:  # OSError, UnicodeDecodeError, csv.Error, pyarrow's errors for a damaged parquet file
         raise TaskError(f"cannot read {path} as {fmt}: {exc}".replace("\n", " ")) from None
 
 
 def _read_csv(path: Path) -> tuple[list[str], Rows]:
     """The header and rows; a row with fewer or more cells than the header is refused
     (``csv.DictReader`` would fill missing cells with ``None`` and hide extra ones)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with path.open(newline="", encoding=TEXT_ENCODING) as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
         rows = []
@@ -79,7 +79,7 @@ def _read_jsonl(path: Path) -> Rows:
     """One JSON object per line; an error names the file's line.  Lines end at ``\n``
     only: JSON text may hold other line separators (U+2028) inside its strings."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), 1):
+    for number, line in enumerate(path.read_text(encoding=TEXT_ENCODING).split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -232,14 +232,15 @@ class Mapping:
         if self.kind == "free":
             return text, None
         letters = OPTION_LETTERS[: len(options)]
+        index: int | None
         if self.kind == "letter":
-            index = letters.find(text.upper()) if len(text) == 1 else -1
+            index = {letter: place for place, letter in enumerate(letters)}.get(text.upper())
         elif self.kind == "index":
             whole = text.isascii() and text.isdigit() and len(text) <= 3  # "²" and 5,000 digits are no index
-            index = int(text) if whole and int(text) < len(options) else -1
+            index = int(text) if whole and int(text) < len(options) else None
         else:
-            index = options.index(text) if text in options else -1
-        if index < 0:
+            index = options.index(text) if text in options else None
+        if index is None:
             raise bad(self.answer, f"answer {text!r} is not among the {len(options)} options ({self.kind})")
         return letters[index], index
 
