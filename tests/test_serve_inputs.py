@@ -143,9 +143,55 @@ def test_an_outage_while_typing_is_reported_when_it_happens(tmp_path):
     ('{"type": "start", "options": ' + str(["o"] * 11).replace("'", '"') + "}", "at most 10 options (A-J)"),
     ('{"type": "start", "baseline": 1}', "'baseline' must be true or false"),
     ('{"type": "start", "method": 1}', "'method' must be a string"),
+    ('{"type": "text", "text": 1}', "'text' must be a string"),
+    ('{"type": "start", "api_key": 1}', "'api_key' must be a string"),
+    ('{"type": "submit", "text": "x", "reference": ["Tokyo"]}', "'reference' must be a string"),
 ])
 def test_a_bad_frame_is_named_in_the_words_the_client_sees(frame, message):
     """The ``error`` event's message is the client's only clue: each one exactly."""
     with pytest.raises(protocol.ProtocolError) as info:
         protocol.parse_message(frame)
     assert (info.value.code, str(info.value)) == (protocol.BAD_MESSAGE, message)
+
+
+
+def test_a_good_frame_keeps_every_field_and_ten_options_are_allowed():
+    message = protocol.parse_message('{"type": "submit", "text": "Capital?", "reference": "Tokyo", "baseline": true, '
+                                     '"options": ' + str([f"o{k}" for k in range(10)]).replace("'", '"') + "}")
+    assert (message.type, message.text, message.reference, message.baseline) == ("submit", "Capital?", "Tokyo", True)
+    assert len(message.options) == 10
+
+
+def test_a_segment_event_carries_its_text_and_time_to_the_tenth_of_a_millisecond():
+    from live_mind.live import LiveEvent
+
+    assert protocol.live_event(LiveEvent("segment", 1.234567, "The sky is blue.")) == {
+        "type": "segment", "text": "The sky is blue.", "time": 1.2346}
+
+
+def _step(kind: str, action=None, parse_rule=None, note=None):
+    from live_mind.steps import StepResult
+
+    return StepResult(kind, 2, [], "action inference. It is blue.", Completion("x", 30, 7, 0.123456), action, parse_rule, note)
+
+
+def test_action_and_step_events_carry_every_field_the_page_reads():
+    """The wire form of a call made while the user types: LiveMind's action (kept unless a
+    wait) and another method's step (kept unless cancelled), each with its usage."""
+    from live_mind.actions import Action
+    from live_mind.live import LiveEvent
+
+    usage = {"prompt_tokens": 30, "completion_tokens": 7}
+    inferred = _step("inference", Action("inference", "It is blue.", "strict"), "strict")
+    assert protocol.live_event(LiveEvent("action", 2.5, step=inferred)) == {
+        "type": "action", "name": "inference", "content": "It is blue.", "response": "action inference. It is blue.",
+        "parse_rule": "strict", "segments": 2, "time": 2.5, "seconds": 0.1235, "kept": True, "usage": usage}
+    waited = protocol.live_event(LiveEvent("action", 2.5, step=_step("inference", Action("wait", "", "strict"), "strict")))
+    unparsed = protocol.live_event(LiveEvent("cancelled", 2.5, step=_step("inference", None, "cancelled")))
+    assert (waited["kept"], waited["name"]) == (False, "wait")
+    assert (unparsed["type"], unparsed["name"], unparsed["content"], unparsed["kept"]) == ("action", "cancelled", "", False)
+    speculation = _step("speculation", note="drafted")
+    assert protocol.live_event(LiveEvent("action", 3.0, step=speculation)) == {
+        "type": "step", "name": "speculation", "note": "drafted", "response": "action inference. It is blue.", "segments": 2,
+        "time": 3.0, "seconds": 0.1235, "kept": True, "usage": usage}
+    assert protocol.live_event(LiveEvent("cancelled", 3.0, step=speculation))["kept"] is False
