@@ -323,3 +323,62 @@ def test_a_request_stopped_before_its_retry_gets_an_empty_cancelled_completion()
     [completion] = model.complete([req(stop=stop)])
     assert (completion.text, completion.prompt_tokens, completion.completion_tokens, completion.seconds,
             completion.finish_reason) == ("", 0, 0, 0.0, "cancelled")
+
+
+class FailsAgainBeforeText(Streaming):
+    """Streams one piece and fails; then fails once more before any text; then answers.
+    Its error text is longer than 300 characters."""
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        [request] = requests
+        self.calls += 1
+        if self.calls == 1:
+            request.on_token("Answer")
+        if self.calls <= 2:
+            raise BackendUnavailable("reset " + "y" * 400)
+        request.on_token("Answer text")
+        return [Completion("Answer text", 1, 2, 0.0)]
+
+
+def test_a_restart_is_announced_once_per_shown_text_with_the_error_cut_at_300_characters():
+    shown: list[str] = []
+    model = guard(FailsAgainBeforeText(), max_outage=10, first_delay=0.01, max_delay=0.02)
+    request = req(on_token=shown.append, on_restart=lambda why: shown.append(f"<restart: {why}>"))
+    assert model.complete([request])[0].text == "Answer text"
+    assert shown == ["Answer", f"<restart: {('reset ' + 'y' * 400)[:300]}>", "Answer text"]  # not again: nothing new was shown
+    with pytest.raises(StreamInterrupted) as info:
+        guard(FailsAgainBeforeText(), max_outage=10, first_delay=0.01, max_delay=0.02).complete([req(on_token=shown.append)])
+    assert str(info.value) == ("the backend failed after streaming part of the reply, which is not sent again: "
+                               + ("reset " + "y" * 400)[:300])
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["sync", "async"])
+def test_a_stopped_request_goes_out_to_a_backend_that_is_up_but_is_not_retried_once_another_call_ended_the_outage(native):
+    """A backend that is up handles a stopped request itself, so its first try goes out;
+    after a failure it is not retried, even when another call has ended the outage
+    meanwhile (simulated: the status callback, called when the failure is recorded,
+    reports another call's success)."""
+    def call(model, request):
+        return asyncio.run(model.acomplete(request)) if native else model.complete([request])[0]
+
+    stop = threading.Event()
+    stop.set()
+    backend = (AsyncBackend if native else Backend)()
+    assert call(guard(backend), req(stop=stop)).text == "echo q" and backend.calls == 1
+    backend = (AsyncBackend if native else Backend)(down_for=1.0)  # retried by mistake: answered after 1 s
+    model = guard(backend, max_outage=30, first_delay=FIRST, max_delay=CAP)
+    model.report_status(lambda text: model._succeeded() if text else None)
+    stop = threading.Event()
+    backend.answer = (lambda answer: lambda request: (stop.set(), answer(request))[1])(backend.answer)  # stopped as it fails
+    assert call(model, req(stop=stop)).finish_reason == "cancelled" and backend.calls == 1
+
+
+def test_a_failing_status_callback_is_logged_and_the_call_goes_on(caplog):
+    def broken(text):
+        raise RuntimeError("display gone")
+
+    model = guard(Backend(down_for=0.05), max_outage=10, first_delay=0.02, max_delay=0.04, on_status=broken)
+    with caplog.at_level("DEBUG", logger="live_mind.models.outage"):
+        assert model.complete([req()])[0].text == "echo q"
+    failed = [r for r in caplog.records if r.getMessage() == "status callback failed"]
+    assert failed and failed[0].exc_info is not None and failed[0].levelname == "DEBUG"
