@@ -194,4 +194,9 @@ def test_action_and_step_events_carry_every_field_the_page_reads():
     assert protocol.live_event(LiveEvent("action", 3.0, step=speculation)) == {
         "type": "step", "name": "speculation", "note": "drafted", "response": "action inference. It is blue.", "segments": 2,
         "time": 3.0, "seconds": 0.1235, "kept": True, "usage": usage}
-    assert protocol.live_event(LiveEvent("cancelled", 3.0, step=speculation))["kept"] is False
+    cut = protocol.live_event(LiveEvent("cancelled", 3.0, step=speculation))
+    assert (cut["type"], cut["kept"]) == ("step", False)  # a cut speculation is still a step, not an action
+    assert protocol.live_event(LiveEvent("error", 3.5, "model failed")) == {
+        "type": "error", "code": protocol.MODEL_ERROR, "message": "model failed"}
+    assert protocol.live_event(LiveEvent("answer_restart", 4.0, "connection reset")) == {
+        "type": "answer_restart", "reason": "connection reset", "time": 4.0}
