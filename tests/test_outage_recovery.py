@@ -381,4 +381,29 @@ def test_a_failing_status_callback_is_logged_and_the_call_goes_on(caplog):
     with caplog.at_level("DEBUG", logger="live_mind.models.outage"):
         assert model.complete([req()])[0].text == "echo q"
     failed = [r for r in caplog.records if r.getMessage() == "status callback failed"]
-    assert failed and failed[0].exc_info is not None and failed[0].levelname == "DEBUG"
+    assert failed and failed[0].exc_info and failed[0].exc_info[0] is RuntimeError and failed[0].levelname == "DEBUG"
+
+
+def test_past_the_budget_a_servers_guard_backs_off_between_failed_probes_and_says_so():
+    """Not latched (the server): once the budget is spent, each due probe that fails says
+    the backend is still away and schedules the next one further off, on the outage's own
+    backoff (the same jitter draws: a copy of the guard's random generator)."""
+    clock, backend, draws = Clock(), Recording(), random.Random(7)
+    model = guard(backend, max_outage=10, first_delay=1.0, max_delay=64.0, latch=False, idle_probe=1.0, clock=clock,
+                  rng=random.Random(7))
+    backend.away = True
+    clock.now += 1.0
+    model.probe()  # idle probe: the outage starts, next probe after the first delay
+    start = clock.now
+    assert model._next_probe == start + outage_delay(0, 1.0, 64.0, rng=draws)
+    clock.now = start + 10.0
+    model.probe()  # due, fails at the budget: spent
+    error = ("refused " + "x" * 400)[:300]
+    for attempt in (1, 2):
+        clock.now = max(clock.now, model._next_probe)
+        assert model.probe() == ("backend flaky unavailable: " + (
+            f"backend flaky still unavailable after an outage longer than --max_outage 10 s: {error}")[:300])
+        assert model._next_probe == clock.now + outage_delay(attempt, 1.0, 64.0, rng=draws)
+    with pytest.raises(OutageExceeded) as info:  # a call in that state: probes at once, fails with the whole line
+        model.complete([req()])
+    assert str(info.value) == f"backend flaky still unavailable after an outage longer than --max_outage 10 s: {error}"
