@@ -291,14 +291,14 @@ def test_health_and_probes_say_exactly_what_happened_on_a_moved_clock():
     clock.now += 5.0
     expected = "refused " + "x" * 292  # error_line(..., 300)
     assert model.probe() == f"backend flaky unavailable for 0 s (waiting up to 50 s): {expected}"
-    assert statuses and statuses[-1].startswith("waiting for backend flaky")
     down_at, next_probe = clock.now, model._next_probe
+    assert statuses[-1] == f"waiting for backend flaky ({expected[:60]}); next try in {next_probe - down_at:.1f} s"
     clock.now = next_probe - 0.001
     model.probe()
     assert len(backend.requests) == 2, "no probe before it is due"
     clock.now = next_probe  # due at that very instant
     assert model.probe() == f"backend flaky unavailable for {next_probe - down_at:.0f} s (waiting up to 50 s): {expected}"
-    assert len(backend.requests) == 3
+    assert len(backend.requests) == 3 and model._next_probe > clock.now  # that probe failed: the next one later
     clock.now = down_at + 60  # past the budget: the next failed probe spends it
     model.probe()
     spent = f"backend flaky unavailable for 60 s, longer than --max_outage 50: {expected}"
@@ -407,3 +407,38 @@ def test_past_the_budget_a_servers_guard_backs_off_between_failed_probes_and_say
     with pytest.raises(OutageExceeded) as info:  # a call in that state: probes at once, fails with the whole line
         model.complete([req()])
     assert str(info.value) == f"backend flaky still unavailable after an outage longer than --max_outage 10 s: {error}"
+
+
+
+def test_outages_are_logged_in_one_line_and_their_seconds_summed(caplog):
+    """The warning a new outage logs (the error cut at 300 characters), and ``waited``:
+    an outage ridden out (3 s) plus one that spent its budget (10 s)."""
+    clock, backend = Clock(), Recording()
+    model = guard(backend, max_outage=10, first_delay=1.0, max_delay=1.0, latch=False, idle_probe=1.0, clock=clock,
+                  rng=random.Random(3))
+    backend.away = True
+    clock.now += 1.0
+    with caplog.at_level("WARNING", logger="live_mind.models.outage"):
+        model.probe()
+    error = ("refused " + "x" * 400)[:300]
+    assert [r.getMessage() for r in caplog.records][0] == f"backend flaky unavailable ({error}); waiting up to 10 s for it to come back"
+    backend.away, clock.now = False, clock.now + 3.0
+    assert model.probe() is None and model.waited == 3.0
+    backend.away, clock.now = True, clock.now + 1.0
+    model.probe()
+    clock.now += 10.0
+    model.probe()
+    assert model.waited == 13.0
+
+
+def test_a_latched_guard_past_its_budget_refuses_every_call_with_the_whole_line():
+    clock, backend = Clock(), Recording()
+    model = guard(backend, max_outage=10, first_delay=1.0, max_delay=1.0, idle_probe=1.0, clock=clock, rng=random.Random(3))
+    backend.away = True
+    clock.now += 1.0
+    model.probe()
+    clock.now += 10.0
+    model.probe()  # spent
+    with pytest.raises(OutageExceeded) as info:
+        model.complete([req()])
+    assert str(info.value) == f"backend flaky unavailable for 10 s, longer than --max_outage 10: {('refused ' + 'x' * 400)[:300]}"
