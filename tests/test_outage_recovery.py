@@ -423,12 +423,21 @@ def test_outages_are_logged_in_one_line_and_their_seconds_summed(caplog):
     error = ("refused " + "x" * 400)[:300]
     assert [r.getMessage() for r in caplog.records][0] == f"backend flaky unavailable ({error}); waiting up to 10 s for it to come back"
     backend.away, clock.now = False, clock.now + 3.0
-    assert model.probe() is None and model.waited == 3.0
+    with caplog.at_level("WARNING", logger="live_mind.models.outage"):
+        assert model.probe() is None and model.waited == 3.0
+    assert caplog.records[-1].getMessage() == "backend flaky is back after 3.0 s"
     backend.away, clock.now = True, clock.now + 1.0
+    model.probe()  # a second outage, ridden out in 2 s
+    backend.away, clock.now = False, clock.now + 2.0
     model.probe()
+    assert model.waited == 5.0
+    backend.away, clock.now = True, clock.now + 1.0
+    model.probe()  # a third, past its budget
     clock.now += 10.0
     model.probe()
-    assert model.waited == 13.0
+    assert model.waited == 15.0
+    backend.away, clock.now = False, clock.now + 5.0
+    assert model.probe() is None and model.waited == 15.0  # the spent outage was counted when it was spent
 
 
 def test_a_latched_guard_past_its_budget_refuses_every_call_with_the_whole_line():
@@ -442,3 +451,19 @@ def test_a_latched_guard_past_its_budget_refuses_every_call_with_the_whole_line(
     with pytest.raises(OutageExceeded) as info:
         model.complete([req()])
     assert str(info.value) == f"backend flaky unavailable for 10 s, longer than --max_outage 10: {('refused ' + 'x' * 400)[:300]}"
+
+
+
+def test_a_server_guard_reports_no_recovery_when_it_was_never_down_and_refuses_a_negative_budget():
+    statuses: list = []
+    model = guard(Backend(), latch=False, on_status=statuses.append)
+    assert model.complete([req()])[0].text == "echo q" and statuses == [] and model.waited == 0.0
+    with pytest.raises(ValueError, match="^max_outage must be >= 0$"):
+        guard(Backend(), max_outage=-1)
+
+
+def test_the_backoff_is_exponential_capped_and_jittered_by_the_given_generator():
+    for attempt, base in ((0, 1.0), (3, 8.0), (9, 64.0)):
+        draw = random.Random(attempt).random()
+        assert outage_delay(attempt, 1.0, 64.0, jitter=0.25, rng=random.Random(attempt)) == base * (1.0 + 0.25 * (2.0 * draw - 1.0))
+    assert outage_delay(2, 1.0, 64.0, jitter=0.0) == 4.0

@@ -190,7 +190,7 @@ class OutageGuard(ModelWrapper):
                 self._next_probe = min(deadline, now + outage_delay(self._attempt, self.first_delay, self.max_delay, rng=self._rng))
                 self._attempt += 1
             remaining = self._next_probe - now
-            status = f"waiting for backend {self.name} ({error_line(exc, 300)[:60]}); next try in {remaining:.1f} s"
+            status = f"waiting for backend {self.name} ({error_line(exc, 60)}); next try in {remaining:.1f} s"
         self._status(status)
 
     def _succeeded(self) -> None:
