@@ -76,11 +76,26 @@ def test_entry_prompts_file_and_the_default_flag(tmp_path):
 
 def test_the_qwen_entries_default_to_the_measured_settings():
     specs = registry.load_specs()
-    for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b-vllm"):
+    for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b-vllm", "qwen2.5-coder-1.5b-server"):
         spec = specs[name]
         assert spec.defaults == {"action_set": "SAS", "answer_rule": "extended"} and spec.parse == "lenient", name
         assert registry.prompts_path(spec).is_file()
     assert specs["smollm2-135m"].defaults == {} and specs["llama-3-70b"].prompts is None  # the paper's models keep the paper's
+
+
+def test_every_engine_of_the_1_5b_runs_the_same_method_settings():
+    """The 1.5B on llama.cpp in process, on vLLM and behind llama-server differ in the
+    engine only: a run's method settings must not depend on which one served it."""
+    specs = registry.load_specs()
+
+    def method(spec):
+        return (spec.defaults, spec.parse, spec.prompts, spec.prime_actions, spec.constrain_actions,
+                spec.max_new_tokens, spec.inference_max_new_tokens, spec.timing)
+
+    engines = ("qwen2.5-coder-1.5b-vllm", "qwen2.5-coder-1.5b-server")
+    for name in engines:
+        assert method(specs[name]) == method(specs["qwen2.5-coder-1.5b"]), name
+    assert specs["qwen2.5-coder-1.5b-server"].params["tokenizer"] == specs["qwen2.5-coder-1.5b"].params["gguf"]
 
 
 @pytest.mark.parametrize("key,value", [("action_set", "ALL"), ("prompt_format", "v3"), ("granularity", "page"),

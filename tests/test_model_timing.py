@@ -126,7 +126,7 @@ def test_timing_key_must_be_a_string(tmp_path):
 
 def test_packaged_reasoning_entries_name_packaged_profiles():
     specs, known = registry.load_specs(), load_profiles()
-    for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b-vllm"):
+    for name in ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b-vllm", "qwen2.5-coder-1.5b-server"):
         assert specs[name].timing in known, name
 
 
