@@ -40,6 +40,7 @@ if [[ ! -x "$binary" ]]; then
     cmake --build "$work/build" --target llama-server -j "$(nproc)" > "$work/build.log"
     mkdir -p "$(dirname "$binary")"
     cp "$work/build/bin/llama-server" "$binary.tmp" && mv "$binary.tmp" "$binary"
+    rm -rf "$work"; trap - EXIT   # now, not on exit: `exec` below replaces this shell and its trap
 fi
 [[ "${LIVEMIND_BUILD_ONLY:-0}" == 1 ]] && { echo "$binary"; exit 0; }
 
