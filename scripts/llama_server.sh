@@ -24,7 +24,7 @@ python="${PYTHON:-python}"
 
 # The llama-cpp-python version the project pins (pyproject.toml, the llamacpp extra).
 version="$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' "$here/../pyproject.toml" | head -1 | cut -d= -f3)"
-cache="${LIVEMIND_CACHE:-$HOME/.cache/live_mind}"
+cache="$("$python" -c "from live_mind.models.cachedir import cache_dir; print(cache_dir())")"   # the toolkit's one definition
 binary="$cache/llama-server-$version/llama-server"
 
 if [[ ! -x "$binary" ]]; then
