@@ -8,8 +8,8 @@ import json
 import pytest
 
 import summarize_runs
-from live_mind.analysis.effect import acted, acted_waited_table, percentile, summary_table, wilson
-from live_mind.analysis.tables import load_run
+from live_mind.analysis.effect import acted, acted_waited_table, common_questions, final_length_table, percentile, read_by, summary_table, wilson
+from live_mind.analysis.tables import AnalysisError, load_run
 
 
 def test_wilson_interval():
@@ -80,8 +80,54 @@ def test_summary_and_split(runs):
     assert waited_row["Base Latency"] == pytest.approx(12.5)
 
 
+def test_final_length_split_concluded_against_solved_again(runs):
+    base, live = (load_run(p) for p in runs)
+    split = final_length_table(base, [live], short=30)  # 20 and 30 tokens concluded; 290 and 310 solved again
+    concluded, again = (dict(zip(split.header, r)) for r in split.rows)
+    assert concluded["Questions Where"].startswith("concluded") and again["Questions Where"].startswith("solved again")
+    assert (concluded["Questions"], concluded["Final Tokens"], concluded["Latency"]) == (2, 25, 1.5)
+    assert concluded["Base Latency"] == pytest.approx(10.5) and concluded["Base Final Tokens"] == 300
+    assert (again["Questions"], again["Final Tokens"], again["Accuracy"]) == (2, 300, 50.0)
+    tight = [dict(zip(split.header, r)) for r in final_length_table(base, [live], short=20).rows]
+    assert [row["Questions"] for row in tight] == [1, 3]  # the bound is inclusive: 20 tokens concluded, 30 not
+
+
+def test_common_questions_keeps_what_every_run_holds(runs):
+    base, live = (load_run(p) for p in runs)
+    live.records, live.lengths, live.correct = live.records[1:], live.lengths[1:], live.correct[1:]  # stopped early
+    kept = common_questions([base, live])
+    assert [[r["question_id"] for r in run.records] for run in kept] == [[1, 2, 3], [1, 2, 3]]
+    assert kept[0].correct == [True, False, True] and len(kept[0].lengths) == 3 and kept[0].path == base.path
+    live.records = [{**r, "question_id": 9} for r in live.records]
+    with pytest.raises(AnalysisError):
+        common_questions([base, live])
+
+
+def test_read_by_counts_the_rule_that_read_each_answer(runs):
+    base, live = (load_run(p) for p in runs)
+    assert read_by(live) == ""  # records that do not say (older runs): nothing made up
+    for record, rule in zip(live.records, ["boxed", "paper", "boxed", None]):
+        record["answer_read_by"] = rule
+    assert read_by(live) == "boxed 2, none 1, paper 1"
+    assert dict(zip(summary_table([live]).header, summary_table([live]).rows[0]))["Read By"] == "boxed 2, none 1, paper 1"
+
+
 def test_script_writes_tables_and_figure(runs, tmp_path, capsys):
     assert summarize_runs.main([*map(str, runs), "--out_dir", str(tmp_path)]) == 0
-    for name in ("summary.csv", "acted_waited.csv", "acted_waited.png"):
+    for name in ("summary.csv", "acted_waited.csv", "acted_waited.png", "final_length.csv", "final_length.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert summarize_runs.main([str(tmp_path / "missing.json")]) == 2
+
+
+def test_script_compares_common_questions_only_when_asked(runs, tmp_path, capsys):
+    records = json.loads(runs[1].read_text())
+    runs[1].write_text(json.dumps(records[:3]))  # the LiveMind run stopped after three questions
+    assert summarize_runs.main([*map(str, runs), "--out_dir", str(tmp_path), "--no_figures"]) == 0
+    assert "3 questions common" not in capsys.readouterr().out
+    assert (tmp_path / "summary.csv").read_text().splitlines()[1].split(",")[1] == "4"  # the baseline: all its records
+    assert summarize_runs.main([*map(str, runs), "--out_dir", str(tmp_path), "--no_figures", "--common"]) == 0
+    assert "3 questions common to all 2 runs" in capsys.readouterr().out
+    assert (tmp_path / "summary.csv").read_text().splitlines()[1].split(",")[1] == "3"
+    with pytest.raises(SystemExit) as refused:  # argparse: one line, exit 2
+        summarize_runs.main([*map(str, runs), "--short_final", "0"])
+    assert refused.value.code == 2

@@ -19,7 +19,12 @@ each run's latency this module reports, per run:
 
 ``acted_waited_table`` splits each LiveMind run's questions into acted / waited and
 gives both subsets' latency, final tokens and accuracy, beside the baseline's on the
-same questions.
+same questions.  A model that acts on every question leaves that split one-sided; what
+then tells is the final answer itself (§4.2): a short one *concluded* from what was
+inferred while the user typed, a long one *solved again* from the start.
+``final_length_table`` splits the questions that way (at ``SHORT_FINAL`` tokens unless
+told otherwise).  ``common_questions`` keeps only the questions every run holds, so that
+runs stopped early, or made on other selections, compare on the same questions.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from typing import Any, Sequence
+from collections import Counter
+from typing import Any, Callable, Sequence
 
 from ..profiles import ProfileError, load_profiles
 from .remodel import replay
@@ -132,23 +138,29 @@ def summary_table(runs: Sequence[Run], user_file: str | None = None) -> Table:
                      statistics.fmean([t for t in finals if t is not None]) if any(t is not None for t in finals) else None,
                      f"{at_limit}/{n}" if at_limit is not None else "",
                      f"{sum(p for p, _ in parsed)}/{sum(t for _, t in parsed)}" if flags else "",
-                     f"{sum(flags)}/{len(flags)}" if flags else ""])
+                     f"{sum(flags)}/{len(flags)}" if flags else "", read_by(run)])
     return Table(["Run", "Questions", "Accuracy", "CI95 Low", "CI95 High", "Latency Mean", "Latency P50", "Latency P95",
                   "Modelled Mean", "Modelled P50", "Modelled P95", "Final Tokens", "Final At Limit", "Replies Parsed",
-                  "Acted"], rows)
+                  "Acted", "Read By"], rows)
 
 
 def acted_waited_table(base: Run | None, lives: Sequence[Run], user_file: str | None = None) -> Table:
     """Each LiveMind run's questions split by acted / waited: questions, accuracy, mean
     latency (as timed, and modelled), mean final tokens -- and the baseline's on the
     same questions (matched by ``question_id``)."""
+    return _split_table(base, lives, (("acted", lambda r: acted(r) is True), ("waited", lambda r: acted(r) is False)),
+                        user_file)
+
+
+def _split_table(base: Run | None, lives: Sequence[Run], groups: Sequence[tuple[str, Callable[[Record], bool]]],
+                 user_file: str | None) -> Table:
     by_id = {r.get("question_id"): i for i, r in enumerate(base.records)} if base else {}
     base_modelled = modelled_latencies(base, model_profiles(base, user_file)) if base else []
     rows = []
     for run in lives:
         modelled = modelled_latencies(run, model_profiles(run, user_file))
-        for label, want in (("acted", True), ("waited", False)):
-            idx = [i for i, r in enumerate(run.records) if acted(r) is want]
+        for label, want in groups:
+            idx = [i for i, r in enumerate(run.records) if want(r)]
             if not idx:
                 rows.append([run.name, label, 0, None, None, None, None, None, None, None])
                 continue
@@ -163,6 +175,44 @@ def acted_waited_table(base: Run | None, lives: Sequence[Run], user_file: str | 
                          mean([v for j in twins if (v := final_tokens(base.records[j])) is not None]) if base else None])
     return Table(["Run", "Questions Where", "Questions", "Accuracy", "Latency", "Modelled Latency", "Final Tokens",
                   "Base Latency", "Base Modelled Latency", "Base Final Tokens"], rows)
+
+
+SHORT_FINAL = 100
+"""Final answers of at most this many tokens count as *concluded* in ``final_length_table``."""
+
+
+def final_length_table(base: Run | None, lives: Sequence[Run], short: int = SHORT_FINAL,
+                       user_file: str | None = None) -> Table:
+    """Each LiveMind run's questions split by the final answer's length: ``concluded`` (at
+    most ``short`` tokens) or ``solved again`` (longer, or no token count) -- the same
+    columns as ``acted_waited_table``."""
+    groups = ((f"concluded (<= {short} tokens)", lambda r: (t := final_tokens(r)) is not None and t <= short),
+              (f"solved again (> {short})", lambda r: not ((t := final_tokens(r)) is not None and t <= short)))
+    return _split_table(base, lives, groups, user_file)
+
+
+def common_questions(runs: Sequence[Run]) -> list[Run]:
+    """The runs restricted to the questions (``question_id``) every one of them holds, in
+    each run's own order; ``AnalysisError`` when they share none."""
+    ids = [{r.get("question_id") for r in run.records} for run in runs]
+    shared = set.intersection(*ids) if ids else set()
+    if not shared:
+        raise AnalysisError("the runs share no question (question_id): nothing to compare")
+    out = []
+    for run in runs:
+        keep = [i for i, r in enumerate(run.records) if r.get("question_id") in shared]
+        out.append(Run(run.path, [run.records[i] for i in keep], [run.lengths[i] for i in keep],
+                       [run.correct[i] for i in keep]))
+    return out
+
+
+def read_by(run: Run) -> str:
+    """How each answer was read (``answer_read_by``: which pattern of the answer rule), as
+    ``paper 22, boxed 11, none 6``; empty when the records do not say (older runs)."""
+    if not any("answer_read_by" in r for r in run.records):
+        return ""
+    counts = Counter(r.get("answer_read_by") or "none" for r in run.records)
+    return ", ".join(f"{rule} {n}" for rule, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def is_livemind(run: Run) -> bool:

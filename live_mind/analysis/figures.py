@@ -118,10 +118,16 @@ def action_figure(table: Table, names: Sequence[str], path: Path, *, min_calls: 
     return _save(fig, path, res_dir, prefix)
 
 
-def acted_waited_figure(table: Table, path: Path, *, res_dir: str | Path | None = None, prefix: str = "run") -> list[Path]:
-    """Mean latency of each LiveMind run's acted / waited questions beside the baseline's on
-    the same questions (``effect.acted_waited_table``); modelled latency when the runs
-    have it, else as timed.  Bar labels give the questions and mean final tokens."""
+ACTED_WAITED_TITLE = "Latency where the model acted during typing vs where it only waited (labels: final-answer tokens)"
+FINAL_LENGTH_TITLE = "Latency where the final answer concluded vs where it solved again (labels: final-answer tokens)"
+
+
+def acted_waited_figure(table: Table, path: Path, *, res_dir: str | Path | None = None, prefix: str = "run",
+                        title: str = ACTED_WAITED_TITLE) -> list[Path]:
+    """Mean latency of each LiveMind run's groups of questions (acted / waited:
+    ``effect.acted_waited_table``; or any table of its columns, e.g. ``final_length_table``)
+    beside the baseline's on the same questions; modelled latency when the runs have it,
+    else as timed.  Bar labels give the questions and mean final tokens."""
     modelled = any(r[_column(table, "Modelled Latency")] is not None for r in table.rows)
     own, base = ("Modelled Latency", "Base Modelled Latency") if modelled else ("Latency", "Base Latency")
     rows = [r for r in table.rows if r[_column(table, own)] is not None]
@@ -144,6 +150,5 @@ def acted_waited_figure(table: Table, path: Path, *, res_dir: str | Path | None 
     ax.set_ylabel(f"mean {'modelled ' if modelled else ''}latency (s)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Latency where the model acted during typing vs where it only waited (labels: final-answer tokens)",
-                 fontsize=9)
+    ax.set_title(title, fontsize=9)
     return _save(fig, path, res_dir, prefix)
