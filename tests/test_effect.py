@@ -131,3 +131,20 @@ def test_script_compares_common_questions_only_when_asked(runs, tmp_path, capsys
     with pytest.raises(SystemExit) as refused:  # argparse: one line, exit 2
         summarize_runs.main([*map(str, runs), "--short_final", "0"])
     assert refused.value.code == 2
+
+
+def test_a_journal_reads_as_its_run_latest_record_per_question(runs, tmp_path, capsys):
+    records = json.loads(runs[1].read_text())
+    journal = runs[1].with_suffix(".jsonl")  # a run still going: a retried question twice, a torn last line
+    retried = {**records[2], "solution": "The answer is (A)."}
+    lines = [json.dumps(r) for r in (records[0], records[2], records[1], retried)]
+    journal.write_text("\n".join(lines) + "\n" + json.dumps(records[3])[:40])
+    run = load_run(journal)
+    assert [r["question_id"] for r in run.records] == [0, 2, 1] and run.correct == [True, True, True]
+    assert summarize_runs.main([str(runs[0]), str(journal), "--common", "--no_figures", "--out_dir", str(tmp_path)]) == 0
+    assert "3 questions common to all 2 runs" in capsys.readouterr().out
+    with pytest.raises(AnalysisError, match="no such file"):
+        load_run(tmp_path / "missing.jsonl")
+    journal.write_text("\n".join(["{not json", *lines]) + "\n")
+    with pytest.raises(AnalysisError, match="line 1"):
+        load_run(journal)

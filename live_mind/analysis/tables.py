@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..jsonfile import JSONFileError, read_json
+from ..runfiles import RunFileError, latest_records, read_journal
 from ..segment import count_sentences, punkt_tokenizer
 from ..tasks.scoring import predict
 
@@ -148,16 +149,21 @@ def _no_gc() -> Iterator[None]:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read and check one output file; ``AnalysisError`` on anything unusable."""
+    """Read and check one output file; ``AnalysisError`` on anything unusable.  A run's
+    journal (``all.jsonl``) reads too -- the latest record of each question, a torn last
+    line left out -- so a run still going, or stopped, can be looked at before its
+    ``all.json`` is written."""
     path = Path(path)
     try:
         with _no_gc():
-            data = read_json(path)
+            data = latest_records(read_journal(path)) if path.suffix == ".jsonl" else read_json(path)
+        if path.suffix == ".jsonl" and not path.exists():
+            raise FileNotFoundError(path)
     except FileNotFoundError:
         raise AnalysisError(f"{path}: no such file") from None
     except OSError as exc:
         raise AnalysisError(f"{path}: cannot read ({exc})") from None
-    except JSONFileError as exc:  # torn or truncated: names the byte offset
+    except (JSONFileError, RunFileError) as exc:  # torn or truncated: names the byte offset
         raise AnalysisError(str(exc)) from None
     if not isinstance(data, list) or not data:
         raise AnalysisError(f"{path}: expected a non-empty JSON list of records")
