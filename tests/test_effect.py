@@ -148,3 +148,17 @@ def test_a_journal_reads_as_its_run_latest_record_per_question(runs, tmp_path, c
     journal.write_text("\n".join(["{not json", *lines]) + "\n")
     with pytest.raises(AnalysisError, match="line 1"):
         load_run(journal)
+
+
+def test_split_figure_tick_labels_of_several_runs_stand_apart(runs):
+    """Two LiveMind runs give four groups: their three-line tick labels must not overlap."""
+    pytest.importorskip("matplotlib")
+    from live_mind.analysis.figures import FINAL_LENGTH_TITLE, split_figure
+
+    base, live = (load_run(p) for p in runs)
+    fig = split_figure(final_length_table(base, [live, load_run(runs[1])], short=30), FINAL_LENGTH_TITLE)
+    fig.canvas.draw()
+    boxes = [label.get_window_extent() for label in fig.axes[0].get_xticklabels()]
+    assert len(boxes) == 4
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, "neighbouring tick labels overlap"
