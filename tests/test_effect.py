@@ -152,7 +152,6 @@ def test_a_journal_reads_as_its_run_latest_record_per_question(runs, tmp_path, c
 
 def test_split_figure_tick_labels_of_several_runs_stand_apart(runs):
     """Two LiveMind runs give four groups: their three-line tick labels must not overlap."""
-    pytest.importorskip("matplotlib")
     from live_mind.analysis.figures import FINAL_LENGTH_TITLE, split_figure
 
     base, live = (load_run(p) for p in runs)
