@@ -186,8 +186,11 @@ def final_length_table(base: Run | None, lives: Sequence[Run], short: int = SHOR
     """Each LiveMind run's questions split by the final answer's length: ``concluded`` (at
     most ``short`` tokens) or ``solved again`` (longer, or no token count) -- the same
     columns as ``acted_waited_table``."""
-    groups = ((f"concluded (<= {short} tokens)", lambda r: (t := final_tokens(r)) is not None and t <= short),
-              (f"solved again (> {short})", lambda r: not ((t := final_tokens(r)) is not None and t <= short)))
+    def concluded(record: Record) -> bool:
+        tokens = final_tokens(record)
+        return tokens is not None and tokens <= short
+
+    groups = ((f"concluded (<= {short} tokens)", concluded), (f"solved again (> {short})", lambda r: not concluded(r)))
     return _split_table(base, lives, groups, user_file)
 
 

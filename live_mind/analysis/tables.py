@@ -155,10 +155,10 @@ def load_run(path: str | Path) -> Run:
     ``all.json`` is written."""
     path = Path(path)
     try:
+        if path.suffix == ".jsonl" and not path.exists():  # the journal reader takes a missing file for an empty one
+            raise FileNotFoundError(path)
         with _no_gc():
             data = latest_records(read_journal(path)) if path.suffix == ".jsonl" else read_json(path)
-        if path.suffix == ".jsonl" and not path.exists():
-            raise FileNotFoundError(path)
     except FileNotFoundError:
         raise AnalysisError(f"{path}: no such file") from None
     except OSError as exc:
